@@ -1,0 +1,481 @@
+"""The episode IR and ``replay()``, the one reference interpreter of its semantics.
+
+An episode is an ordered list of events over integer keys and values, with queries at the
+end or interleaved (DESIGN.md section 3). Two forms of the same thing live here:
+
+* :class:`Episode` (with :class:`Event`, :class:`Query`, :class:`Traps`): one episode as plain
+  dataclasses, for reading, tests and notebooks.
+* :class:`Program`: a batch of episodes as a structure of numpy arrays, ``(B, N)`` per field,
+  which is what the generators build and what :func:`replay_program` interprets, vectorised
+  across events and episodes.
+
+``replay()`` runs an :class:`Episode` through the same vectorised interpreter, so there is one
+semantics and one implementation of it. Gold answers, versions, operation labels, probes and
+traps come from it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# names and codes (codes are what the vectorised path carries; names are what is stored)
+
+OPS = ("write", "overwrite", "silent_write", "delete", "distractor")
+KINDS = ("", "negated", "hypothetical", "unconfirmed", "rejected", "lookalike")
+DISTRACTOR_KINDS = KINDS[1:]
+ASKS = ("latest", "version", "previous")
+PROBES = ("write", "overwrite", "version", "distractor", "no_write_signal", "discard")
+TRAP_FIELDS = ("stale", "distractor", "other_keys", "deleted")
+
+OP_WRITE, OP_OVERWRITE, OP_SILENT, OP_DELETE, OP_DISTRACTOR = range(5)
+ASK_LATEST, ASK_VERSION, ASK_PREVIOUS = range(3)
+(PROBE_WRITE, PROBE_OVERWRITE, PROBE_VERSION, PROBE_DISTRACTOR, PROBE_NO_WRITE_SIGNAL,
+ PROBE_DISCARD) = range(6)
+
+#: value id of an absent answer (key never written, or deleted)
+ABSENT = -1
+ABSENT_TEXT = "unknown"
+
+# Items of a program, before replay labels them.  A "set" is any value-setting event; replay
+# decides whether it is a write or an overwrite (silent sets become silent_write).
+ITEM_PAD, ITEM_SET, ITEM_DELETE, ITEM_DISTRACTOR, ITEM_QUERY = range(5)
+
+
+# ---------------------------------------------------------------------------------------------
+# one episode as dataclasses
+
+
+@dataclass(frozen=True)
+class Event:
+    """One memory event.  ``start``/``end`` are the rendering's span (tokens or characters,
+    end exclusive); ``chunk``/``segment`` are -1 where the rendering has none."""
+
+    op: str
+    key: int
+    value: int = ABSENT
+    version: int = 0
+    signal: bool = True
+    kind: str = ""
+    alias: int = -1  # lookalike distractors: the look-alike key actually named
+    start: int = -1
+    end: int = -1
+    chunk: int = -1
+    segment: int = -1
+
+
+@dataclass(frozen=True)
+class Traps:
+    """Value ids that a specific failure would return; none equals the gold answer."""
+
+    stale: tuple[int, ...] = ()
+    distractor: tuple[int, ...] = ()
+    other_keys: tuple[int, ...] = ()
+    deleted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question.  ``version`` is k for ``ask == "version"`` (1-based) and 0 otherwise.
+    ``start``/``end`` cover the query tokens and the answer slot (at ``end - 1``)."""
+
+    qid: int
+    key: int
+    ask: str = "latest"
+    version: int = 0
+    answer: int = ABSENT
+    answer_text: str = ABSENT_TEXT
+    probe: str = "write"
+    traps: Traps = field(default_factory=Traps)
+    start: int = -1
+    end: int = -1
+    evidence: tuple[int, ...] = ()
+    #: index of the event after which the query is asked (-1: before every event)
+    after: int = -1
+
+
+@dataclass(frozen=True)
+class Episode:
+    id: str
+    family: str
+    events: tuple[Event, ...]
+    queries: tuple[Query, ...]
+    seed: int = 0
+    rendering: str = ""
+    target_length: int = 0
+    length: int = 0
+
+    def state_at(self, position: int) -> dict[int, int]:
+        """Current value of every key after the first ``position`` events (reference helper)."""
+        state: dict[int, int] = {}
+        for ev in self.events[:position]:
+            if ev.op in ("write", "overwrite", "silent_write"):
+                state[ev.key] = ev.value
+            elif ev.op == "delete":
+                state.pop(ev.key, None)
+        return state
+
+
+def replay(episode: Episode) -> Episode:
+    """Return ``episode`` with every event's op/version and every query's answer, probe and
+    traps recomputed by the reference interpreter (positions and spans are kept)."""
+    program = Program.from_episode(episode)
+    replay_program(program)
+    return program.episode(0, base=episode)
+
+
+# ---------------------------------------------------------------------------------------------
+# a batch of episodes as arrays
+
+
+@dataclass
+class Program:
+    """B episodes, each a sequence of N items (events and queries) in reading order.
+
+    Every field is ``(B, N)``; rows are padded with ``ITEM_PAD``.  Generators fill ``item``,
+    ``key``, ``value``, ``silent``, ``kind``, ``alias`` and, for queries, ``ask``/``k``;
+    :func:`replay_program` fills ``op``, ``version``, ``answer``, ``probe`` and the traps.
+    """
+
+    item: np.ndarray  # int8 ITEM_*
+    key: np.ndarray  # int64 key id
+    value: np.ndarray  # int64 value id (ABSENT for deletes and queries before replay)
+    silent: np.ndarray  # bool: a set with no write signal
+    kind: np.ndarray  # int8 index into KINDS (0 unless a distractor)
+    alias: np.ndarray  # int64 look-alike key id, -1 otherwise
+    ask: np.ndarray  # int8 ASK_* for queries
+    k: np.ndarray  # int64 requested version for version asks, else 0
+    # filled by replay
+    op: np.ndarray | None = None  # int8 OP_* for events, -1 for queries/pad
+    version: np.ndarray | None = None
+    answer: np.ndarray | None = None
+    probe: np.ndarray | None = None
+    traps: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    # per query: flat indices (b * N + n) of the items that decide its answer
+    evidence: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.item.shape
+
+    @classmethod
+    def empty(cls, b: int, n: int) -> Program:
+        z = np.zeros((b, n), dtype=np.int64)
+        return cls(
+            item=np.zeros((b, n), dtype=np.int8),
+            key=z.copy(),
+            value=np.full((b, n), ABSENT, dtype=np.int64),
+            silent=np.zeros((b, n), dtype=bool),
+            kind=np.zeros((b, n), dtype=np.int8),
+            alias=np.full((b, n), -1, dtype=np.int64),
+            ask=np.zeros((b, n), dtype=np.int8),
+            k=z.copy(),
+        )
+
+    @classmethod
+    def from_episode(cls, ep: Episode) -> Program:
+        """Items in reading order: events, with each query placed after event ``q.after``."""
+        items: list[tuple[int, object]] = []
+        by_after: dict[int, list[Query]] = {}
+        for q in ep.queries:
+            by_after.setdefault(q.after if q.after >= 0 else -1, []).append(q)
+        for q in by_after.get(-1, []):
+            items.append((ITEM_QUERY, q))
+        for i, ev in enumerate(ep.events):
+            items.append((ITEM_SET if ev.op in ("write", "overwrite", "silent_write")
+                          else ITEM_DELETE if ev.op == "delete" else ITEM_DISTRACTOR, ev))
+            for q in by_after.get(i, []):
+                items.append((ITEM_QUERY, q))
+        for a, qs in by_after.items():
+            if a >= len(ep.events):
+                items.extend((ITEM_QUERY, q) for q in qs)
+        p = cls.empty(1, max(1, len(items)))
+        for n, (it, obj) in enumerate(items):
+            p.item[0, n] = it
+            p.key[0, n] = obj.key
+            if it == ITEM_QUERY:
+                p.ask[0, n] = ASKS.index(obj.ask)
+                p.k[0, n] = obj.version
+            else:
+                p.value[0, n] = obj.value if it != ITEM_DELETE else ABSENT
+                p.silent[0, n] = it == ITEM_SET and not obj.signal
+                p.kind[0, n] = KINDS.index(obj.kind) if it == ITEM_DISTRACTOR else 0
+                p.alias[0, n] = obj.alias
+        return p
+
+    def episode(self, b: int, base: Episode | None = None, **meta) -> Episode:
+        """Row ``b`` as an :class:`Episode` (after replay).  ``base`` lends ids and spans."""
+        assert self.op is not None, "replay_program() first"
+        items = self.item[b]
+        events: list[Event] = []
+        queries: list[Query] = []
+        for n in np.flatnonzero(items != ITEM_PAD):
+            if items[n] == ITEM_QUERY:
+                traps = Traps(**{f: tuple(int(x) for x in _row(self.traps[f], b * self.shape[1] + n))
+                                 for f in TRAP_FIELDS})
+                queries.append(Query(
+                    qid=len(queries), key=int(self.key[b, n]), ask=ASKS[self.ask[b, n]],
+                    version=int(self.k[b, n]), answer=int(self.answer[b, n]),
+                    answer_text=str(int(self.answer[b, n])) if self.answer[b, n] != ABSENT
+                    else ABSENT_TEXT,
+                    probe=PROBES[self.probe[b, n]], traps=traps, after=len(events) - 1))
+            else:
+                op = int(self.op[b, n])
+                events.append(Event(
+                    op=OPS[op], key=int(self.key[b, n]), value=int(self.value[b, n]),
+                    version=int(self.version[b, n]), signal=op != OP_SILENT,
+                    kind=KINDS[self.kind[b, n]], alias=int(self.alias[b, n])))
+        if base is not None:
+            events = [replace(e, start=o.start, end=o.end, chunk=o.chunk, segment=o.segment)
+                      for e, o in zip(events, base.events)]
+            queries = [replace(q, qid=o.qid, answer_text=o.answer_text
+                               if (o.answer == q.answer) else q.answer_text,
+                               start=o.start, end=o.end, evidence=o.evidence)
+                       for q, o in zip(queries, base.queries)]
+            return replace(base, events=tuple(events), queries=tuple(queries))
+        return Episode(events=tuple(events), queries=tuple(queries), **meta)
+
+
+def _row(ragged: tuple[np.ndarray, np.ndarray], i: int) -> np.ndarray:
+    offsets, values = ragged
+    return values[offsets[i]:offsets[i + 1]]
+
+
+# ---------------------------------------------------------------------------------------------
+# the interpreter
+
+
+def _ragged(owner: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group ``values`` by ``owner`` (flat item index, any order) into (offsets[size+1], values),
+    keeping the given order within each owner."""
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=size)
+    offsets = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets, values[order]
+
+
+def replay_program(p: Program) -> Program:
+    """Interpret every episode of ``p`` in place (DESIGN.md section 3), vectorised.
+
+    Fills ``op`` (write / overwrite / silent_write / delete / distractor), ``version`` (for
+    sets: how many values the key has had so far, counting across deletes; 0 otherwise),
+    ``answer`` (ABSENT when the key has no current value at the query's position), ``probe``,
+    ``traps`` (ragged per flat item index) and ``evidence`` (flat item indices that decide each
+    query's answer).
+
+    Probe precedence for a query: a version or previous ask -> ``version``; the key was deleted
+    before the query -> ``discard``; a distractor about the key came before it -> ``distractor``;
+    the key's current value was set without a write signal -> ``no_write_signal``; the key has
+    had two or more values -> ``overwrite``; else ``write``.
+    """
+    B, N = p.shape
+    flat = lambda a: a.reshape(-1)  # noqa: E731
+    item, key, value = flat(p.item), flat(p.key), flat(p.value)
+    size = B * N
+    pos = np.arange(size, dtype=np.int64)  # flat index = b * N + n: reading order within a row
+    ep = pos // N
+
+    # Items grouped by (episode, key), in reading order inside each group.  Sorting on a
+    # composite of episode and key keeps the order stable across episodes.
+    gkey = ep * (int(key.max(initial=0)) + 1) + key
+    live = item != ITEM_PAD
+    order = np.lexsort((pos, gkey))
+    order = order[live[order]]
+    g_sorted = gkey[order]
+    it_sorted = item[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = g_sorted[1:] != g_sorted[:-1]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(order.size), 0))
+
+    is_set = it_sorted == ITEM_SET
+    is_del = it_sorted == ITEM_DELETE
+    is_dis = it_sorted == ITEM_DISTRACTOR
+    is_q = it_sorted == ITEM_QUERY
+
+    def running(mask: np.ndarray) -> np.ndarray:
+        """Count of ``mask`` in the group up to and including each position."""
+        c = np.cumsum(mask, dtype=np.int64)
+        base = c[group_start] - mask[group_start]
+        return c - base
+
+    n_sets = running(is_set)  # values the key has had, through this item
+    n_dis = running(is_dis)
+    n_del = running(is_del)
+
+    # the last state-changing item (set or delete) at or before each position in the group
+    changing = is_set | is_del
+    idx = np.arange(order.size)
+    last_change = np.maximum.accumulate(np.where(changing, idx, -1))
+    last_change = np.where(last_change >= group_start, last_change, -1)
+    prev_change = np.where(changing, _shift_prev(last_change, group_start), last_change)
+    # the key holds a value just before this item iff the last change before it is a set
+    held_before = (prev_change >= 0) & np.where(prev_change >= 0, is_set[np.maximum(prev_change, 0)], False)
+    holds = (last_change >= 0) & np.where(last_change >= 0, is_set[np.maximum(last_change, 0)], False)
+
+    op = np.full(size, -1, dtype=np.int8)
+    silent = flat(p.silent)[order]
+    set_op = np.where(silent, OP_SILENT, np.where(held_before, OP_OVERWRITE, OP_WRITE))
+    op_sorted = np.where(is_set, set_op, np.where(is_del, OP_DELETE, np.where(is_dis, OP_DISTRACTOR, -1)))
+    op[order] = op_sorted
+    version = np.zeros(size, dtype=np.int64)
+    version[order] = np.where(is_set, n_sets, 0)
+
+    # ---- queries
+    qi = np.flatnonzero(is_q)  # positions in the sorted order
+    q_flat = order[qi]
+    cur = last_change[qi]  # current value's set (if holds)
+    q_holds = holds[qi]
+    nq_sets = n_sets[qi]
+    ask = flat(p.ask)[q_flat]
+    kreq = flat(p.k)[q_flat]
+    # indices (in sorted order) of the group's sets, in order: the j-th set of a group
+    set_pos = np.flatnonzero(is_set)
+    set_rank_base = np.searchsorted(set_pos, group_start[qi])  # first set of the query's group
+    values_sorted = value[order]
+
+    def nth_set(j: np.ndarray) -> np.ndarray:  # j: 0-based set index within the group
+        return set_pos[np.minimum(set_rank_base + j, max(set_pos.size - 1, 0))]
+
+    target = np.full(qi.size, -1, dtype=np.int64)  # sorted index of the deciding set
+    target = np.where(ask == ASK_LATEST, cur, target)
+    ok_v = (ask == ASK_VERSION) & (kreq >= 1) & (kreq <= nq_sets)
+    target = np.where(ok_v, nth_set(kreq - 1), target)
+    ok_p = (ask == ASK_PREVIOUS) & (nq_sets >= 2)
+    target = np.where(ok_p, nth_set(nq_sets - 2), target)
+    defined = q_holds & (target >= 0)
+    answer_q = np.where(defined, values_sorted[np.maximum(target, 0)], ABSENT)
+    answer = np.full(size, ABSENT, dtype=np.int64)
+    answer[q_flat] = answer_q
+
+    # probes
+    deleted_before = n_del[qi] > 0
+    distracted_before = n_dis[qi] > 0
+    cur_silent = q_holds & silent[np.maximum(cur, 0)]
+    probe_q = np.select(
+        [ask != ASK_LATEST, deleted_before, distracted_before, cur_silent, nq_sets >= 2],
+        [PROBE_VERSION, PROBE_DISCARD, PROBE_DISTRACTOR, PROBE_NO_WRITE_SIGNAL, PROBE_OVERWRITE],
+        PROBE_WRITE)
+    probe = np.full(size, -1, dtype=np.int8)
+    probe[q_flat] = probe_q
+
+    # ---- traps: for each query, the items of its group before it, by kind
+    # pairs (query, earlier item of the same group): the group's items before the query
+    q_group_start = group_start[qi]
+    n_before = qi - q_group_start
+    pair_q = np.repeat(np.arange(qi.size), n_before)
+    pair_item = np.repeat(q_group_start, n_before) + _ranges(n_before)
+    pv = values_sorted[pair_item]
+    p_is_set = is_set[pair_item]
+    p_is_dis = is_dis[pair_item]
+    gold_of_pair = answer_q[pair_q]
+    # the last delete before the query: sets before it were "held before a delete"
+    last_del = np.maximum.accumulate(np.where(is_del, idx, -1))
+    q_last_del = np.where(last_del[qi] >= q_group_start, last_del[qi], -1)
+
+    stale_m = p_is_set & (pv != gold_of_pair)
+    dis_m = p_is_dis & (pv != gold_of_pair)
+    del_m = p_is_set & (pair_item < q_last_del[pair_q]) & (pv != gold_of_pair)
+    traps = {
+        "stale": _ragged(q_flat[pair_q[stale_m]], pv[stale_m], size),
+        "distractor": _ragged(q_flat[pair_q[dis_m]], pv[dis_m], size),
+        "deleted": _ragged(q_flat[pair_q[del_m]], pv[del_m], size),
+    }
+    traps["stale"] = _unique_ragged(*traps["stale"])
+    traps["distractor"] = _unique_ragged(*traps["distractor"])
+    traps["deleted"] = _unique_ragged(*traps["deleted"])
+    traps["other_keys"] = _other_keys(p, order, group_start, holds, last_change, values_sorted,
+                                      is_set, q_flat, answer_q)
+    p.op, p.version, p.answer, p.probe, p.traps = op, version, answer, probe, traps
+
+    # evidence: the deciding items, by flat index
+    ev_items = [np.where(defined, target, -1)]
+    ev_items.append(np.where(defined & (ask != ASK_LATEST), cur, -1))  # the current value's set
+    ev_items.append(np.where(~q_holds & (cur >= 0), cur, -1))  # the delete that emptied the key
+    owners = np.concatenate([np.arange(qi.size)] * len(ev_items))
+    cand = np.concatenate(ev_items)
+    keep = cand >= 0
+    p.evidence = _ragged(q_flat[owners[keep]], order[cand[keep]], size)
+    p.evidence = _unique_ragged(*p.evidence)
+    return p
+
+
+def _shift_prev(last_change: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """For each position, ``last_change`` at the position before it within the group."""
+    out = np.full_like(last_change, -1)
+    out[1:] = last_change[:-1]
+    first = np.arange(last_change.size) == group_start
+    out[first] = -1
+    return out
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(c)`` for each c in ``counts``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    starts = np.repeat(ends - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def _unique_ragged(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop repeated values inside each list, keeping first occurrences in order."""
+    if values.size == 0:
+        return offsets, values
+    owner = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+    # first occurrence of (owner, value): sort by (owner, value, position)
+    posn = np.arange(values.size)
+    o = np.lexsort((posn, values, owner))
+    dup = np.zeros(values.size, dtype=bool)
+    same = (owner[o][1:] == owner[o][:-1]) & (values[o][1:] == values[o][:-1])
+    dup[o[1:][same]] = True
+    keep = ~dup
+    counts = np.bincount(owner[keep], minlength=offsets.size - 1)
+    new_off = np.zeros_like(offsets)
+    np.cumsum(counts, out=new_off[1:])
+    return new_off, values[keep]
+
+
+def _other_keys(p: Program, order, group_start, holds, last_change, values_sorted, is_set,
+                q_flat, answer_q) -> tuple[np.ndarray, np.ndarray]:
+    """Current values of the other keys of the episode at each query's position.
+
+    A set is alive from its own position until the next change (set or delete) of its key.
+    For each query, the candidates are the sets of its episode that come before it (a prefix of
+    the episode's sets in reading order); the alive ones of other keys are its trap."""
+    B, N = p.shape
+    size = B * N
+    if q_flat.size == 0:
+        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    changing = is_set | (p.item.reshape(-1)[order] == ITEM_DELETE)
+    idx = np.arange(order.size)
+    # next change in the same group after each position (sorted order), as a reading position
+    nxt = np.where(changing, idx, order.size)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # first change at or after
+    nxt_after = np.append(nxt[1:], order.size)
+    grp_end = np.append(group_start[1:] != group_start[:-1], True)
+    ends_at = np.maximum.accumulate(np.where(np.append(True, group_start[1:] != group_start[:-1]), idx, 0))
+    del ends_at
+    # a later change belongs to the same group only if it is before the group's end
+    g_last = np.flatnonzero(grp_end)  # last sorted index of each group
+    g_id = np.cumsum(np.append(True, group_start[1:] != group_start[:-1])) - 1
+    same = nxt_after <= g_last[g_id]
+    kill = np.where(same, order[np.minimum(nxt_after, order.size - 1)], np.iinfo(np.int64).max)
+    s_idx = np.flatnonzero(is_set)
+    s_pos = order[s_idx]  # reading positions of sets
+    by_pos = np.argsort(s_pos, kind="stable")
+    s_pos, s_kill = s_pos[by_pos], kill[s_idx][by_pos]
+    s_val = values_sorted[s_idx][by_pos]
+    s_key = p.key.reshape(-1)[s_pos]
+    # sets before each query: those of its episode with a smaller reading position
+    q_ep_first = np.searchsorted(s_pos, (q_flat // N) * N)
+    q_before = np.searchsorted(s_pos, q_flat)
+    counts = q_before - q_ep_first
+    pair_q = np.repeat(np.arange(q_flat.size), counts)
+    pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
+    keep = ((s_kill[pair_s] > q_flat[pair_q]) & (s_key[pair_s] != p.key.reshape(-1)[q_flat][pair_q])
+            & (s_val[pair_s] != answer_q[pair_q]))
+    return _ragged(q_flat[pair_q[keep]], s_val[pair_s[keep]], size)
