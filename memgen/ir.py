@@ -229,11 +229,11 @@ class Program:
                     kind=KINDS[self.kind[b, n]], alias=int(self.alias[b, n])))
         if base is not None:
             events = [replace(e, start=o.start, end=o.end, chunk=o.chunk, segment=o.segment)
-                      for e, o in zip(events, base.events)]
+                      for e, o in zip(events, base.events, strict=True)]
             queries = [replace(q, qid=o.qid, answer_text=o.answer_text
                                if (o.answer == q.answer) else q.answer_text,
                                start=o.start, end=o.end, evidence=o.evidence)
-                       for q, o in zip(queries, base.queries)]
+                       for q, o in zip(queries, base.queries, strict=True)]
             return replace(base, events=tuple(events), queries=tuple(queries))
         return Episode(events=tuple(events), queries=tuple(queries), **meta)
 
@@ -257,6 +257,68 @@ def _ragged(owner: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarra
     return offsets, values[order]
 
 
+@dataclass
+class _History:
+    """Items grouped by (episode, key) in reading order, with running counts per group."""
+
+    order: np.ndarray  # flat item indices, sorted by (episode, key, position); pads dropped
+    group_start: np.ndarray  # for each sorted index, the first sorted index of its group
+    is_set: np.ndarray
+    is_del: np.ndarray
+    is_dis: np.ndarray
+    is_q: np.ndarray
+    n_sets: np.ndarray  # sets of the key up to and including this item
+    n_dis: np.ndarray
+    n_del: np.ndarray
+    last_change: np.ndarray  # sorted index of the last set/delete at or before; -1 if none
+    holds: np.ndarray  # the key has a value after this item
+    held_before: np.ndarray  # ... just before this item
+
+
+def _history(p: Program) -> _History:
+    B, N = p.shape
+    item, key = p.item.reshape(-1), p.key.reshape(-1)
+    pos = np.arange(B * N, dtype=np.int64)  # flat index = b * N + n: reading order in a row
+    gkey = (pos // N) * (int(key.max(initial=0)) + 1) + key
+    order = np.lexsort((pos, gkey))
+    order = order[item[order] != ITEM_PAD]
+    g_sorted = gkey[order]
+    it = item[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = g_sorted[1:] != g_sorted[:-1]
+    idx = np.arange(order.size)
+    group_start = np.maximum.accumulate(np.where(new_group, idx, 0))
+    is_set, is_del = it == ITEM_SET, it == ITEM_DELETE
+    is_dis, is_q = it == ITEM_DISTRACTOR, it == ITEM_QUERY
+
+    def running(mask: np.ndarray) -> np.ndarray:
+        c = np.cumsum(mask, dtype=np.int64)
+        return c - (c[group_start] - mask[group_start])
+
+    changing = is_set | is_del
+    last_change = np.maximum.accumulate(np.where(changing, idx, -1))
+    last_change = np.where(last_change >= group_start, last_change, -1)
+    prev_change = np.full_like(last_change, -1)
+    prev_change[1:] = last_change[:-1]
+    prev_change[new_group] = -1
+    prev_change = np.where(changing, prev_change, last_change)
+    holds = (last_change >= 0) & is_set[np.maximum(last_change, 0)]
+    held_before = (prev_change >= 0) & is_set[np.maximum(prev_change, 0)]
+    return _History(order, group_start, is_set, is_del, is_dis, is_q, running(is_set),
+                    running(is_dis), running(is_del), last_change, holds, held_before)
+
+
+def query_history(p: Program) -> tuple[np.ndarray, np.ndarray]:
+    """For every item, (number of values its key has had before it, whether the key holds a
+    value just before it), each (B, N).  Generators use it to ask only defined questions."""
+    h = _history(p)
+    n_values = np.zeros(p.item.size, dtype=np.int64)
+    n_values[h.order] = h.n_sets - h.is_set
+    held = np.zeros(p.item.size, dtype=bool)
+    held[h.order] = h.held_before
+    return n_values.reshape(p.shape), held.reshape(p.shape)
+
+
 def replay_program(p: Program) -> Program:
     """Interpret every episode of ``p`` in place (DESIGN.md section 3), vectorised.
 
@@ -273,47 +335,14 @@ def replay_program(p: Program) -> Program:
     """
     B, N = p.shape
     flat = lambda a: a.reshape(-1)  # noqa: E731
-    item, key, value = flat(p.item), flat(p.key), flat(p.value)
+    value = flat(p.value)
     size = B * N
-    pos = np.arange(size, dtype=np.int64)  # flat index = b * N + n: reading order within a row
-    ep = pos // N
-
-    # Items grouped by (episode, key), in reading order inside each group.  Sorting on a
-    # composite of episode and key keeps the order stable across episodes.
-    gkey = ep * (int(key.max(initial=0)) + 1) + key
-    live = item != ITEM_PAD
-    order = np.lexsort((pos, gkey))
-    order = order[live[order]]
-    g_sorted = gkey[order]
-    it_sorted = item[order]
-    new_group = np.ones(order.size, dtype=bool)
-    new_group[1:] = g_sorted[1:] != g_sorted[:-1]
-    group_start = np.maximum.accumulate(np.where(new_group, np.arange(order.size), 0))
-
-    is_set = it_sorted == ITEM_SET
-    is_del = it_sorted == ITEM_DELETE
-    is_dis = it_sorted == ITEM_DISTRACTOR
-    is_q = it_sorted == ITEM_QUERY
-
-    def running(mask: np.ndarray) -> np.ndarray:
-        """Count of ``mask`` in the group up to and including each position."""
-        c = np.cumsum(mask, dtype=np.int64)
-        base = c[group_start] - mask[group_start]
-        return c - base
-
-    n_sets = running(is_set)  # values the key has had, through this item
-    n_dis = running(is_dis)
-    n_del = running(is_del)
-
-    # the last state-changing item (set or delete) at or before each position in the group
-    changing = is_set | is_del
+    h = _history(p)
+    order, group_start = h.order, h.group_start
+    is_set, is_del, is_dis, is_q = h.is_set, h.is_del, h.is_dis, h.is_q
+    n_sets, n_dis, n_del = h.n_sets, h.n_dis, h.n_del
+    last_change, holds, held_before = h.last_change, h.holds, h.held_before
     idx = np.arange(order.size)
-    last_change = np.maximum.accumulate(np.where(changing, idx, -1))
-    last_change = np.where(last_change >= group_start, last_change, -1)
-    prev_change = np.where(changing, _shift_prev(last_change, group_start), last_change)
-    # the key holds a value just before this item iff the last change before it is a set
-    held_before = (prev_change >= 0) & np.where(prev_change >= 0, is_set[np.maximum(prev_change, 0)], False)
-    holds = (last_change >= 0) & np.where(last_change >= 0, is_set[np.maximum(last_change, 0)], False)
 
     op = np.full(size, -1, dtype=np.int8)
     silent = flat(p.silent)[order]
@@ -386,9 +415,10 @@ def replay_program(p: Program) -> Program:
     traps["stale"] = _unique_ragged(*traps["stale"])
     traps["distractor"] = _unique_ragged(*traps["distractor"])
     traps["deleted"] = _unique_ragged(*traps["deleted"])
-    traps["other_keys"] = _other_keys(p, order, group_start, holds, last_change, values_sorted,
-                                      is_set, q_flat, answer_q)
-    p.op, p.version, p.answer, p.probe, p.traps = op, version, answer, probe, traps
+    traps["other_keys"] = _other_keys(p, h, values_sorted, q_flat, answer_q)
+    shape = p.shape
+    p.op, p.version = op.reshape(shape), version.reshape(shape)
+    p.answer, p.probe, p.traps = answer.reshape(shape), probe.reshape(shape), traps
 
     # evidence: the deciding items, by flat index
     ev_items = [np.where(defined, target, -1)]
@@ -400,15 +430,6 @@ def replay_program(p: Program) -> Program:
     p.evidence = _ragged(q_flat[owners[keep]], order[cand[keep]], size)
     p.evidence = _unique_ragged(*p.evidence)
     return p
-
-
-def _shift_prev(last_change: np.ndarray, group_start: np.ndarray) -> np.ndarray:
-    """For each position, ``last_change`` at the position before it within the group."""
-    out = np.full_like(last_change, -1)
-    out[1:] = last_change[:-1]
-    first = np.arange(last_change.size) == group_start
-    out[first] = -1
-    return out
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:
@@ -439,8 +460,8 @@ def _unique_ragged(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return new_off, values[keep]
 
 
-def _other_keys(p: Program, order, group_start, holds, last_change, values_sorted, is_set,
-                q_flat, answer_q) -> tuple[np.ndarray, np.ndarray]:
+def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, q_flat: np.ndarray,
+                answer_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Current values of the other keys of the episode at each query's position.
 
     A set is alive from its own position until the next change (set or delete) of its key.
@@ -448,22 +469,19 @@ def _other_keys(p: Program, order, group_start, holds, last_change, values_sorte
     the episode's sets in reading order); the alive ones of other keys are its trap."""
     B, N = p.shape
     size = B * N
+    order, is_set = h.order, h.is_set
     if q_flat.size == 0:
         return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    changing = is_set | (p.item.reshape(-1)[order] == ITEM_DELETE)
     idx = np.arange(order.size)
-    # next change in the same group after each position (sorted order), as a reading position
-    nxt = np.where(changing, idx, order.size)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # first change at or after
+    # the next change of the same group after each sorted index, as a reading position
+    nxt = np.where(is_set | h.is_del, idx, order.size)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
     nxt_after = np.append(nxt[1:], order.size)
-    grp_end = np.append(group_start[1:] != group_start[:-1], True)
-    ends_at = np.maximum.accumulate(np.where(np.append(True, group_start[1:] != group_start[:-1]), idx, 0))
-    del ends_at
-    # a later change belongs to the same group only if it is before the group's end
-    g_last = np.flatnonzero(grp_end)  # last sorted index of each group
-    g_id = np.cumsum(np.append(True, group_start[1:] != group_start[:-1])) - 1
-    same = nxt_after <= g_last[g_id]
-    kill = np.where(same, order[np.minimum(nxt_after, order.size - 1)], np.iinfo(np.int64).max)
+    last_of_group = np.append(h.group_start[1:] != h.group_start[:-1], True)
+    group_end = np.where(last_of_group, idx + 1, order.size)
+    group_end = np.minimum.accumulate(group_end[::-1])[::-1]  # exclusive end of each group
+    kill = np.where(nxt_after < group_end, order[np.minimum(nxt_after, order.size - 1)],
+                    np.iinfo(np.int64).max)
     s_idx = np.flatnonzero(is_set)
     s_pos = order[s_idx]  # reading positions of sets
     by_pos = np.argsort(s_pos, kind="stable")

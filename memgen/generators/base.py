@@ -1,0 +1,282 @@
+"""The shared episode builder: knobs in, a replayed :class:`~memgen.ir.Program` out.
+
+A family is a small function that turns a :class:`Knobs` (what the user asked, with ``None``
+for "the family's default at this length") into a :class:`Plan` (resolved counts and a query
+policy).  :func:`build_program` turns a plan into a batch of episodes, vectorised across
+events and episodes, drawing only from each episode's own :class:`~memgen.rng.Streams` row.
+
+Timing model: every event gets a time in [0, 1); an episode's items are read in time order.
+A key's first write is uniform; its overwrites, its delete and a re-write after the delete
+each come uniformly later than what they depend on; distractors are uniform.  End queries
+come after every event; interleaved ones come after the first write of their key.  Where an
+item sits in the rendered context (depth, spacing) is the renderer's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ir
+from ..errors import UsageError
+from ..rng import Streams
+
+ASK_NAMES = ir.ASKS
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What a user can set for any family; ``None`` takes the family's default.
+
+    Counts are per episode.  ``overwrites``, ``distractors`` and ``deletes`` are totals spread
+    over the keys at random, so the number of updates per key varies within an episode.
+    """
+
+    keys: int | None = None
+    overwrites: int | None = None
+    distractors: int | None = None
+    distractor_kinds: tuple[str, ...] = ir.DISTRACTOR_KINDS
+    silent_share: float | None = None
+    deletes: int | None = None
+    rewrite_share: float | None = None
+    absent_keys: int | None = None
+    queries: int | None = None
+    query_position: str = "end"  # end | interleaved
+    max_version: int = 32
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """Per-key facts after all events, (B, keys + absent) each, for query policies."""
+
+    written: np.ndarray  # bool: has ever had a value
+    values: np.ndarray  # int: number of values the key has had
+    distracted: np.ndarray  # bool: some distractor is about the key
+    deleted: np.ndarray  # bool: deleted at least once
+    holds: np.ndarray  # bool: has a value at the end
+    silent: np.ndarray  # bool: its last value was set without a write signal
+
+
+#: A query policy ranks keys: higher is asked first; negative is never asked.
+Priority = Callable[[KeyFacts], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Plan:
+    keys: int
+    absent: int = 0
+    overwrites: int = 0
+    distractors: int = 0
+    kinds: tuple[str, ...] = ir.DISTRACTOR_KINDS
+    distract_absent: bool = False  # distractors may be about never-written keys
+    silent_share: float = 0.0
+    silent_per_key: bool = False  # all sets of a key silent (else each set on its own)
+    deletes: int = 0
+    rewrite_share: float = 0.0
+    queries: int = 1
+    interleaved: bool = False
+    ask_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # latest, version, previous
+    priority: Priority = field(default=lambda f: np.where(f.written, 1, 0))
+    max_version: int = 32
+
+    @property
+    def sets(self) -> int:
+        return self.keys + self.overwrites + self.rewrites
+
+    @property
+    def rewrites(self) -> int:
+        return int(round(self.deletes * self.rewrite_share))
+
+    @property
+    def events(self) -> int:
+        return self.sets + self.deletes + self.distractors
+
+    @property
+    def valued(self) -> int:
+        """Events that state a value: sets and distractors (each gets a distinct value)."""
+        return self.sets + self.distractors
+
+    def check(self, key_space: int, values: int) -> None:
+        if self.keys < 1:
+            raise UsageError("--keys must be at least 1")
+        if self.queries < 1:
+            raise UsageError("--queries must be at least 1")
+        for name in ("absent", "overwrites", "distractors", "deletes"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('absent', 'absent-keys')} must be >= 0")
+        if not 0.0 <= self.silent_share <= 1.0 or not 0.0 <= self.rewrite_share <= 1.0:
+            raise UsageError("--silent-share and --rewrite-share must be within [0, 1]")
+        if self.deletes > self.keys:
+            raise UsageError(f"--deletes {self.deletes} exceeds --keys {self.keys}")
+        if self.distractors and not self.kinds:
+            raise UsageError("distractors asked for but --distractor-kinds is empty")
+        if self.keys + self.absent > key_space // 2:
+            raise UsageError(f"{self.keys + self.absent} keys need a key space of at least "
+                             f"{2 * (self.keys + self.absent)}: raise --key-tokens or --key-length")
+        if self.valued > values:
+            raise UsageError(f"{self.valued} value-bearing events need at least that many distinct "
+                             f"values: raise --values to {self.valued} or more")
+
+
+def _choice(weights: tuple[float, ...], u: np.ndarray) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    c = np.cumsum(w / w.sum())
+    return np.minimum(np.searchsorted(c, u, side="right"), len(w) - 1)
+
+
+def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
+                  value_space: int) -> ir.Program:
+    """Generate ``streams.batch`` episodes following ``plan`` and replay them.
+
+    Keys are ``plan.keys`` written keys and ``plan.absent`` never-written ones, distinct per
+    episode (a keyed permutation of the key space); every value-bearing event gets a distinct
+    value (a keyed permutation of the value space), so a value id names one event.
+    """
+    B, K, A = streams.batch, plan.keys, plan.absent
+    KT = K + A
+    key_ids = streams.permutation_index("keys", KT, key_space)  # (B, KT)
+
+    # ---- sets: first writes, overwrites, re-writes after deletes
+    t_first = streams.uniform("t_first", K)  # (B, K)
+    ow_key = streams.integers("overwrite_key", plan.overwrites, K)
+    ow_t = t_first[np.arange(B)[:, None], ow_key]
+    ow_t = ow_t + (1 - ow_t) * streams.uniform("overwrite_t", plan.overwrites)
+    del_key = streams.permutation_index("delete_key", plan.deletes, K) if plan.deletes else \
+        np.zeros((B, 0), dtype=np.int64)
+    rows = np.arange(B)[:, None]
+    del_t = t_first[rows, del_key]
+    del_t = del_t + (1 - del_t) * streams.uniform("delete_t", plan.deletes)
+    R = plan.rewrites
+    rw_key = del_key[:, :R]
+    rw_t = del_t[:, :R] + (1 - del_t[:, :R]) * streams.uniform("rewrite_t", R)
+
+    set_key = np.concatenate([np.broadcast_to(np.arange(K), (B, K)), ow_key, rw_key], axis=1)
+    set_t = np.concatenate([t_first, ow_t, rw_t], axis=1)
+    S = set_key.shape[1]
+    if plan.silent_per_key:
+        key_silent = streams.uniform("silent", K) < plan.silent_share
+        set_silent = key_silent[rows, set_key]
+    else:
+        set_silent = streams.uniform("silent", S) < plan.silent_share
+
+    # ---- distractors
+    X = plan.distractors
+    dis_key = streams.integers("distractor_key", X, KT if plan.distract_absent else K)
+    kind_codes = np.array([ir.KINDS.index(k) for k in plan.kinds], dtype=np.int8)
+    dis_kind = kind_codes[streams.integers("distractor_kind", X, len(kind_codes))] if X else \
+        np.zeros((B, 0), dtype=np.int8)
+    dis_t = streams.uniform("distractor_t", X)
+    dis_alias = _aliases(streams, key_ids, key_ids[rows, dis_key], key_space, key_tokens)
+    dis_alias = np.where(dis_kind == ir.KINDS.index("lookalike"), dis_alias, -1)
+
+    # ---- values: distinct per episode
+    vals = streams.permutation_index("values", plan.valued, value_space)
+    set_val, dis_val = vals[:, :S], vals[:, S:]
+
+    # ---- key facts (at the end) for the query policy
+    written = np.zeros((B, KT), dtype=bool)
+    written[:, :K] = True
+    nvals = _count(set_key, KT)
+    distracted = _count(dis_key, KT) > 0
+    deleted = _count(del_key, KT) > 0
+    last_set_t = np.full((B, KT), -1.0)
+    np.maximum.at(last_set_t, (np.broadcast_to(rows, set_key.shape), set_key), set_t)
+    last_del_t = np.full((B, KT), -1.0)
+    np.maximum.at(last_del_t, (np.broadcast_to(rows, del_key.shape), del_key), del_t)
+    holds = written & (last_set_t > last_del_t)
+    # silent flag of the last set of each key: sets sorted by time, take the last per key
+    last_silent = np.zeros((B, KT), dtype=bool)
+    order_t = np.argsort(set_t, axis=1, kind="stable")
+    last_silent[rows, set_key[rows, order_t]] = set_silent[rows, order_t]
+    facts = KeyFacts(written, nvals, distracted, deleted, holds, last_silent)
+
+    # ---- queries: rank keys by the policy (ties at random), ask them in that order
+    Q = plan.queries
+    prio = plan.priority(facts).astype(np.float64)
+    score = np.where(prio >= 0, prio + streams.uniform("query_tie", KT), -np.inf)
+    ranked = np.argsort(-score, axis=1, kind="stable")
+    n_cand = np.maximum((prio >= 0).sum(axis=1), 1)
+    q_key = ranked[rows, np.arange(Q)[None, :] % n_cand[:, None]]
+    ask_pref = _choice(plan.ask_weights, streams.uniform("ask", Q)).astype(np.int8)
+    ask_u = streams.uniform("ask_k", Q)
+    if plan.interleaved:
+        base = np.where(q_key < K, t_first[rows, np.minimum(q_key, K - 1)], 0.0)
+        q_t = base + (1 - base) * streams.uniform("query_t", Q)
+    else:
+        q_t = 1.0 + np.arange(Q)[None, :] / (Q + 1.0) + np.zeros((B, 1))
+
+    # ---- all items in reading (time) order
+    kinds_items = [
+        (ir.ITEM_SET, set_key, set_t, set_val, set_silent, 0, -1),
+        (ir.ITEM_DELETE, del_key, del_t, ir.ABSENT, False, 0, -1),
+        (ir.ITEM_DISTRACTOR, dis_key, dis_t, dis_val, False, dis_kind, dis_alias),
+        (ir.ITEM_QUERY, q_key, q_t, ir.ABSENT, False, 0, -1),
+    ]
+    item = np.concatenate([np.full(k.shape, it, dtype=np.int8) for it, k, *_ in kinds_items], axis=1)
+    kidx = np.concatenate([k for _, k, *_ in kinds_items], axis=1)
+    times = np.concatenate([t for _, _, t, *_ in kinds_items], axis=1)
+    value = np.concatenate([np.broadcast_to(v, k.shape) for _, k, _, v, *_ in kinds_items], axis=1)
+    silent = np.concatenate([np.broadcast_to(s, k.shape) for _, k, _, _, s, *_ in kinds_items], axis=1)
+    kind = np.concatenate([np.broadcast_to(d, k.shape) for _, k, _, _, _, d, _ in kinds_items], axis=1)
+    alias = np.concatenate([np.broadcast_to(a, k.shape) for _, k, *_, a in kinds_items], axis=1)
+    n_before_q = item.shape[1] - Q
+    ask = np.zeros(item.shape, dtype=np.int8)
+    ask[:, n_before_q:] = ask_pref
+    ku = np.zeros(item.shape)
+    ku[:, n_before_q:] = ask_u
+
+    order = np.argsort(times, axis=1, kind="stable")
+    take = lambda a: np.take_along_axis(np.ascontiguousarray(a), order, axis=1)  # noqa: E731
+    p = ir.Program(
+        item=take(item), key=take(np.take_along_axis(key_ids, kidx, axis=1)),
+        value=take(value).astype(np.int64), silent=take(silent), kind=take(kind).astype(np.int8),
+        alias=take(alias).astype(np.int64), ask=take(ask), k=np.zeros(item.shape, dtype=np.int64))
+    ku = take(ku)
+
+    # ---- asks only where defined: version k needs k values, previous needs two, both a
+    # current value; otherwise the query asks for the latest value
+    n_values, q_holds = ir.query_history(p)
+    is_q = p.item == ir.ITEM_QUERY
+    want_v = is_q & (p.ask == ir.ASK_VERSION) & q_holds & (n_values >= 1)
+    want_p = is_q & (p.ask == ir.ASK_PREVIOUS) & q_holds & (n_values >= 2)
+    top = np.minimum(n_values, plan.max_version)
+    p.k = np.where(want_v, 1 + np.minimum((ku * top).astype(np.int64), top - 1), 0)
+    p.ask = np.where(want_v, ir.ASK_VERSION, np.where(want_p, ir.ASK_PREVIOUS, ir.ASK_LATEST)).astype(np.int8)
+    p.ask[~is_q] = 0
+    return ir.replay_program(p)
+
+
+def _count(idx: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) counts of each index per row."""
+    B = idx.shape[0]
+    out = np.zeros((B, n), dtype=np.int64)
+    np.add.at(out, (np.broadcast_to(np.arange(B)[:, None], idx.shape), idx), 1)
+    return out
+
+
+def _aliases(streams: Streams, episode_keys: np.ndarray, target: np.ndarray, key_space: int,
+             key_tokens: int) -> np.ndarray:
+    """A look-alike of each target key: same leading digits, another last digit, and not a
+    key of the episode.  Resampled (in its own stream) until no alias collides."""
+    B, X = target.shape
+    if X == 0:
+        return np.zeros((B, 0), dtype=np.int64)
+    last = target % key_tokens
+    stem = target - last
+    offset = B and np.arange(B, dtype=np.int64)[:, None] * key_space
+    taken = np.sort((episode_keys + offset).reshape(-1))
+    alias = np.empty_like(target)
+    todo = np.ones(target.shape, dtype=bool)
+    for attempt in range(64):
+        shift = 1 + streams.integers(f"alias{attempt}", X, key_tokens - 1)
+        cand = stem + (last + shift) % key_tokens
+        alias = np.where(todo, cand, alias)
+        pos = np.searchsorted(taken, alias + offset)
+        hit = taken[np.minimum(pos, taken.size - 1)] == alias + offset
+        todo = hit
+        if not todo.any():
+            return alias
+    raise UsageError("could not find look-alike keys outside the episode's keys: "
+                     "raise --key-tokens or lower --keys")

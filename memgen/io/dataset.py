@@ -1,0 +1,198 @@
+"""A memgen dataset folder on disk: shards, manifest, card; atomic writes; verification.
+
+Layout (a Hugging Face dataset repo as it stands)::
+
+    DIR/README.md                                   dataset card, YAML ``configs:``
+    DIR/manifest.json                               versions, full config, vocab, sha256s
+    DIR/data/<config>/<split>-NNNNN-of-NNNNN.arrow  Arrow IPC file shards
+
+Every file is written under a temporary name in the same folder and renamed into place, so an
+interrupted run leaves complete files only; re-running the same command skips the shards that
+exist and produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from ..errors import DataError, UsageError
+from .schema import schema_for
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+TMP_MARK = ".tmp-"
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.arrow$")
+
+
+def shard_name(split: str, i: int, n: int) -> str:
+    return f"{split}-{i:05d}-of-{n:05d}.arrow"
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview | pa.Buffer) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def table_to_ipc(table: pa.Table) -> pa.Buffer:
+    """The Arrow IPC file bytes of ``table`` (one record batch: deterministic bytes)."""
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(1, table.num_rows))
+    return sink.getvalue()
+
+
+def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:
+    """Write one shard atomically; returns (sha256, bytes)."""
+    buf = table_to_ipc(table)
+    digest = hashlib.sha256(memoryview(buf)).hexdigest()
+    atomic_write_bytes(path, memoryview(buf))
+    return digest, buf.size
+
+
+def read_shard(path: Path) -> pa.Table:
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            return ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: not a readable Arrow shard ({e})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """An open dataset folder: its manifest, and tables per config."""
+
+    root: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, root: str | Path) -> Dataset:
+        root = Path(root)
+        path = root / MANIFEST
+        if not path.is_file():
+            raise DataError(f"{root}: not a memgen dataset (no {MANIFEST})")
+        try:
+            manifest = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{path}: malformed JSON ({e})") from None
+        if not isinstance(manifest, dict) or "configs" not in manifest:
+            raise DataError(f"{path}: not a memgen manifest (no 'configs')")
+        if manifest.get("status") != "complete":
+            raise DataError(f"{root}: generation did not finish; re-run the same generate command to resume")
+        return cls(root, manifest)
+
+    @property
+    def configs(self) -> list[str]:
+        return list(self.manifest["configs"])
+
+    @property
+    def vocab(self) -> dict | None:
+        return self.manifest.get("vocab")
+
+    def config(self, name: str) -> dict:
+        try:
+            return self.manifest["configs"][name]
+        except KeyError:
+            raise UsageError(f"{self.root}: no config {name!r}; it has: {', '.join(self.configs)}") from None
+
+    def shard_paths(self, name: str) -> list[Path]:
+        return [self.root / s["path"] for s in self.config(name)["shards"]]
+
+    def iter_tables(self, name: str) -> Iterator[pa.Table]:
+        for path in self.shard_paths(name):
+            yield read_shard(path)
+
+    def table(self, name: str) -> pa.Table:
+        tables = list(self.iter_tables(name))
+        return pa.concat_tables(tables) if tables else schema_for(self.config(name)["rendering"]).empty_table()
+
+
+def verify(root: str | Path) -> list[str]:
+    """Every problem found in a dataset folder, one line each (empty: the folder is sound).
+
+    Checks that the manifest parses, every shard it lists exists with the recorded sha256,
+    size, row count and the rendering's schema, that no shard or temporary file is present
+    that the manifest does not list, and that the card lists the same configs."""
+    root = Path(root)
+    try:
+        ds = Dataset.open(root)
+    except DataError as e:
+        return [e.message]
+    problems: list[str] = []
+    listed: set[Path] = set()
+    for name, cfg in ds.manifest["configs"].items():
+        expected = schema_for(cfg["rendering"])
+        for s in cfg["shards"]:
+            path = root / s["path"]
+            listed.add(path.resolve())
+            if not path.is_file():
+                problems.append(f"{s['path']}: missing")
+                continue
+            if path.stat().st_size != s["bytes"]:
+                problems.append(f"{s['path']}: size {path.stat().st_size} != {s['bytes']} in manifest")
+                continue
+            if sha256_file(path) != s["sha256"]:
+                problems.append(f"{s['path']}: sha256 mismatch (corrupted or modified)")
+                continue
+            try:
+                with pa.memory_map(str(path), "r") as src:
+                    reader = ipc.open_file(src)
+                    rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+                    schema = reader.schema
+            except (pa.ArrowInvalid, OSError) as e:
+                problems.append(f"{s['path']}: unreadable ({e})")
+                continue
+            if not schema.equals(expected):
+                problems.append(f"{s['path']}: schema differs from the {cfg['rendering']} rendering's")
+            if rows != s["rows"]:
+                problems.append(f"{s['path']}: {rows} rows, manifest says {s['rows']}")
+    data = root / "data"
+    if data.is_dir():
+        for path in sorted(data.rglob("*")):
+            if path.is_file() and path.resolve() not in listed:
+                problems.append(f"{path.relative_to(root)}: not listed in the manifest")
+    card = root / CARD
+    if not card.is_file():
+        problems.append(f"{CARD}: missing")
+    else:
+        from .card import card_configs
+
+        try:
+            names = card_configs(card.read_text())
+        except ValueError as e:
+            problems.append(f"{CARD}: {e}")
+        else:
+            if sorted(names) != sorted(ds.configs):
+                problems.append(f"{CARD}: configs {sorted(names)} differ from the manifest's {sorted(ds.configs)}")
+    return problems

@@ -1,0 +1,81 @@
+"""Normalisation of text answers (the rules are listed in docs/scoring.md).
+
+Two answers are the same iff their :func:`normalise` forms are equal; an answer means
+"unknown" iff :func:`is_absent` says so.  Both are pure functions of the string, so the scorer
+caches them per distinct string.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+# punctuation becomes a space; "." and "," between digits are handled before this
+_PUNCT = {ord(c): " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0"}
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_TRAILING_ZEROS = re.compile(r"(?<=\d)\.0+(?!\d)")
+_DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_DECIMAL_MARK = "\x00"  # survives the punctuation table, restored as "."
+
+#: lead-ins that a model may put before its answer; removed from the front, longest first
+LEAD_INS = (
+    "the answer is", "answer is", "the answer", "answer", "final answer",
+    "it is", "it s", "its", "the", "a", "an",
+)
+
+#: whole answers (after normalisation and lead-in removal) that mean "no value"
+ABSENT_PHRASES = frozenset({
+    "unknown", "not known", "unknown value", "value unknown",
+    "no longer exists", "it no longer exists", "no longer known", "no longer available",
+    "none", "n a", "na", "null", "nil", "nothing", "no value", "no answer",
+    "not set", "never set", "not available", "not stated", "not mentioned", "never mentioned",
+    "not specified", "not recorded", "not given",
+    "deleted", "was deleted", "it was deleted", "has been deleted", "it has been deleted",
+    "removed", "was removed", "it was removed", "discarded", "was discarded", "it was discarded",
+    "does not exist", "doesn t exist", "it does not exist", "it doesn t exist",
+    "i don t know", "i do not know", "don t know", "cannot be determined", "can t tell",
+})
+#: a normalised answer that starts with one of these words is absent ("unknown (deleted)")
+ABSENT_FIRST_WORDS = ("unknown",)
+
+_LEADS = tuple(sorted(LEAD_INS, key=len, reverse=True))
+
+
+def normalise(text: str) -> str:
+    """The comparison form of ``text``: NFKC, lower case, thousands separators and trailing
+    decimal zeros dropped between digits ("1,200.00" -> "1200"), every punctuation mark a
+    space (a "." between digits stays), whitespace collapsed, and one leading lead-in
+    (:data:`LEAD_INS`: "the answer is", "the", "a", ...) removed when words remain after it.
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    s = text.lower()
+    if "," in s:
+        s = _THOUSANDS.sub("", s)
+    if "." in s:
+        s = _TRAILING_ZEROS.sub("", s)
+        s = _DECIMAL.sub(_DECIMAL_MARK, s)
+    words = s.translate(_PUNCT).split()
+    if len(words) > 1:
+        words = _drop_lead_in(words)
+    out = " ".join(words)
+    return out.replace(_DECIMAL_MARK, ".") if _DECIMAL_MARK in out else out
+
+
+def _drop_lead_in(words: list[str]) -> list[str]:
+    for lead in _LEADS:
+        n = lead.count(" ") + 1
+        if len(words) > n and " ".join(words[:n]) == lead:
+            return words[n:]
+    return words
+
+
+def is_absent(normalised: str) -> bool:
+    """True iff a normalised answer says the key has no value ("unknown", "not known",
+    "no longer exists", "none", "n/a", "deleted", ...: :data:`ABSENT_PHRASES`, or a first word
+    in :data:`ABSENT_FIRST_WORDS`)."""
+    if normalised in ABSENT_PHRASES:
+        return True
+    first = normalised.split(" ", 1)[0]
+    return first in ABSENT_FIRST_WORDS

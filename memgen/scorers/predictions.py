@@ -1,0 +1,335 @@
+"""Predictions in every format the scorer reads (docs/scoring.md, "Predictions").
+
+* JSONL rows ``{"id", "qid", "prediction"}``: a token id (int) or a text answer (string);
+* JSONL rows ``{"id", "answer_block"}``: one text block per episode, one numbered line per
+  question ("1: ...", "2. ..."), split here into answers by line number;
+* lm-evaluation-harness ``--log_samples`` files (``samples_<task>_<date>.jsonl``), whose rows
+  carry the dataset row in ``doc`` and the model's output in ``filtered_resps``/``resps``;
+* a column of a table (an ``.arrow``/``.parquet`` file or a dataset folder): flat
+  ``id``/``qid``/``prediction`` columns, or a list column aligned with each row's ``queries``.
+
+Every reader returns :class:`Predictions`; addressing (which query each answer is for) is
+resolved against the dataset by :func:`memgen.scorers.score.align`.
+Problems with the file itself raise :class:`DataError` as ``file:line: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from ..errors import DataError
+
+#: ``tokens`` entry of a prediction that is not a JSON integer (so it is unparsed as a token)
+NOT_INT = np.iinfo(np.int64).min
+
+_BLOCK_LINE = re.compile(
+    r"^[\s*_>#-]*(?:q(?:uestion)?\s*)?#?(\d+)[*_]*\s*(?::|\)|\.(?=\s|$)|\s-\s)[*_]*\s*(.*?)\s*$",
+    re.IGNORECASE)
+
+
+@dataclass
+class Predictions:
+    """Answers of one model, each addressed by (``id``, ``qid``) or by (``id``, ``slot``):
+    the 0-based position of the question in the episode (answer blocks; aligned columns).
+
+    ``tokens`` holds the answer as a token id (``NOT_INT`` when it is not an integer);
+    ``texts`` as a string (``None`` when empty or null).  ``lines`` are 1-based lines (or rows)
+    of the source, for messages; 0 where the answer did not come from a file."""
+
+    name: str
+    source: str
+    ids: list[str]
+    qids: np.ndarray
+    slots: np.ndarray
+    tokens: np.ndarray
+    texts: list[str | None]
+    lines: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping], name: str = "predictions",
+                     source: str = "<records>") -> Predictions:
+        """From dicts with ``id``, ``qid`` and ``prediction`` (as in the JSONL format)."""
+        b = _Builder(source)
+        for n, rec in enumerate(records, start=1):
+            b.add_row(dict(rec), n)
+        return b.build(name)
+
+    @classmethod
+    def from_table(cls, table: pa.Table, name: str = "predictions", source: str = "<table>",
+                   column: str | None = None) -> Predictions:
+        """From a table with ``id``, ``qid`` and ``prediction`` columns, or with ``id`` and a
+        list column (``column``, default ``predictions``) holding one answer per query, in the
+        order of the row's ``queries``."""
+        cols = table.column_names
+        if "id" not in cols:
+            raise DataError(f"{source}: predictions table has no 'id' column")
+        ids = [str(x) for x in table.column("id").to_pylist()]
+        flat_col = column or "prediction"
+        if "qid" in cols and flat_col in cols and not pa.types.is_list(table.schema.field(flat_col).type):
+            qids = table.column("qid").to_pylist()
+            if any(q is None or isinstance(q, bool) for q in qids):
+                raise DataError(f"{source}: null qid in the predictions table")
+            values = table.column(flat_col).to_pylist()
+            tokens, texts = _values(values)
+            n = len(ids)
+            return cls(name, source, ids, np.asarray(qids, dtype=np.int64), np.full(n, -1, np.int64),
+                       tokens, texts, np.arange(1, n + 1, dtype=np.int64))
+        list_col = column or "predictions"
+        if list_col not in cols or not pa.types.is_list(table.schema.field(list_col).type):
+            raise DataError(f"{source}: no predictions column (expected 'id'/'qid'/'prediction', "
+                            f"or a list column '{list_col}' aligned with 'queries')")
+        lists = table.column(list_col).to_pylist()
+        out_ids, slots, values, lines = [], [], [], []
+        for r, (i, lst) in enumerate(zip(ids, lists), start=1):
+            for s, v in enumerate(lst or ()):
+                out_ids.append(i)
+                slots.append(s)
+                values.append(v)
+                lines.append(r)
+        tokens, texts = _values(values)
+        n = len(out_ids)
+        return cls(name, source, out_ids, np.full(n, -1, np.int64), np.asarray(slots, dtype=np.int64),
+                   tokens, texts, np.asarray(lines, dtype=np.int64))
+
+
+def _values(values: list) -> tuple[np.ndarray, list[str | None]]:
+    tokens = np.fromiter((v if type(v) is int else NOT_INT for v in values), dtype=np.int64,
+                         count=len(values))
+    texts = [v if type(v) is str else (str(v) if type(v) is int else None) for v in values]
+    return tokens, texts
+
+
+class _Builder:
+    """Collects answers row by row, with the line each came from."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.ids: list[str] = []
+        self.qids: list[int] = []
+        self.slots: list[int] = []
+        self.values: list = []
+        self.lines: list[int] = []
+        self.notes: list[str] = []
+        self.block_duplicates = 0
+        self.block_unnumbered = 0
+        self.lm_filter: str | None = None
+        self.lm_skipped: dict[str, int] = {}
+
+    def fail(self, line: int, what: str) -> DataError:
+        return DataError(f"{self.source}:{line}: {what}")
+
+    def _id(self, row: Mapping, line: int, where: str = "") -> str:
+        i = row.get("id")
+        if isinstance(i, bool) or not isinstance(i, (str, int)):
+            raise self.fail(line, f"missing or non-string {where}'id'")
+        return str(i)
+
+    def add(self, id_: str, qid: int, slot: int, value, line: int) -> None:
+        self.ids.append(id_)
+        self.qids.append(qid)
+        self.slots.append(slot)
+        self.values.append(value)
+        self.lines.append(line)
+
+    def add_row(self, row: Mapping, line: int) -> None:
+        if not isinstance(row, Mapping):
+            raise self.fail(line, "expected a JSON object")
+        if "prediction" in row:
+            qid = row.get("qid")
+            if type(qid) is not int:
+                raise self.fail(line, "missing or non-integer 'qid' (rows with 'prediction' need "
+                                      "'id' and 'qid')")
+            self.add(self._id(row, line), qid, -1, row["prediction"], line)
+        elif "answer_block" in row:
+            block = row["answer_block"]
+            if block is not None and not isinstance(block, str):
+                raise self.fail(line, "'answer_block' must be a string")
+            self.add_block(self._id(row, line), block or "", line)
+        elif "doc" in row and ("resps" in row or "filtered_resps" in row):
+            self.add_lm_eval(row, line)
+        else:
+            raise self.fail(line, "a row needs 'id' and 'qid' with 'prediction', 'id' with "
+                                  "'answer_block', or lm-eval's 'doc' with 'resps'")
+
+    def add_block(self, id_: str, block: str, line: int) -> None:
+        seen: set[int] = set()
+        for text_line in block.splitlines():
+            m = _BLOCK_LINE.match(text_line)
+            if not m:
+                if text_line.strip():
+                    self.block_unnumbered += 1
+                continue
+            number = int(m.group(1))
+            if number < 1 or number in seen:
+                self.block_duplicates += 1
+                continue
+            seen.add(number)
+            self.add(id_, -1, number - 1, m.group(2), line)
+
+    def add_lm_eval(self, row: Mapping, line: int) -> None:
+        flt = row.get("filter")
+        if isinstance(flt, str):
+            if self.lm_filter is None:
+                self.lm_filter = flt
+            if flt != self.lm_filter:
+                self.lm_skipped[flt] = self.lm_skipped.get(flt, 0) + 1
+                return
+        doc = row.get("doc")
+        if not isinstance(doc, Mapping):
+            raise self.fail(line, "lm-eval sample without a 'doc' object")
+        id_ = self._id(doc, line, "doc.")
+        resp = row.get("filtered_resps")
+        if resp is None:
+            resp = row.get("resps")
+        while isinstance(resp, list):
+            resp = resp[0] if resp else None
+        text = resp if isinstance(resp, str) else None
+        qid = doc.get("qid")
+        if qid is None:  # the whole episode was the prompt: the response is an answer block
+            self.add_block(id_, text or "", line)
+        elif type(qid) is int:
+            self.add(id_, qid, -1, text, line)
+        else:
+            raise self.fail(line, "non-integer doc.qid")
+
+    def build(self, name: str) -> Predictions:
+        if self.block_unnumbered:
+            self.notes.append(f"{self.block_unnumbered} answer-block lines carry no question "
+                              "number and were ignored")
+        if self.block_duplicates:
+            self.notes.append(f"{self.block_duplicates} answer-block lines repeat a question number "
+                              "(the first answer is scored)")
+        if self.lm_skipped:
+            skipped = ", ".join(f"{k} ({v} rows)" for k, v in sorted(self.lm_skipped.items()))
+            self.notes.append(f"lm-eval filter {self.lm_filter!r} scored; skipped {skipped}")
+        tokens, texts = _values(self.values)
+        return Predictions(name, self.source, self.ids, np.asarray(self.qids, dtype=np.int64),
+                           np.asarray(self.slots, dtype=np.int64), tokens, texts,
+                           np.asarray(self.lines, dtype=np.int64), self.notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def read_predictions(path: str | Path, name: str | None = None, column: str | None = None,
+                     lm_eval_filter: str | None = None) -> Predictions:
+    """Read the predictions file (or table, or dataset folder) at ``path``.
+
+    JSONL files (optionally ``.gz``) may mix the three row kinds; ``lm_eval_filter`` picks the
+    lm-eval filter to score where a log holds several (default: the first one in the file).
+    Raises :class:`DataError` ``file:line: ...`` for malformed JSON, a truncated last line, a
+    row of no known kind, or an empty file."""
+    p = Path(path)
+    label = name or _default_name(p)
+    if p.is_dir() or p.suffix in (".arrow", ".parquet", ".feather"):
+        return Predictions.from_table(_read_table(p), name=label, source=str(p), column=column)
+    if not p.is_file():
+        raise DataError(f"{p}: no such predictions file")
+    try:
+        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{p}: cannot be read ({e})") from None
+    fast = None if lm_eval_filter else _read_flat_jsonl(raw, label, str(p))
+    if fast is not None:
+        return fast
+    b = _Builder(str(p))
+    b.lm_filter = lm_eval_filter
+    for n, row in _json_lines(raw, str(p)):
+        b.add_row(row, n)
+    if not b.ids and not b.block_unnumbered:
+        raise DataError(f"{p}: no predictions in the file")
+    return b.build(label)
+
+
+def _default_name(p: Path) -> str:
+    name = p.name
+    for suffix in (".gz", ".jsonl", ".json", ".arrow", ".parquet", ".feather"):
+        name = name.removesuffix(suffix)
+    return name or str(p)
+
+
+def _json_lines(raw: bytes, source: str) -> Iterator[tuple[int, object]]:
+    lines = raw.split(b"\n")
+    complete = raw.endswith(b"\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield i + 1, json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if i == last and not complete:
+                raise DataError(f"{source}:{i + 1}: truncated file (the last line is incomplete JSON)") \
+                    from None
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+            raise DataError(f"{source}:{i + 1}: malformed JSON ({msg})") from None
+
+
+def _read_flat_jsonl(raw: bytes, name: str, source: str) -> Predictions | None:
+    """Arrow's JSON reader for the common case (every row exactly id/qid/prediction, no blank
+    lines), so a million-row file parses in C++.  None sends the file to the line-by-line
+    reader, which also gives the exact line of any problem."""
+    if not raw or not raw.endswith(b"\n") or b"\n\n" in raw or raw.startswith(b"\n"):
+        return None
+    try:
+        table = pajson.read_json(pa.BufferReader(raw))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if sorted(table.column_names) != ["id", "prediction", "qid"] or table.num_rows != raw.count(b"\n"):
+        return None
+    if not pa.types.is_integer(table.schema.field("qid").type) or table.column("qid").null_count:
+        return None
+    id_type = table.schema.field("id").type
+    if not (pa.types.is_string(id_type) or pa.types.is_integer(id_type)) or table.column("id").null_count:
+        return None
+    n = table.num_rows
+    ids = [str(x) for x in table.column("id").to_pylist()]
+    qids = table.column("qid").to_numpy().astype(np.int64)
+    pred = table.column("prediction")
+    ptype = pred.type
+    if pa.types.is_integer(ptype):
+        tokens = pc.fill_null(pc.cast(pred, pa.int64()), NOT_INT).to_numpy().astype(np.int64)
+        texts = [None if t == NOT_INT else str(t) for t in tokens.tolist()]
+    elif pa.types.is_string(ptype) or pa.types.is_null(ptype):
+        texts = pred.to_pylist()
+        tokens = np.full(n, NOT_INT, dtype=np.int64)
+    else:  # floats, booleans, lists: let the line reader decide each row
+        return None
+    return Predictions(name, source, ids, qids, np.full(n, -1, np.int64), tokens, texts,
+                       np.arange(1, n + 1, dtype=np.int64))
+
+
+def _read_table(p: Path) -> pa.Table:
+    try:
+        if p.is_dir():
+            files = sorted((p / "data").glob("*/*.arrow")) + sorted((p / "data").glob("*/*.parquet"))
+            if not files:
+                raise DataError(f"{p}: no data/<config>/*.arrow or *.parquet shards with predictions")
+            return pa.concat_tables([_read_table(f) for f in files], promote_options="permissive")
+        if p.suffix == ".parquet":
+            return pq.read_table(p)
+        with pa.memory_map(str(p), "r") as source:
+            try:
+                return ipc.open_file(source).read_all()
+            except pa.ArrowInvalid:
+                source.seek(0)
+                return ipc.open_stream(source).read_all()
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise DataError(f"{p}: not a readable Arrow/Parquet file ({e})") from None
