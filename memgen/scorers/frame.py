@@ -58,6 +58,7 @@ class QueryFrame:
     depth: np.ndarray  # (Q,) float: start of the deciding event / row length
     n_updates: np.ndarray  # (Q,) values the key had before the query
     n_distractors: np.ndarray  # (Q,) distractors about the key before the query
+    manifest: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -86,7 +86,7 @@ class Predictions:
             if any(q is None or isinstance(q, bool) for q in qids):
                 raise DataError(f"{source}: null qid in the predictions table")
             values = table.column(flat_col).to_pylist()
-            tokens, texts = _values(values)
+            tokens, texts = prediction_values(values)
             n = len(ids)
             return cls(name, source, ids, np.asarray(qids, dtype=np.int64), np.full(n, -1, np.int64),
                        tokens, texts, np.arange(1, n + 1, dtype=np.int64))
@@ -96,19 +96,21 @@ class Predictions:
                             f"or a list column '{list_col}' aligned with 'queries')")
         lists = table.column(list_col).to_pylist()
         out_ids, slots, values, lines = [], [], [], []
-        for r, (i, lst) in enumerate(zip(ids, lists), start=1):
+        for r, (i, lst) in enumerate(zip(ids, lists, strict=True), start=1):
             for s, v in enumerate(lst or ()):
                 out_ids.append(i)
                 slots.append(s)
                 values.append(v)
                 lines.append(r)
-        tokens, texts = _values(values)
+        tokens, texts = prediction_values(values)
         n = len(out_ids)
         return cls(name, source, out_ids, np.full(n, -1, np.int64), np.asarray(slots, dtype=np.int64),
                    tokens, texts, np.asarray(lines, dtype=np.int64))
 
 
-def _values(values: list) -> tuple[np.ndarray, list[str | None]]:
+def prediction_values(values: list) -> tuple[np.ndarray, list[str | None]]:
+    """(token ids, texts) of raw answers: a JSON integer is a token id and its decimal text;
+    a string is a text and no token (``NOT_INT``); anything else (null, float, bool) neither."""
     tokens = np.fromiter((v if type(v) is int else NOT_INT for v in values), dtype=np.int64,
                          count=len(values))
     texts = [v if type(v) is str else (str(v) if type(v) is int else None) for v in values]
@@ -218,7 +220,7 @@ class _Builder:
         if self.lm_skipped:
             skipped = ", ".join(f"{k} ({v} rows)" for k, v in sorted(self.lm_skipped.items()))
             self.notes.append(f"lm-eval filter {self.lm_filter!r} scored; skipped {skipped}")
-        tokens, texts = _values(self.values)
+        tokens, texts = prediction_values(self.values)
         return Predictions(name, self.source, self.ids, np.asarray(self.qids, dtype=np.int64),
                            np.asarray(self.slots, dtype=np.int64), tokens, texts,
                            np.asarray(self.lines, dtype=np.int64), self.notes)

@@ -31,7 +31,7 @@ from .outcomes import (
     UNPARSED,
     classify,
 )
-from .predictions import NOT_INT, Predictions, read_predictions
+from .predictions import NOT_INT, Predictions, prediction_values, read_predictions
 
 #: (domain, value id) -> the value's surface text in that domain
 ValueSurface = Callable[[str, int], str]
@@ -219,7 +219,7 @@ class _Surfaces:
         known: dict[tuple[str, int], str] = {}
         gold_q = qs[0]
         for d, v, t in zip(domains[gold_q].tolist(), frame.answer[gold_q].tolist(),
-                           [frame.answer_text[i] for i in gold_q.tolist()]):
+                           [frame.answer_text[i] for i in gold_q.tolist()], strict=True):
             known.setdefault((d, v), t)
         self.reverse: dict[str, dict[str, int]] = {str(d): {} for d in dom_names}
         without, collisions = 0, 0
@@ -278,7 +278,7 @@ def text_codes(frame: QueryFrame, queries: np.ndarray, texts: Sequence[str | Non
     reverse = surfaces.reverse
     seen: dict[str, tuple[str, bool]] = {}
     out = np.empty(len(texts), dtype=np.int64)
-    for j, (q, t) in enumerate(zip(queries.tolist(), texts)):
+    for j, (q, t) in enumerate(zip(queries.tolist(), texts, strict=True)):
         if t is None:
             out[j] = PRED_UNPARSED
             continue
@@ -332,12 +332,9 @@ def _as_predictions(predictions: PredictionsLike, frame: QueryFrame, name: str |
                          "sequence needs one answer per query, in dataset order")
     ids = frame.ids.take(pa.array(frame.row)).to_pylist()
     slots = np.arange(frame.n_queries, dtype=np.int64) - frame.q_offsets[frame.row]
-    recs = Predictions.from_table(pa.table({"id": [], "qid": pa.array([], pa.int64()),
-                                            "prediction": pa.array([], pa.int64())}))
-    from .predictions import _values
-    tokens, texts = _values(values)
+    tokens, texts = prediction_values(values)
     return Predictions(name or "predictions", "<aligned>", ids, np.full(len(ids), -1, np.int64), slots,
-                       tokens, texts, np.zeros(len(ids), np.int64), recs.notes)
+                       tokens, texts, np.zeros(len(ids), np.int64))
 
 
 def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | None = None,
