@@ -49,18 +49,16 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
                     if len(problems) > 1 else "")
             raise DataError(f"{root}: fails verification: {problems[0]}{more}")
     ds = Dataset.open(root)
-    names = ds.configs
-    if config is not None:
-        if config not in names:
-            raise UsageError(f"--config {config}: not in {root} (configs: {', '.join(names)})")
-        names = [config]
-    tables, cfgs, splits = [], [], []
-    for name in names:
+    if config is not None and config not in ds.configs:
+        raise UsageError(f"--config {config}: not in {root} (configs: {', '.join(ds.configs)})")
+    tables, cfgs, splits, other_ids = [], [], [], []
+    for name in ds.configs:
         for shard in ds.config(name)["shards"]:
             p = root / shard["path"]
             m = SHARD_RE.match(p.name)
             shard_split = m.group("split") if m else ""
-            if split is not None and shard_split != split:
+            if (config is not None and name != config) or (split is not None and shard_split != split):
+                other_ids.append(read_shard(p).column("id"))
                 continue
             t = _needed_columns(read_shard(p), p)
             tables.append(t)
@@ -76,6 +74,8 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
         raise DataError(f"{root}: shards have incompatible schemas ({e})") from None
     frame = build_frame(table, source=str(root), config=np.concatenate(cfgs), split=np.concatenate(splits))
     frame.manifest = ds.manifest
+    if other_ids:
+        frame.other_ids = pa.chunked_array(other_ids, pa.string()).combine_chunks()
     _check_unique_ids(frame)
     return frame
 

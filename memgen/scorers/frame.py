@@ -59,6 +59,8 @@ class QueryFrame:
     n_updates: np.ndarray  # (Q,) values the key had before the query
     n_distractors: np.ndarray  # (Q,) distractors about the key before the query
     manifest: dict = field(default_factory=dict)
+    #: ids of the dataset's rows left out by --config/--split (their predictions are skipped)
+    other_ids: pa.Array | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property

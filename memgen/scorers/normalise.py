@@ -15,7 +15,9 @@ import unicodedata
 _PUNCT = {ord(c): " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0"}
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TRAILING_ZEROS = re.compile(r"(?<=\d)\.0+(?!\d)")
+_TRAILING_DECIMAL_ZEROS = re.compile(r"(?<=\d)(\.\d*?[1-9])0+(?!\d)")
 _DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_LEADING_ZEROS = re.compile(r"(?<![\d.\x00])0+(?=\d)")
 _DECIMAL_MARK = "\x00"  # survives the punctuation table, restored as "."
 
 #: lead-ins that a model may put before its answer; removed from the front, longest first
@@ -40,13 +42,15 @@ ABSENT_PHRASES = frozenset({
 ABSENT_FIRST_WORDS = ("unknown",)
 
 _LEADS = tuple(sorted(LEAD_INS, key=len, reverse=True))
+_ARTICLES = ("a", "an", "the")
 
 
 def normalise(text: str) -> str:
-    """The comparison form of ``text``: NFKC, lower case, thousands separators and trailing
-    decimal zeros dropped between digits ("1,200.00" -> "1200"), every punctuation mark a
-    space (a "." between digits stays), whitespace collapsed, and one leading lead-in
-    (:data:`LEAD_INS`: "the answer is", "the", "a", ...) removed when words remain after it.
+    """The comparison form of ``text``: NFKC, lower case, thousands separators, trailing
+    decimal zeros and leading zeros of numbers dropped ("1,200.00" -> "1200", "007" -> "7"),
+    every punctuation mark a space (a "." between digits stays), whitespace collapsed, and one
+    leading lead-in (:data:`LEAD_INS`: "the answer is", "the", "a", ...) removed when words
+    remain after it (an article only before a word of two or more letters).
     """
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
@@ -55,7 +59,10 @@ def normalise(text: str) -> str:
         s = _THOUSANDS.sub("", s)
     if "." in s:
         s = _TRAILING_ZEROS.sub("", s)
+        s = _TRAILING_DECIMAL_ZEROS.sub(r"\1", s)
         s = _DECIMAL.sub(_DECIMAL_MARK, s)
+    if "0" in s:
+        s = _LEADING_ZEROS.sub("", s)
     words = s.translate(_PUNCT).split()
     if len(words) > 1:
         words = _drop_lead_in(words)
@@ -67,6 +74,9 @@ def _drop_lead_in(words: list[str]) -> list[str]:
     for lead in _LEADS:
         n = lead.count(" ") + 1
         if len(words) > n and " ".join(words[:n]) == lead:
+            nxt = words[n]
+            if lead in _ARTICLES and not (nxt.isalpha() and len(nxt) > 1):
+                return words  # "A-007", "a 7": a letter code, not an article
             return words[n:]
     return words
 

@@ -138,24 +138,33 @@ def align(frame: QueryFrame, preds: Predictions) -> tuple[np.ndarray, np.ndarray
     n = len(preds)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), notes
-    rows = pc.index_in(pa.array(preds.ids, pa.string()), value_set=frame.ids)
-    if rows.null_count:
-        i = int(np.flatnonzero(np.asarray(rows.is_null()))[0])
+    pred_ids = pa.array(preds.ids, pa.string())
+    rows = pc.index_in(pred_ids, value_set=frame.ids)
+    unknown = np.asarray(rows.is_null())
+    if unknown.any() and frame.other_ids is not None:
+        elsewhere = np.asarray(pc.is_in(pred_ids, value_set=frame.other_ids))
+        if (unknown & elsewhere).any():
+            notes.append(f"{int((unknown & elsewhere).sum())} predictions for rows outside the chosen "
+                         "config/split were skipped")
+        unknown &= ~elsewhere
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
         raise DataError(f"{_at(preds, i)}: id {preds.ids[i]!r} is not in the dataset {frame.source}")
-    rows = rows.to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = rows.to_numpy(zero_copy_only=False)
+    rows = np.nan_to_num(rows, nan=-1).astype(np.int64)  # skipped rows (other configs) are -1
     qidx = np.full(n, -1, dtype=np.int64)
 
-    by_qid = preds.qids >= 0
-    by_slot = ~by_qid
+    by_slot = (preds.slots >= 0) & (rows >= 0)
+    by_qid = (preds.slots < 0) & (rows >= 0)
     if by_qid.any():
         width = int(frame.qid.max(initial=0)) + 1
         comp = frame.row * width + frame.qid
         order = np.argsort(comp, kind="stable")
         sorted_comp = comp[order]
         pq_ = preds.qids[by_qid]
-        want = rows[by_qid] * width + np.minimum(pq_, width - 1)
+        want = rows[by_qid] * width + np.clip(pq_, 0, width - 1)
         pos = np.minimum(np.searchsorted(sorted_comp, want), max(sorted_comp.size - 1, 0))
-        found = (pq_ < width) & (sorted_comp.size > 0)
+        found = (pq_ >= 0) & (pq_ < width) & (sorted_comp.size > 0)
         found &= sorted_comp[pos] == want if sorted_comp.size else False
         if not found.all():
             i = int(np.flatnonzero(by_qid)[np.flatnonzero(~found)[0]])

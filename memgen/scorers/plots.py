@@ -1,0 +1,178 @@
+"""PNG plots of a :class:`~memgen.scorers.report.Report` (matplotlib, Agg backend).
+
+* ``heatmap.png``: accuracy per probe x target length, one panel per model;
+* ``updates.png``: accuracy against the number of values the key had before the query (the
+  proactive-interference curve), one line per model with its 95% Wilson band;
+* ``outcomes.png``: the outcome mix of each probe as stacked bars, one panel per model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .report import Report
+
+#: one fixed colour per outcome, so that every plot and every model reads the same way
+OUTCOME_COLOURS = {
+    "correct": "#2e7d32",
+    "stale": "#f9a825",
+    "wrong_version": "#ef6c00",
+    "distractor": "#8e24aa",
+    "cross_key": "#1e88e5",
+    "resurrected": "#6d4c41",
+    "false_absent": "#90a4ae",
+    "missed_absent": "#d81b60",
+    "hallucinated": "#c62828",
+    "unparsed": "#212121",
+}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _length_label(n: str) -> str:
+    v = int(float(n))
+    return f"{v // 1024}k" if v >= 1024 and v % 1024 == 0 else str(v)
+
+
+def plot_heatmap(rep: Report, path: Path) -> Path:
+    plt = _plt()
+    models = rep.models
+    probes = [p for p in rep.data["probes"] if any(p in m["probe_by_length"] for m in models)]
+    lengths = sorted({lab for m in models for d in m["probe_by_length"].values() for lab in d}, key=float)
+    ncols = len(models)
+    w = max(4.0, 1.0 * len(lengths) + 2.6)
+    fig, axes = plt.subplots(1, ncols, figsize=(w * ncols, 0.55 * len(probes) + 2.0), squeeze=False,
+                             constrained_layout=True)
+    im = None
+    for ax, m in zip(axes[0], models, strict=True):
+        acc = np.full((len(probes), len(lengths)), np.nan)
+        for i, p in enumerate(probes):
+            for j, n in enumerate(lengths):
+                c = m["probe_by_length"].get(p, {}).get(n)
+                if c and c["total"]:
+                    acc[i, j] = c["accuracy"]
+        im = ax.imshow(acc, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(lengths)), [_length_label(n) for n in lengths])
+        ax.set_yticks(range(len(probes)), probes)
+        ax.set_xlabel("target length (tokens)")
+        ax.set_title(m["name"], fontsize=11)
+        for i in range(len(probes)):
+            for j in range(len(lengths)):
+                if not np.isnan(acc[i, j]):
+                    v = acc[i, j]
+                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=9,
+                            color="black" if 0.25 < v < 0.85 else "white")
+                else:
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="#666")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label="accuracy")
+    fig.suptitle("Accuracy (%) by probe and length", fontsize=12)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+#: the interference curve pools its tail from the first number of updates with fewer queries
+MIN_POINT = 30
+
+
+def _pooled_updates(rep: Report) -> tuple[list[int], list[str], list[list[tuple[int, int]]]]:
+    """x positions, tick labels and per-model (correct, total) of the interference curve: one
+    point per number of updates while every model has at least MIN_POINT queries there, then
+    one pooled "≥k" point for the rest."""
+    ks = sorted({int(k) for m in rep.models for k in m["by_updates"]})
+    cut = next((k for k in ks if any(m["by_updates"].get(str(k), {"total": 0})["total"] < MIN_POINT
+                                     for m in rep.models)), None)
+    xs = [k for k in ks if cut is None or k < cut]
+    labels = [str(k) for k in xs]
+    if cut is not None:
+        xs.append(cut)
+        labels.append(f"≥{cut}")
+    per_model = []
+    for m in rep.models:
+        pts = []
+        for x in xs:
+            group = [c for k, c in m["by_updates"].items() if (int(k) >= x if x == cut else int(k) == x)]
+            pts.append((sum(c["correct"] for c in group), sum(c["total"] for c in group)))
+        per_model.append(pts)
+    return xs, labels, per_model
+
+
+def plot_updates(rep: Report, path: Path) -> Path:
+    from .report import wilson
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
+    xs, labels, per_model = _pooled_updates(rep)
+    for m, pts in zip(rep.models, per_model, strict=True):
+        keep = [i for i, (_, n) in enumerate(pts) if n]
+        if not keep:
+            continue
+        x = np.array([xs[i] for i in keep])
+        y = np.array([pts[i][0] / pts[i][1] for i in keep])
+        ci = np.array([wilson(*pts[i]) for i in keep])
+        (line,) = ax.plot(x, y, marker="o", label=m["name"])
+        ax.fill_between(x, ci[:, 0], ci[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set_xticks(xs, labels)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("values the key had before the query (writes + overwrites)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Proactive interference: accuracy vs number of updates\n"
+                 f"(95% Wilson band; the tail is pooled where a point has < {MIN_POINT} queries)",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="lower left")
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_outcomes(rep: Report, path: Path) -> Path:
+    plt = _plt()
+    models = rep.models
+    probes = [p for p in rep.data["probes"] if any(p in m["by_probe"] for m in models)]
+    outcomes = [o for o in rep.data["outcomes"] if any(m["outcomes"][o] for m in models)]
+    ncols = len(models)
+    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 0.5 * len(probes) + 2.4), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    for ax, m in zip(axes[0], models, strict=True):
+        left = np.zeros(len(probes))
+        for o in outcomes:
+            share = np.array([m["by_probe"][p]["outcomes"][o] / m["by_probe"][p]["total"]
+                              if p in m["by_probe"] else 0.0 for p in probes])
+            ax.barh(range(len(probes)), share, left=left, color=OUTCOME_COLOURS[o], label=o,
+                    edgecolor="white", linewidth=0.5)
+            for i, (s, l0) in enumerate(zip(share, left, strict=True)):
+                if s >= 0.08:
+                    ax.text(l0 + s / 2, i, f"{100 * s:.0f}", ha="center", va="center", fontsize=8,
+                            color="white" if o not in ("stale", "false_absent") else "black")
+            left += share
+        ax.set_yticks(range(len(probes)), probes)
+        ax.set_xlim(0, 1)
+        ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
+        ax.set_xlabel("share of the probe's queries")
+        ax.set_title(m["name"], fontsize=11)
+    axes[0][0].invert_yaxis()  # the axes share y: invert once, so the first probe is on top
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=9,
+               frameon=False)
+    fig.suptitle("Outcome mix per probe (%)", fontsize=12)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def write_plots(rep: Report, out: str | Path) -> list[Path]:
+    """Write heatmap.png, updates.png and outcomes.png under ``out``; returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return [plot_heatmap(rep, out / "heatmap.png"), plot_updates(rep, out / "updates.png"),
+            plot_outcomes(rep, out / "outcomes.png")]
