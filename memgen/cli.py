@@ -82,10 +82,15 @@ def _depth(value: str) -> tuple[float, float]:
               help="Target length in tokens (repeatable).")
 @click.option("--episodes", type=int, default=100, show_default=True, help="Episodes per config.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (a Hub dataset repo).")
+@click.option("--out", required=True,
+              help="Output folder (a Hub dataset repo): a path or an fsspec/pyarrow URL (file://, s3://).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--shard-size", type=int, default=None, help="Episodes per shard [default: ~16M tokens per shard].")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local processes.")
+@click.option("--shard-size", type=int, default=None, help="Episodes per shard [default: ~4M tokens per shard].")
+@click.option("--workers", type=int, default=None,
+              help="Parallel shard tasks [local: 1 process; ray: the cluster's CPUs].")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where shard tasks run: local processes, or a Ray cluster (pip install 'memgen[ray]').")
+@click.option("--address", default=None, help="Ray: the cluster's address [default: start a local one].")
 @click.option("--keys", type=int, default=None, help="Keys written per episode [family default, scales with length].")
 @click.option("--overwrites", type=int, default=None, help="Overwrite events per episode, spread over keys.")
 @click.option("--distractors", type=int, default=None, help="Distractor statements per episode.")
@@ -113,8 +118,8 @@ def _depth(value: str) -> tuple[float, float]:
               help="Text rendering: cl100k, o200k, or a local tokenizer.json / folder.")
 @click.option("--domain", default=None, help="Text rendering: one domain [default: rotate].")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-def generate(families, renderings, lengths, episodes, seed, out, split, shard_size, workers, keys,
-             overwrites, distractors, distractor_kinds, silent_share, deletes, rewrite_share, absent_keys,
+def generate(families, renderings, lengths, episodes, seed, out, split, shard_size, workers, engine, address,
+             keys, overwrites, distractors, distractor_kinds, silent_share, deletes, rewrite_share, absent_keys,
              queries, query_position, max_version, depth, spacing, alpha, chunk_size, layout_chunk, segments,
              vocab_size, key_tokens, key_length, values, tokenizer, domain, quiet) -> None:
     """Generate episodes and write them as a Hugging Face dataset folder."""
@@ -145,14 +150,14 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
     validate(req)
     todo = tasks(req)
     if quiet:
-        manifest = run(req, out, workers=workers)
+        manifest = run(req, out, workers=workers, engine=engine, address=address)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("shards"), TimeElapsedColumn(), console=err, transient=True) as bar:
             tid = bar.add_task("generating", total=len(todo))
-            manifest = run(req, out, workers=workers,
+            manifest = run(req, out, workers=workers, engine=engine, address=address,
                            on_shard=lambda t, e: bar.update(tid, advance=1, description=t.config))
     if not quiet:
         _print_summary(out, manifest)

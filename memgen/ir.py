@@ -66,6 +66,10 @@ class Event:
     segment: int = -1
 
 
+_EVENT_FIELDS = ("op", "key", "value", "version", "signal", "kind", "alias", "start", "end", "chunk",
+                 "segment")
+
+
 @dataclass(frozen=True)
 class Traps:
     """Value ids that a specific failure would return; none equals the gold answer."""
@@ -107,6 +111,24 @@ class Episode:
     target_length: int = 0
     length: int = 0
 
+    @classmethod
+    def from_row(cls, row: dict) -> Episode:
+        """An episode from one stored row (a dict of the Arrow columns).  Each query is placed
+        after the last event that starts before it."""
+        events = tuple(Event(**{k: e[k] for k in _EVENT_FIELDS}) for e in row["events"])
+        starts = [e.start for e in events]
+        queries = []
+        for q in row["queries"]:
+            after = sum(1 for s in starts if s < q["start"]) - 1
+            queries.append(Query(
+                qid=q["qid"], key=q["key"], ask=q["ask"], version=q["version"], answer=q["answer"],
+                answer_text=q["answer_text"], probe=q["probe"],
+                traps=Traps(**{f: tuple(q["traps"][f]) for f in TRAP_FIELDS}), start=q["start"],
+                end=q["end"], evidence=tuple(q["evidence"]), after=after))
+        return cls(id=row["id"], family=row["family"], events=events, queries=tuple(queries),
+                   seed=row["seed"], rendering=row["rendering"], target_length=row["target_length"],
+                   length=row["length"])
+
     def state_at(self, position: int) -> dict[int, int]:
         """Current value of every key after the first ``position`` events (reference helper)."""
         state: dict[int, int] = {}
@@ -120,7 +142,11 @@ class Episode:
 
 def replay(episode: Episode) -> Episode:
     """Return ``episode`` with every event's op/version and every query's answer, probe and
-    traps recomputed by the reference interpreter (positions and spans are kept)."""
+    traps recomputed by the reference interpreter (positions and spans are kept).  Queries come
+    back in reading order (by ``after``, stable)."""
+    ordered = sorted(episode.queries, key=lambda q: q.after)  # reading order (stable)
+    if ordered != list(episode.queries):
+        episode = replace(episode, queries=tuple(ordered))
     program = Program.from_episode(episode)
     replay_program(program)
     return program.episode(0, base=episode)
@@ -366,7 +392,9 @@ def replay_program(p: Program) -> Program:
     values_sorted = value[order]
 
     def nth_set(j: np.ndarray) -> np.ndarray:  # j: 0-based set index within the group
-        return set_pos[np.minimum(set_rank_base + j, max(set_pos.size - 1, 0))]
+        if set_pos.size == 0:
+            return np.zeros_like(j)
+        return set_pos[np.clip(set_rank_base + j, 0, set_pos.size - 1)]
 
     target = np.full(qi.size, -1, dtype=np.int64)  # sorted index of the deciding set
     target = np.where(ask == ASK_LATEST, cur, target)
@@ -484,16 +512,73 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, q_flat: np.n
                     np.iinfo(np.int64).max)
     s_idx = np.flatnonzero(is_set)
     s_pos = order[s_idx]  # reading positions of sets
-    by_pos = np.argsort(s_pos, kind="stable")
-    s_pos, s_kill = s_pos[by_pos], kill[s_idx][by_pos]
-    s_val = values_sorted[s_idx][by_pos]
-    s_key = p.key.reshape(-1)[s_pos]
-    # sets before each query: those of its episode with a smaller reading position
-    q_ep_first = np.searchsorted(s_pos, (q_flat // N) * N)
-    q_before = np.searchsorted(s_pos, q_flat)
-    counts = q_before - q_ep_first
-    pair_q = np.repeat(np.arange(q_flat.size), counts)
-    pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
-    keep = ((s_kill[pair_s] > q_flat[pair_q]) & (s_key[pair_s] != p.key.reshape(-1)[q_flat][pair_q])
-            & (s_val[pair_s] != answer_q[pair_q]))
-    return _ragged(q_flat[pair_q[keep]], s_val[pair_s[keep]], size)
+    s_kill = kill[s_idx]
+    s_val = values_sorted[s_idx]
+    key = p.key.reshape(-1)
+    by_flat = np.argsort(q_flat)  # reading order: each part below is built owner-sorted
+    q_flat, answer_q = q_flat[by_flat], answer_q[by_flat]
+    q_key = key[q_flat]
+
+    # Fast path: a query after the last change of its episode sees the final state, shared by
+    # every such query of the episode: the sets never killed.  Its trap is that list minus its
+    # own key's entry, built with one (B, Q, K) mask instead of per-pair work.
+    changes = order[is_set | h.is_del]
+    last_change = np.full(B, -1, dtype=np.int64)
+    np.maximum.at(last_change, changes // N, changes)
+    settled = q_flat > last_change[q_flat // N]
+    out_counts = np.zeros(size, dtype=np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # (owner flat index, values), owner-sorted
+    if settled.any():
+        final = s_kill == np.iinfo(np.int64).max
+        f_ep = s_pos[final] // N
+        f_val, f_key = s_val[final], key[s_pos[final]]
+        o = np.argsort(f_ep, kind="stable")
+        f_ep, f_val, f_key = f_ep[o], f_val[o], f_key[o]
+        n_final = np.bincount(f_ep, minlength=B)
+        width = int(n_final.max(initial=0))
+        col = np.arange(f_ep.size) - np.repeat(np.cumsum(n_final) - n_final, n_final)
+        vals = np.full((B, width), -1, dtype=np.int32)
+        keys = np.full((B, width), -1, dtype=np.int64)
+        vals[f_ep, col], keys[f_ep, col] = f_val, f_key
+        sq = q_flat[settled]
+        sq_ep = sq // N
+        per_ep = np.bincount(sq_ep, minlength=B)
+        if (per_ep == per_ep[0]).all():
+            # every episode has the same number of settled queries: broadcast, no gathers
+            qn = int(per_ep[0])
+            own = q_key[settled].reshape(B, qn)[:, :, None]
+            gold = answer_q[settled].reshape(B, qn)[:, :, None]
+            mask = (keys[:, None, :] != own) & (keys[:, None, :] >= 0) & (vals[:, None, :] != gold)
+            picked = np.broadcast_to(vals[:, None, :], mask.shape)[mask]
+            mask = mask.reshape(B * qn, width)
+        else:
+            mask = (keys[sq_ep] != q_key[settled][:, None]) & (keys[sq_ep] >= 0)
+            mask &= vals[sq_ep] != answer_q[settled][:, None]
+            picked = vals[sq_ep][mask]
+        out_counts[sq] = mask.sum(axis=1)
+        parts.append((sq, picked))
+    if (~settled).any():
+        # General path: the sets of the query's episode before it (a prefix of the episode's
+        # sets in reading order) that are still alive, of other keys.
+        by_pos = np.argsort(s_pos, kind="stable")
+        s_pos_o, s_kill_o, s_val_o = s_pos[by_pos], s_kill[by_pos], s_val[by_pos]
+        s_key_o = key[s_pos_o]
+        uq = q_flat[~settled]
+        q_ep_first = np.searchsorted(s_pos_o, (uq // N) * N)
+        counts = np.searchsorted(s_pos_o, uq) - q_ep_first
+        pair_q = np.repeat(np.arange(uq.size), counts)
+        pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
+        keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != q_key[~settled][pair_q])
+                & (s_val_o[pair_s] != answer_q[~settled][pair_q]))
+        out_counts[uq] = np.bincount(pair_q[keep], minlength=uq.size)
+        parts.append((uq, s_val_o[pair_s[keep]].astype(np.int32)))
+    offsets = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(out_counts, out=offsets[1:])
+    if len(parts) == 1:
+        return offsets, parts[0][1]
+    values = np.empty(int(offsets[-1]), dtype=np.int32)
+    for owners, vals_ in parts:  # each part's lists are in owner order: scatter them whole
+        starts = offsets[owners]
+        lens = out_counts[owners]
+        values[np.repeat(starts, lens) + _ranges(lens)] = vals_
+    return offsets, values

@@ -8,9 +8,10 @@ can be made in any order, by any number of workers, and skipped when they alread
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,14 +21,15 @@ from . import GENERATOR_VERSION, SCHEMA_VERSION, __version__
 from .errors import DataError, UsageError
 from .generators import Knobs, build_program, get_family
 from .io.card import render_card
-from .io.dataset import CARD, MANIFEST, TMP_MARK, atomic_write_text, sha256_file, shard_name, write_shard
+from .io.dataset import CARD, MANIFEST, TMP_MARK, shard_name
+from .io.store import Store, open_store
 from .ir import DISTRACTOR_KINDS
 from .render import MIN_LENGTH, Batch, RenderOptions, available, get_rendering
 from .render.vocab import Vocab
 from .rng import Streams, derive_seed, episode_seeds
 
 #: tokens per shard when --shard-size is not given: bounds a worker's memory at any length
-SHARD_TOKENS = 1 << 24
+SHARD_TOKENS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,22 @@ def build_shard(req: Request, task: ShardTask):
     return get_rendering(task.rendering)(batch, req.render)
 
 
-def run_task(req: Request, task: ShardTask, root: Path) -> dict:
-    """Make one shard unless it is already there; returns its manifest entry."""
-    path = root / task.path
-    if path.is_file():
-        return {"path": task.path, "rows": task.rows, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+def run_task(req: Request, task: ShardTask, root: str | Path | Store, recorded: dict | None = None) -> dict:
+    """Make one shard under ``root`` (a folder, URL or Store); returns its manifest entry
+    ``{path, rows, sha256, bytes}``.
+
+    A file already at the shard's path is kept only when its size and sha256 match ``recorded``
+    (the entry an interrupted run put in its manifest); anything else there (a shard renamed into
+    place just before a crash, a file changed by hand) is rebuilt.  Both give the same bytes,
+    because a shard is a pure function of (request, task)."""
+    store = open_store(root)
+    if (recorded is not None and recorded.get("rows") == task.rows
+            and store.size(task.path) == recorded.get("bytes")
+            and store.sha256(task.path) == recorded.get("sha256")):
+        return {"path": task.path, "rows": task.rows, "sha256": recorded["sha256"],
+                "bytes": recorded["bytes"]}
     table = build_shard(req, task)
-    digest, size = write_shard(path, table)
+    digest, size = store.write_shard(task.path, table)
     return {"path": task.path, "rows": task.rows, "sha256": digest, "bytes": size}
 
 
@@ -213,71 +224,101 @@ def _manifest(req: Request, entries: dict[str, dict], status: str) -> dict:
     return out
 
 
-def prepare_output(req: Request, root: Path) -> None:
-    """Create ``root`` or check that it holds this same request (then we resume)."""
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"--out {root}: exists and is not a folder")
-    if root.is_dir() and any(root.iterdir()):
-        mpath = root / MANIFEST
-        if not mpath.is_file():
-            raise UsageError(f"--out {root}: folder is not empty and holds no memgen dataset; "
-                             "choose an empty or new folder")
-        try:
-            old = json.loads(mpath.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise DataError(f"{mpath}: malformed JSON; remove the folder or choose another --out") from None
-        same = (old.get("config") == json.loads(json.dumps(req.to_dict()))
-                and old.get("generator_version") == GENERATOR_VERSION)
-        if not same:
-            raise UsageError(f"--out {root}: holds another dataset (different command or memgen "
-                             "version); choose another folder")
-        return
+def prepare_output(req: Request, root: str | Path | Store) -> dict[str, dict]:
+    """Create the output folder, or check that it holds this same request (then we resume).
+
+    Returns the shard entries that an earlier, interrupted run of the request recorded in its
+    manifest (keyed by shard path; empty for a new folder).  Raises UsageError for a folder that
+    holds something else, DataError for a manifest that does not parse; writes nothing then."""
+    store = open_store(root)
+    if store.is_empty():
+        store.make_root()
+        return {}
+    if not store.is_file(MANIFEST):
+        raise UsageError(f"--out {store}: folder is not empty and holds no memgen dataset; "
+                         "choose an empty or new folder")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test{TMP_MARK}{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"--out {root}: cannot write there ({e.strerror or e})") from None
+        old = json.loads(store.read_text(MANIFEST))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{store}/{MANIFEST}: malformed JSON; remove the folder or choose another --out") \
+            from None
+    if not isinstance(old, dict):
+        raise DataError(f"{store}/{MANIFEST}: not a memgen manifest; remove the folder or choose another "
+                        "--out")
+    same = (old.get("config") == json.loads(json.dumps(req.to_dict()))
+            and old.get("generator_version") == GENERATOR_VERSION)
+    if not same:
+        raise UsageError(f"--out {store}: holds another dataset (different command or memgen "
+                         "version); choose another folder")
+    try:
+        return {s["path"]: s for c in old["configs"].values() for s in c["shards"]
+                if isinstance(s, dict) and isinstance(s.get("path"), str)}
+    except (KeyError, TypeError, AttributeError):
+        return {}  # an unreadable record only costs rebuilding those shards
 
 
-def generate(req: Request, out: str | Path, workers: int = 1,
-             on_shard: Callable[[ShardTask, dict], None] | None = None) -> dict:
-    """Generate (or resume) the dataset of ``req`` under ``out``; returns the manifest."""
+#: seconds between manifest checkpoints while shards are being made
+CHECKPOINT_S = 1.0
+
+
+def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
+             on_shard: Callable[[ShardTask, dict], None] | None = None,
+             engine: str = "local", address: str | None = None) -> dict:
+    """Generate (or resume) the dataset of ``req`` under ``out``; returns the manifest.
+
+    ``out`` is a folder, a ``file://`` URL or any fsspec/pyarrow URL.  Shards are made by
+    ``engine`` (``local``: ``workers`` processes; ``ray``: the Ray cluster at ``address``, see
+    :func:`memgen.engines.map_tasks`); ``on_shard`` is called in this process as each finishes.
+    The output bytes (shards, manifest, card) are the same for every engine and worker count.
+    While shards are made the manifest says ``incomplete`` and records the finished ones (at most
+    :data:`CHECKPOINT_S` behind), so a re-run after a crash keeps them after checking their sha256.
+    Bad arguments raise UsageError before anything is written."""
+    from .engines import check_engine, map_tasks
+
     validate(req)
-    root = Path(out)
-    prepare_output(req, root)
-    _clean_tmp(root)
-    atomic_write_text(root / MANIFEST, json.dumps(_manifest(req, {}, "incomplete"), indent=1))
+    check_engine(engine, workers, address)
+    store = open_store(out)
+    if not store.shared and (engine != "local" or (workers or 1) > 1):
+        raise UsageError(f"--out {store}: this filesystem lives in one process's memory, so workers "
+                         "cannot write to it; use --workers 1 or a shared path")
+    recorded = prepare_output(req, store)
+    _clean_tmp(store)
     entries: dict[str, dict] = {}
-    for task, entry in _run_all(req, tasks(req), root, workers):
+
+    def checkpoint(status: str) -> dict:
+        manifest = _manifest(req, {**recorded, **entries} if status != "complete" else entries, status)
+        if status == "complete":
+            store.write_text(CARD, render_card(manifest))
+        store.write_text(MANIFEST, json.dumps(manifest, indent=1))
+        return manifest
+
+    checkpoint("incomplete")
+    last = time.monotonic()
+    todo = [(t, recorded.get(t.path)) for t in tasks(req)]
+    run = functools.partial(_run_item, req, store)
+    for (task, _), entry in map_tasks(run, todo, workers, engine, address):
+        if engine != "local" and store.size(task.path) != entry["bytes"]:
+            raise DataError(f"{store}/{task.path}: written by a {engine} worker but not visible here; "
+                            "--out must be a filesystem every node shares (NFS) or an object-store URL")
         entries[task.path] = entry
         if on_shard:
             on_shard(task, entry)
-    manifest = _manifest(req, entries, "complete")
-    atomic_write_text(root / CARD, render_card(manifest))
-    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1))
-    return manifest
+        if time.monotonic() - last >= CHECKPOINT_S:
+            checkpoint("incomplete")
+            last = time.monotonic()
+    return checkpoint("complete")
 
 
-def _run_all(req: Request, todo: list[ShardTask], root: Path, workers: int) -> Iterable[tuple[ShardTask, dict]]:
-    if workers <= 1 or len(todo) <= 1:
-        for t in todo:
-            yield t, run_task(req, t, root)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_task, req, t, root) for t in todo]
-        for t, f in zip(todo, futures, strict=True):
-            yield t, f.result()
+def _run_item(req: Request, store: Store, item: tuple[ShardTask, dict | None]) -> dict:
+    return run_task(req, item[0], store, item[1])
 
 
-def _clean_tmp(root: Path) -> None:
+def _clean_tmp(root: str | Path | Store) -> None:
     """Remove temporary files an interrupted run left behind."""
-    for p in root.rglob(f"*{TMP_MARK}*"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
+    store = open_store(root)
+    for rel in store.files():
+        if TMP_MARK in rel.rpartition("/")[2]:
+            store.remove(rel)
 
 
 def load_request(root: str | Path) -> Request:

@@ -237,8 +237,15 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
 
     # ---- asks only where defined: version k needs k values, previous needs two, both a
     # current value; otherwise the query asks for the latest value
-    n_values, q_holds = ir.query_history(p)
     is_q = p.item == ir.ITEM_QUERY
+    if plan.interleaved:
+        n_values, q_holds = ir.query_history(p)
+    else:  # every query comes after every event: the final facts of its key decide
+        q_kidx = np.zeros(item.shape, dtype=np.int64)
+        q_kidx[:, n_before_q:] = q_key
+        q_kidx = take(q_kidx)
+        n_values = np.where(is_q, nvals[rows, q_kidx], 0)
+        q_holds = is_q & holds[rows, q_kidx]
     want_v = is_q & (p.ask == ir.ASK_VERSION) & q_holds & (n_values >= 1)
     want_p = is_q & (p.ask == ir.ASK_PREVIOUS) & q_holds & (n_values >= 2)
     top = np.minimum(n_values, plan.max_version)

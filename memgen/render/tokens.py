@@ -116,7 +116,7 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
     start = place(streams, lens, trailing, grid, vocab.event_length, opts.depth, opts.spacing, opts.alpha)
     end = start + lens
 
-    ids = filler(streams, vocab, B, T).copy()  # (B, T) int32, writable
+    ids = filler(streams, vocab, B, T)  # (B, T) int32, a fresh copy of the tape windows
     ids[:, bos_at] = BOS
     M = tok.shape[2]
     pos = start[:, :, None] + np.arange(M)[None, None, :]

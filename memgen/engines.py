@@ -1,0 +1,210 @@
+"""Where independent tasks run: in this process, in local worker processes, or on a Ray cluster.
+
+:func:`map_tasks` is the one entry point: ``generate`` maps shard tasks through it, and any other
+embarrassingly parallel step (``memgen eval`` over the shards of a dataset) can do the same.
+Results come back *as they complete*, so a progress bar moves with the work; a caller that
+needs a fixed order keys the results by their item (as the manifest does by shard path), which
+is why the output bytes never depend on the engine or the worker count.
+
+Local workers are started with ``spawn``: a clean interpreter that imports only what a task
+needs, so a worker's memory is that of the one task it runs (one shard), not a copy of the
+parent's; on Linux a worker also dies with its parent (``PR_SET_PDEATHSIG``), so a ``kill -9`` of
+``memgen generate`` leaves no orphan still writing into the output folder.
+
+Ray is an optional extra (``pip install 'memgen[ray]'``) and is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from .errors import DataError, MemgenError, UsageError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str, workers: int | None = None, address: str | None = None) -> None:
+    """Raise UsageError for an engine, worker count or address that cannot run (before any work).
+
+    For ``ray`` this imports Ray, so a missing install is reported here, not mid-run."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r}: choose from {', '.join(ENGINES)}")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: use at least 1")
+    if address is not None and engine != "ray":
+        raise UsageError("--address names a Ray cluster: use it with --engine ray")
+    if engine == "ray":
+        _import_ray()
+
+
+def map_tasks(fn: Callable[[T], R], items: Sequence[T], workers: int | None = 1, engine: str = "local",
+              address: str | None = None) -> Iterator[tuple[T, R]]:
+    """Yield ``(item, fn(item))`` for every item, in order of completion.
+
+    ``fn`` and the items must pickle (a module-level function, or a ``functools.partial`` of one).
+    ``engine="local"``: ``workers`` processes (``None`` or 1: this process, no pool).
+    ``engine="ray"``: tasks on the Ray cluster at ``address`` (``None``: the one this process is
+    connected to, else a new local one with ``workers`` CPUs); ``workers`` caps the tasks in
+    flight (``None``: the cluster's CPUs).  A :class:`MemgenError` raised by ``fn`` reaches the
+    caller as itself; a worker that dies becomes a DataError.  Closing the iterator early (an
+    error, Ctrl-C) cancels the tasks not yet finished."""
+    check_engine(engine, workers, address)
+    if engine == "ray":
+        yield from _map_ray(fn, items, workers, address)
+    elif workers is None or workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield item, fn(item)
+    else:
+        yield from _map_local(fn, items, workers)
+
+
+# -- local processes ---------------------------------------------------------------------------
+
+
+def _worker_init(parent: int) -> None:
+    """In each local worker: leave Ctrl-C to the parent, and die with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _map_local(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tuple[T, R]]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    n = min(workers, len(items))
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    pending: dict[Future, T] = {}
+    todo = iter(items)
+    done_all = False
+    try:
+        for item in todo:  # keep a short queue: cancelling stays cheap and memory stays flat
+            pending[pool.submit(fn, item)] = item
+            if len(pending) >= 2 * n:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                item = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise DataError("a worker process died (killed, or out of memory?); "
+                                    "re-run the same command to resume") from None
+                nxt = next(todo, _END)
+                if nxt is not _END:
+                    pending[pool.submit(fn, nxt)] = nxt
+                yield item, result
+        done_all = True
+    finally:
+        if done_all:
+            pool.shutdown(wait=True)
+        else:
+            _stop_pool(pool)
+
+
+_END: Any = object()
+
+
+def _stop_pool(pool: Any) -> None:
+    """Cancel queued tasks and kill running workers now (their temporaries are removed on resume)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.kill()
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.join(timeout=5)
+
+
+# -- Ray ---------------------------------------------------------------------------------------
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'memgen[ray]'") from None
+    return ray
+
+
+def _call(fn: Callable[[T], R], item: T) -> R:
+    return fn(item)
+
+
+def _map_ray(fn: Callable[[T], R], items: Sequence[T], workers: int | None,
+             address: str | None) -> Iterator[tuple[T, R]]:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                                  "configure_logging": False}
+        if address is None and workers is not None:
+            kwargs["num_cpus"] = workers
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"--address {address}" if address else "a local Ray cluster"
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UsageError(f"{where}: cannot connect ({why})") from None
+        started = True
+    pending: dict[Any, T] = {}
+    done_all = False
+    try:
+        slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(num_cpus=1)(_call)
+        fn_ref = ray.put(fn)  # shipped once, not once per task
+        todo = iter(items)
+        for item in todo:
+            pending[remote.remote(fn_ref, item)] = item
+            if len(pending) >= 2 * slots:
+                break
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            item = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                if isinstance(e.cause, MemgenError):
+                    raise e.cause from None
+                raise
+            except ray.exceptions.RayError as e:
+                raise DataError(f"a Ray task failed ({type(e).__name__}); "
+                                "re-run the same command to resume") from None
+            nxt = next(todo, _END)
+            if nxt is not _END:
+                pending[remote.remote(fn_ref, nxt)] = nxt
+            yield item, result
+        done_all = True
+    finally:
+        if not done_all:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - a task that already finished cannot be cancelled
+                    pass
+        if started:
+            ray.shutdown()
+
+
+__all__ = ["ENGINES", "check_engine", "map_tasks"]

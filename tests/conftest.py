@@ -1,0 +1,19 @@
+import os
+
+import pytest
+
+# Tests never reach the network: datasets and the Hub client must work from local files.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory):
+    """Every family in the token, chunk and bridge renderings at 1,024 tokens, 6 episodes each."""
+    from memgen.pipeline import Request, generate
+
+    root = tmp_path_factory.mktemp("ds") / "small"
+    req = Request(families=("write", "overwrite", "version", "distractor", "no_write_signal", "discard", "mixed"),
+                  renderings=("token", "chunk", "bridge"), lengths=(1024,), episodes=6, seed=3)
+    generate(req, root)
+    return root
