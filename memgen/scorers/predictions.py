@@ -35,7 +35,7 @@ from ..errors import DataError
 NOT_INT = np.iinfo(np.int64).min
 
 _BLOCK_LINE = re.compile(
-    r"^[\s*_>#-]*(?:q(?:uestion)?\s*)?#?(\d+)[*_]*\s*(?::|\)|\.(?=\s|$)|\s-\s)[*_]*\s*(.*?)\s*$",
+    r"^[\s*_>#-]*(?:q(?:uestion)?\s*)?#?(\d+)[*_]*\s*(?::|\)|\.(?=[\s*_]|$)|-(?=\s))[*_]*\s*(.*?)\s*$",
     re.IGNORECASE)
 
 

@@ -13,10 +13,12 @@ import pyarrow as pa
 from memgen.io.dataset import write_shard
 from memgen.io.schema import schema_for
 from memgen.ir import ABSENT, ABSENT_TEXT, Episode, Event, Query, replay
+from memgen.render.vocab import Vocab
 from memgen.scorers import TokenVocab
 
-#: the token mapping used by hand-built token tables
-VOCAB = TokenVocab(value_offset=1000, absent_id=6, values=1000, vocab_size=3000)
+#: the vocabulary of hand-built token tables: values at 1000 .. 1999, "unknown" at 6
+_VOCAB = Vocab(vocab_size=3000, key_tokens=952, key_length=1, values=1000, max_version=32)
+VOCAB = TokenVocab.from_manifest({"vocab": _VOCAB.to_dict()})
 DOMAIN = "inventory"
 COLOURS = ("red", "blue", "green", "amber", "violet")
 
@@ -105,8 +107,6 @@ def catalogue_episode(ep_id: str = "ep-0") -> Episode:
 
 def write_folder(root: Path, tables: dict[str, pa.Table], vocab: dict | None = None) -> Path:
     """A dataset folder that passes ``memgen verify``: one shard per config, manifest, card."""
-    from memgen.io.card import render_card
-
     configs = {}
     for name, table in tables.items():
         path = f"data/{name}/test-00000-of-00001.arrow"
@@ -118,13 +118,14 @@ def write_folder(root: Path, tables: dict[str, pa.Table], vocab: dict | None = N
                                      "sha256": digest}]}
     manifest = {"status": "complete", "config": {"split": "test"}, "vocab": vocab, "configs": configs}
     (root / "manifest.json").write_text(json.dumps(manifest))
-    (root / "README.md").write_text(render_card(manifest))
+    names = "".join(f"- config_name: {n}\n  data_files: data/{n}/*.arrow\n" for n in configs)
+    (root / "README.md").write_text(f"---\nconfigs:\n{names}---\n# hand-built test dataset\n")
     return root
 
 
 def vocab_dict() -> dict:
-    return {"value_offset": VOCAB.value_offset, "absent": VOCAB.absent_id, "values": VOCAB.values,
-            "vocab_size": VOCAB.vocab_size}
+    """The manifest's ``vocab`` table of hand-built folders."""
+    return _VOCAB.to_dict()
 
 
 def oracle_tokens(frame) -> np.ndarray:
