@@ -1,0 +1,105 @@
+"""``memgen score`` through click: output formats, comparison, --out, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from scorer_helpers import VOCAB
+
+from memgen.cli import _Group
+from memgen.errors import DataError, UsageError
+from memgen.scorers import read_dataset
+from memgen.scorers.command import score
+
+CFG = "mixed-token-128"
+
+
+def predictions_file(folder: Path, path: Path, wrong: int = 0) -> Path:
+    """Token predictions for the token config, the first ``wrong`` of them answered 'unknown'."""
+    f = read_dataset(folder, config=CFG)
+    ids = f.ids.to_pylist()
+    with open(path, "w") as fh:
+        for i in range(f.n_queries):
+            a = int(f.answer[i])
+            t = VOCAB.absent_id if a < 0 or i < wrong else VOCAB.value_offset + a
+            fh.write(json.dumps({"id": ids[f.row[i]], "qid": int(f.qid[i]), "prediction": t}) + "\n")
+    return path
+
+
+@pytest.fixture()
+def cli_group():
+    """A group with the ``memgen`` CLI's error handling, holding only ``score``."""
+    @click.group(cls=_Group)
+    def group() -> None:
+        pass
+
+    group.add_command(score)
+    return group
+
+
+def test_markdown_report_on_stdout(hand_folder, tmp_path):
+    p = predictions_file(hand_folder, tmp_path / "model.jsonl")
+    r = CliRunner().invoke(score, ["--dataset", str(hand_folder), "--predictions", str(p), "--config", CFG])
+    assert r.exit_code == 0, r.output
+    assert "| **all** | 100.0% [84.5, 100.0] 21/21 |" in r.stdout
+    assert "## Accuracy by depth of the deciding event" in r.stdout
+
+
+def test_json_report_on_stdout(hand_folder, tmp_path):
+    p = predictions_file(hand_folder, tmp_path / "model.jsonl", wrong=3)
+    r = CliRunner().invoke(score, ["--dataset", str(hand_folder), "--predictions", str(p), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    (m,) = data["models"]
+    assert m["name"] == "model" and m["queries"] == 21
+    assert m["outcomes"]["false_absent"] == 3 and m["outcomes"]["correct"] == 18  # q0..q2 hold values
+    assert "left out: mixed-text-128" in r.stderr
+
+
+def test_two_models_side_by_side_and_out_folder(hand_folder, tmp_path):
+    a = predictions_file(hand_folder, tmp_path / "a.jsonl")
+    b = predictions_file(hand_folder, tmp_path / "b.jsonl", wrong=7)
+    out = tmp_path / "report"
+    r = CliRunner().invoke(score, ["--dataset", str(hand_folder), "--config", CFG, "--predictions", str(a),
+                                   "--predictions", str(b), "--name", "slots", "--name", "sparse",
+                                   "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "| probe | slots | sparse |" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "heatmap.png", "outcomes.png", "queries-slots.parquet", "queries-sparse.parquet", "report.json",
+        "report.md", "updates.png"]
+    assert json.loads((out / "report.json").read_text())["models"][1]["name"] == "sparse"
+
+
+def test_bad_predictions_raise_data_error(hand_folder, tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"id": "tok-0", "qid": 0, "prediction": 1011}\n{"id": "tok-0", "qid": 1, "predic')
+    r = CliRunner().invoke(score, ["--dataset", str(hand_folder), "--predictions", str(p)])
+    assert isinstance(r.exception, DataError)
+    assert r.exception.message == f"{p}:2: truncated file (the last line is incomplete JSON)"
+
+
+def test_name_count_must_match(hand_folder, tmp_path):
+    p = predictions_file(hand_folder, tmp_path / "m.jsonl")
+    r = CliRunner().invoke(score, ["--dataset", str(hand_folder), "--predictions", str(p), "--name", "a",
+                                   "--name", "b"])
+    assert isinstance(r.exception, UsageError)
+
+
+def test_errors_are_one_line_and_an_exit_code(cli_group, hand_folder, tmp_path):
+    p = predictions_file(hand_folder, tmp_path / "m.jsonl")
+    lines = p.read_text().splitlines()
+    lines[4] = lines[4].replace('"tok-', '"zzz-')
+    p.write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(cli_group, ["score", "--dataset", str(hand_folder), "--predictions", str(p)])
+    assert r.exit_code == 1
+    assert r.stderr == f"memgen: error: {p}:5: id 'zzz-0' is not in the dataset {hand_folder}\n"
+    assert r.stdout == ""
+
+    r = CliRunner().invoke(cli_group, ["score", "--dataset", str(hand_folder), "--predictions", str(p),
+                                       "--config", "nope"])
+    assert r.exit_code == 2 and r.stderr.startswith("memgen: error: --config nope: not in")
