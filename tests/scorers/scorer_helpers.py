@@ -15,6 +15,7 @@ from memgen.io.schema import schema_for
 from memgen.ir import ABSENT, ABSENT_TEXT, Episode, Event, Query, replay
 from memgen.render.vocab import Vocab
 from memgen.scorers import TokenVocab
+from memgen.scorers.outcomes import PRED_ABSENT, PRED_UNPARSED
 
 #: the vocabulary of hand-built token tables: values at 1000 .. 1999, "unknown" at 6
 _VOCAB = Vocab(vocab_size=3000, key_tokens=952, key_length=1, values=1000, max_version=32)
@@ -130,3 +131,28 @@ def vocab_dict() -> dict:
 
 def oracle_tokens(frame) -> np.ndarray:
     return np.where(frame.answer >= 0, frame.answer + VOCAB.value_offset, VOCAB.absent_id)
+
+
+def reference(code: int, gold: int, ask: str, traps: dict[str, list[int]]) -> str:
+    """DESIGN.md section 7, one query at a time."""
+    if code == PRED_UNPARSED:
+        return "unparsed"
+    if code == gold:
+        return "correct"
+    if gold == ABSENT:
+        if code in traps["deleted"]:
+            return "resurrected"
+        if code in traps["distractor"]:
+            return "distractor"
+        if code in traps["other_keys"]:
+            return "cross_key"
+        return "missed_absent"
+    if code == PRED_ABSENT:
+        return "false_absent"
+    if code in traps["stale"]:
+        return "stale" if ask == "latest" else "wrong_version"
+    if code in traps["distractor"]:
+        return "distractor"
+    if code in traps["other_keys"]:
+        return "cross_key"
+    return "hallucinated"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scorer_helpers import VOCAB, catalogue_episode, episodes_table, oracle_tokens, tok
+from scorer_helpers import VOCAB, catalogue_episode, episodes_table, oracle_tokens, reference, tok
 
-from memgen.ir import ABSENT, ASKS, Episode, Event, Query
+from memgen.ir import ASKS, Episode, Event, Query
 from memgen.scorers import OUTCOMES, build_frame, score
 from memgen.scorers.outcomes import PRED_ABSENT, PRED_OTHER, PRED_UNPARSED, Ragged, classify
 from memgen.scorers.predictions import NOT_INT
@@ -133,31 +133,6 @@ def test_value_both_distractor_and_another_keys_is_distractor():
 
 # ---------------------------------------------------------------------------------------------
 # the vectorised classifier against a scalar reference, on random episodes and answers
-
-
-def reference(code: int, gold: int, ask: str, traps: dict[str, list[int]]) -> str:
-    """DESIGN.md section 7, one query at a time."""
-    if code == PRED_UNPARSED:
-        return "unparsed"
-    if code == gold:
-        return "correct"
-    if gold == ABSENT:
-        if code in traps["deleted"]:
-            return "resurrected"
-        if code in traps["distractor"]:
-            return "distractor"
-        if code in traps["other_keys"]:
-            return "cross_key"
-        return "missed_absent"
-    if code == PRED_ABSENT:
-        return "false_absent"
-    if code in traps["stale"]:
-        return "stale" if ask == "latest" else "wrong_version"
-    if code in traps["distractor"]:
-        return "distractor"
-    if code in traps["other_keys"]:
-        return "cross_key"
-    return "hallucinated"
 
 
 OPS = st.sampled_from(["set", "set", "set", "delete", "distractor"])
