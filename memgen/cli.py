@@ -208,7 +208,7 @@ def show(dataset: Path, config: str | None, index: int, show_tokens: bool) -> No
     if not 0 <= index < cfg["rows"]:
         raise click.BadParameter(f"{name} has {cfg['rows']} episodes (0..{cfg['rows'] - 1})", param_hint="--index")
     row = _row(ds, name, index)
-    render_episode(out, row, ds.vocab, show_tokens=show_tokens)
+    render_episode(Console(highlight=False), row, ds.vocab, show_tokens=show_tokens)
 
 
 def _row(ds, name: str, index: int) -> dict:

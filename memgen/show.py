@@ -23,7 +23,8 @@ def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens:
     where = "chars" if row["rendering"] == "text" else "tokens"
     events = Table(title=f"events ({len(row['events'])})", title_justify="left")
     for col in ("#", "op", "key", "value", "version", "kind", f"span ({where})", "chunk", "segment"):
-        events.add_column(col, justify="right" if col not in ("op", "kind") else "left")
+        events.add_column(col, justify="right" if col not in ("op", "kind") else "left",
+                          no_wrap=col in ("op", "kind", "key"))
     ids = row.get("input_ids")
     for i, e in enumerate(row["events"]):
         key = f"{e['key']}" + (f" (as {e['alias']})" if e["alias"] >= 0 else "")
@@ -36,7 +37,7 @@ def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens:
     console.print(events)
     queries = Table(title=f"queries ({len(row['queries'])})", title_justify="left")
     for col in ("qid", "ask", "key", "answer", "answer_text", "probe", "span", "evidence", "traps"):
-        queries.add_column(col)
+        queries.add_column(col, no_wrap=col in ("ask", "probe"))
     for q in row["queries"]:
         ask = q["ask"] + (f" k={q['version']}" if q["ask"] == "version" else "")
         queries.add_row(str(q["qid"]), ask, str(q["key"]), "absent" if q["answer"] < 0 else str(q["answer"]),

@@ -1,0 +1,43 @@
+# memgen: the two commands a new user needs are `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo-out
+
+.PHONY: setup demo test test-fast lint bench golden clean
+
+$(BIN)/memgen: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, from the CPU wheel pinned here: an open range could pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,models,ray]'
+	touch $(BIN)/memgen
+
+setup: $(BIN)/memgen
+
+demo: setup
+	rm -rf $(DEMO)
+	$(BIN)/memgen generate --family all --rendering token,chunk --length 4096 --episodes 50 --seed 0 --out $(DEMO)
+	$(BIN)/memgen verify $(DEMO)
+	$(BIN)/memgen show $(DEMO) --config mixed-chunk-4096 --index 0
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check memgen tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/bench_generate.py
+
+golden: setup
+	rm -rf data/golden
+	$(BIN)/memgen generate --family all --rendering token,chunk,bridge --length 256 --episodes 2 --seed 7 \
+		--shard-size 1 --out data/golden --quiet
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis

@@ -1,0 +1,127 @@
+"""Dataset folders: golden bytes, Hub loading, verification, atomic writes and resume."""
+
+import filecmp
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from memgen.errors import MemgenError, UsageError
+from memgen.io.dataset import Dataset, verify
+from memgen.pipeline import Request, generate, load_request
+
+GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
+
+
+def test_golden_dataset_regenerates_byte_identical(tmp_path):
+    """data/golden was made by `make golden`; the same command must give the same bytes."""
+    req = load_request(GOLDEN)
+    out = tmp_path / "again"
+    generate(req, out)
+    golden_files = sorted(p.relative_to(GOLDEN) for p in GOLDEN.rglob("*") if p.is_file())
+    new_files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert golden_files == new_files
+    for rel in golden_files:
+        assert filecmp.cmp(GOLDEN / rel, out / rel, shallow=False), rel
+
+
+def test_load_dataset_round_trip_offline(small_dataset):
+    import datasets
+
+    ds = Dataset.open(small_dataset)
+    for name in ("overwrite-token-1024", "mixed-chunk-1024", "discard-bridge-1024"):
+        hf = datasets.load_dataset(str(small_dataset), name, split="test")
+        ours = ds.table(name)
+        assert hf.num_rows == ours.num_rows == 6
+        assert hf[0]["id"] == ours.column("id")[0].as_py()
+        assert hf[0]["queries"] == ours.slice(0, 1).to_pylist()[0]["queries"]
+        assert hf[2]["input_ids"] == ours.column("input_ids")[2].as_py()
+
+
+def test_same_command_same_bytes(tmp_path):
+    req = Request(families=("mixed",), renderings=("chunk",), lengths=(2048,), episodes=5, seed=9, shard_size=2)
+    a = generate(req, tmp_path / "a")
+    b = generate(req, tmp_path / "b")
+    assert a == b
+    for s in a["configs"]["mixed-chunk-2048"]["shards"]:
+        assert (tmp_path / "a" / s["path"]).read_bytes() == (tmp_path / "b" / s["path"]).read_bytes()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_verify_names_a_flipped_byte(small_dataset, tmp_path):
+    assert verify(small_dataset) == []
+    root = _copy(small_dataset, tmp_path / "c")
+    shard = sorted((root / "data" / "write-token-1024").iterdir())[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    problems = verify(root)
+    assert len(problems) == 1 and shard.name in problems[0] and "sha256" in problems[0]
+
+
+def test_verify_catches_missing_extra_and_truncated_files(small_dataset, tmp_path):
+    root = _copy(small_dataset, tmp_path / "c")
+    shards = sorted((root / "data").rglob("*.arrow"))
+    shards[0].unlink()
+    shards[1].write_bytes(shards[1].read_bytes()[:100])
+    (root / "data" / "stray.arrow").write_bytes(b"x")
+    problems = "\n".join(verify(root))
+    assert "missing" in problems and "size" in problems and "stray.arrow" in problems
+
+
+def test_verify_catches_a_broken_card(small_dataset, tmp_path):
+    root = _copy(small_dataset, tmp_path / "c")
+    card = root / "README.md"
+    card.write_text(card.read_text().replace("configs:", "configs: [", 1))
+    assert any("README.md" in p for p in verify(root))
+
+
+def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    import memgen.pipeline as pipeline
+
+    req = Request(families=("overwrite", "discard"), lengths=(1024,), episodes=6, seed=4, shard_size=2)
+    full = generate(req, tmp_path / "full")
+
+    real = pipeline.build_shard
+    calls = {"n": 0}
+
+    def crash_on_fourth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build_shard", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        generate(req, tmp_path / "cut")
+    monkeypatch.setattr(pipeline, "build_shard", real)
+    with pytest.raises(MemgenError):  # an unfinished folder is not a dataset yet
+        Dataset.open(tmp_path / "cut")
+    assert not list((tmp_path / "cut").rglob("*.tmp-*"))  # no half shard left behind
+    resumed = generate(req, tmp_path / "cut")
+    assert resumed == full
+    for s in full["configs"]["discard-token-1024"]["shards"]:
+        assert (tmp_path / "cut" / s["path"]).read_bytes() == (tmp_path / "full" / s["path"]).read_bytes()
+
+
+def test_folder_with_another_dataset_is_refused(small_dataset, tmp_path):
+    root = _copy(small_dataset, tmp_path / "c")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(UsageError, match="another dataset"):
+        generate(Request(families=("write",), episodes=2), root)
+    assert before == {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_manifest_records_versions_vocab_and_checksums(small_dataset):
+    m = json.loads((small_dataset / "manifest.json").read_text())
+    assert {"memgen_version", "generator_version", "schema_version", "config", "vocab", "configs"} <= set(m)
+    assert m["vocab"]["value_offset"] > m["vocab"]["key_offset"] > m["vocab"]["ask_version_offset"]
+    assert set(m["vocab"]["distractor_markers"]) == {"negated", "hypothetical", "unconfirmed", "rejected",
+                                                      "lookalike"}
+    assert all(len(s["sha256"]) == 64 for c in m["configs"].values() for s in c["shards"])
+    assert m["command"].startswith("memgen generate")
