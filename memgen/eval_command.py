@@ -1,0 +1,167 @@
+"""``memgen eval`` and ``memgen stress``: thin click shells over :mod:`memgen.evaluate`.
+
+Both print one table, models x probes: accuracy with counts, and under it the dominant wrong
+outcome of the cell (DESIGN.md section 7).  Register them on the ``memgen`` group with
+``main.add_command(eval_command)`` and ``main.add_command(stress_command)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .evaluate import STRESS_EPISODES, STRESS_LENGTH, TABLE_PROBES, Evaluation, StressReport
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_MODEL_HELP = ("Model to run, as name or name:knob=value,... (e.g. fixed_state:d=64); repeat for "
+               "several [default: every registered model].")
+
+
+def _pct(correct: int, n: int) -> str:
+    return f"{100.0 * correct / n:.1f}%" if n else "-"
+
+
+def results_table(ev: Evaluation, title: str) -> Table:
+    """The models x probes table of ``ev``, with each model's episodes fully correct, range of
+    active chunks per query, and time in its predict()."""
+    cells = {(c["model"], c["probe"]): c for c in ev.cells()}
+    probes = [p for p in TABLE_PROBES if any((m, p) in cells for m in ev.results)]
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("model", style="bold")
+    for p in probes:
+        table.add_column(p, justify="right")
+    for col in ("episodes\nall right", "active\nchunks", "s"):
+        table.add_column(col, justify="right")
+    for label, res in ev.results.items():
+        row = [label]
+        for p in probes:
+            c = cells.get((label, p))
+            if c is None:
+                row.append("")
+                continue
+            text = f"{_pct(c['correct'], c['n'])}\n[dim]{c['correct']}/{c['n']}[/dim]"
+            if c["wrong"]:
+                text += f"\n[red]{c['wrong']} {c['wrong_n']}[/red]"
+            row.append(text)
+        a = res.active_chunks
+        row += [f"{ev.episodes_correct(label)}/{ev.n_episodes}",
+                f"{a.min(initial=0)}-{a.max(initial=0)}", f"{res.seconds:.2f}"]
+        table.add_row(*row)
+    return table
+
+
+def _progress(quiet: bool):
+    """(context manager, on_shard callback) for a transient progress bar on stderr."""
+    from contextlib import nullcontext
+
+    if quiet:
+        return nullcontext(), None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("shards"), TimeElapsedColumn(), console=err, transient=True)
+    tasks: dict[str, int] = {}
+
+    def on_shard(config: str, index: int, count: int) -> None:
+        if config not in tasks:
+            tasks[config] = bar.add_task(config, total=count)
+        bar.update(tasks[config], completed=index + 1)
+
+    return bar, on_shard
+
+
+def _print_notes(ev: Evaluation) -> None:
+    for note in ev.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+@click.command("eval")
+@click.option("--dataset", required=True, type=click.Path(path_type=Path), help="A memgen dataset folder.")
+@click.option("--model", "models", multiple=True, help=_MODEL_HELP)
+@click.option("--config", default=None, help="One config [default: every token/chunk config].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write <model>.jsonl predictions and summary.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out: Path | None,
+                 quiet: bool) -> None:
+    """Run mechanism models on a dataset and print models x probes accuracy.
+
+    \b
+    Example:
+      memgen eval --dataset ds --model hybrid --model sparse --out preds
+    """
+    from .evaluate import evaluate
+
+    bar, on_shard = _progress(quiet)
+    with bar:
+        ev = evaluate(dataset, models or None, config=config, out=out, on_shard=on_shard)
+    title = f"{dataset}: {ev.n_episodes:,} episodes, {ev.n_queries:,} queries ({', '.join(ev.configs)})"
+    console.print(results_table(ev, title))
+    _print_notes(ev)
+    if out is not None:
+        console.print(f"predictions: {out}/<model>.jsonl, summary: {out}/summary.json")
+
+
+@click.command("stress")
+@click.option("--length", type=int, default=STRESS_LENGTH, show_default=True, help="Tokens per episode.")
+@click.option("--episodes", type=int, default=STRESS_EPISODES, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--model", "models", multiple=True, help=_MODEL_HELP)
+@click.option("--dataset", type=click.Path(path_type=Path), default=None,
+              help="Generate into this folder and keep it (reused if it holds the same dataset) "
+                   "[default: a temporary folder, removed].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write <model>.jsonl predictions and summary.json here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Write the report (table cells, times, RSS, checks) as JSON here.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a target (time, memory, hybrid all right) is missed.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def stress_command(length: int, episodes: int, seed: int, models: tuple[str, ...], dataset: Path | None,
+                   out: Path | None, json_path: Path | None, strict: bool, quiet: bool) -> None:
+    """The long-context stress test: mixed-family episodes in the chunk rendering, every model.
+
+    \b
+    Default: 50 episodes of 2,097,152 tokens; prints the table, the hybrid's episodes and
+    queries fully correct, the range of active chunks, wall time and peak RSS.
+    """
+    from .evaluate import stress
+
+    bar, on_shard = _progress(quiet)
+    with bar:
+        report = stress(length, episodes, seed=seed, models=models or None, dataset=dataset, out=out,
+                        on_shard=on_shard)
+    print_stress(report)
+    if json_path is not None:
+        from .io.dataset import atomic_write_text
+
+        atomic_write_text(json_path, json.dumps(report.summary(), indent=1) + "\n")
+    if strict and not all(ok for _, ok in report.checks()):
+        raise click.exceptions.Exit(1)
+
+
+def print_stress(report: StressReport) -> None:
+    ev = report.evaluation
+    title = (f"stress: {ev.n_episodes} mixed episodes x {report.length:,} tokens (chunk rendering), "
+             f"{ev.n_queries:,} queries")
+    console.print(results_table(ev, title))
+    h = report.hybrid_label()
+    if h is not None:
+        res = ev.results[h]
+        console.print(f"{h} pooled: {ev.episodes_correct(h)}/{ev.n_episodes} episodes fully correct, "
+                  f"{int(res.correct.sum())}/{ev.n_queries} queries; routes "
+                  + ", ".join(f"{r} {n}" for r, n in ev.routes(h).items()))
+    for label, res in ev.results.items():
+        a = res.active_chunks
+        if a.max(initial=0) > 0:
+            console.print(f"active chunks per query, {label}: {a.min()}-{a.max()} (mean {a.mean():.2f})")
+    console.print(f"wall time {report.seconds:.1f} s (generate {report.generate_seconds:.1f} s, "
+              f"evaluate {report.eval_seconds:.1f} s); peak RSS {report.peak_rss / 2**20:,.0f} MiB")
+    for what, ok in report.checks():
+        console.print(("[green]met[/green]  " if ok else "[red]MISSED[/red] ") + what)
+    _print_notes(ev)

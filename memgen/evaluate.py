@@ -1,0 +1,337 @@
+"""``evaluate()``: run mechanism models on a dataset folder and score them (``memgen eval``);
+``stress()``: the long-context stress test (``memgen stress``).
+
+The models read the token or chunk rendering only (:class:`~memgen.baselines.stream.TokenBatch`);
+the scorer (:mod:`memgen.scorers`) classifies every answer by DESIGN.md section 7.  Shards
+are read one at a time (memory-mapped), each read once for every model, so memory follows the
+largest shard, not the dataset.
+
+A notebook calls it the same way as the CLI::
+
+    from memgen.evaluate import evaluate
+    ev = evaluate("ds", ["hybrid", "sparse", "fixed_state:d=64"], out="preds")
+    ev.cells()          # one dict per (model, probe): accuracy, counts, dominant wrong outcome
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+
+from .baselines.registry import ROUTES, Model, available_models, get_model, model_label
+from .baselines.stream import TokenBatch
+from .errors import DataError, UsageError
+from .io.dataset import Dataset, atomic_write_text, read_shard, verify
+from .ir import PROBES
+from .render.vocab import Vocab
+from .scorers.frame import REQUIRED_COLUMNS, build_frame
+from .scorers.outcomes import CORRECT, OUTCOMES
+from .scorers.score import TokenVocab, score
+
+#: renderings the mechanism models read
+MODEL_RENDERINGS = ("token", "chunk")
+#: the column order of the models x probes table ("all" pools every probe)
+TABLE_PROBES = (*PROBES, "all")
+
+
+@dataclass
+class ModelResult:
+    """One model's answers and outcomes on every evaluated query, in dataset order."""
+
+    label: str
+    prediction: np.ndarray  # (Q,) int64 token id
+    route: np.ndarray  # (Q,) int8 index into ROUTES
+    active_chunks: np.ndarray  # (Q,) int32
+    outcome: np.ndarray  # (Q,) int8 index into OUTCOMES
+    seconds: float  # time in predict()
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.outcome == CORRECT
+
+
+@dataclass
+class Evaluation:
+    """Every evaluated query (Q of them, over R episodes) and each model's result."""
+
+    dataset: str
+    configs: list[str]
+    row_ids: list[str]  # (R,) episode ids
+    row_config: np.ndarray  # (R,) index into configs
+    query_row: np.ndarray  # (Q,) int64
+    qid: np.ndarray  # (Q,) int64
+    probe: np.ndarray  # (Q,) index into PROBES
+    results: dict[str, ModelResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the whole evaluation
+
+    @property
+    def n_queries(self) -> int:
+        return self.query_row.size
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.row_ids)
+
+    def episodes_correct(self, label: str) -> int:
+        """Episodes whose every query the model answered correctly."""
+        wrong = np.bincount(self.query_row[~self.results[label].correct], minlength=self.n_episodes)
+        return int((wrong == 0).sum())
+
+    def cells(self) -> list[dict]:
+        """One dict per (model, probe in TABLE_PROBES with queries): ``n``, ``correct``,
+        ``accuracy``, and the most frequent wrong outcome with its count (None if all right)."""
+        out = []
+        for label, res in self.results.items():
+            for probe in TABLE_PROBES:
+                sel = np.ones(self.n_queries, bool) if probe == "all" else self.probe == PROBES.index(probe)
+                n = int(sel.sum())
+                if n == 0:
+                    continue
+                counts = np.bincount(res.outcome[sel], minlength=len(OUTCOMES))
+                correct = int(counts[CORRECT])
+                counts[CORRECT] = 0
+                worst = int(np.argmax(counts))
+                out.append({"model": label, "probe": probe, "n": n, "correct": correct,
+                            "accuracy": correct / n,
+                            "wrong": OUTCOMES[worst] if counts[worst] else None,
+                            "wrong_n": int(counts[worst])})
+        return out
+
+    def routes(self, label: str) -> dict[str, int]:
+        """Queries answered by each route of the model."""
+        c = np.bincount(self.results[label].route, minlength=len(ROUTES))
+        return {r: int(c[i]) for i, r in enumerate(ROUTES) if c[i]}
+
+    def summary(self) -> dict:
+        """A JSON-able summary: cells, episodes fully correct, routes, active chunks, times."""
+        models = {}
+        for label, res in self.results.items():
+            a = res.active_chunks
+            models[label] = {
+                "queries": self.n_queries, "correct": int(res.correct.sum()),
+                "episodes": self.n_episodes, "episodes_correct": self.episodes_correct(label),
+                "routes": self.routes(label),
+                "active_chunks": [int(a.min(initial=0)), int(a.max(initial=0))],
+                "seconds": round(res.seconds, 3),
+            }
+        return {"dataset": self.dataset, "configs": self.configs, "models": models,
+                "cells": self.cells(), "notes": self.notes, "seconds": round(self.seconds, 3)}
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-." else "-" for c in label.replace("=", "")) + ".jsonl"
+
+
+def write_predictions(ev: Evaluation, out: str | Path) -> list[Path]:
+    """Write ``<out>/<model>.jsonl`` per model (rows ``{"id", "qid", "prediction", "route",
+    "active_chunks"}``, prediction a token id: the format ``memgen score`` reads) and
+    ``<out>/summary.json``; each file atomically.  Returns the paths written."""
+    root = Path(out)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {root}: cannot write there ({e.strerror or e})") from None
+    quoted = [json.dumps(i) for i in ev.row_ids]
+    ids = [quoted[r] for r in ev.query_row.tolist()]
+    qids = ev.qid.tolist()
+    paths = []
+    for label, res in ev.results.items():
+        routes = [json.dumps(ROUTES[r]) for r in res.route.tolist()]
+        lines = [f'{{"id": {i}, "qid": {q}, "prediction": {p}, "route": {r}, "active_chunks": {a}}}\n'
+                 for i, q, p, r, a in zip(ids, qids, res.prediction.tolist(), routes,
+                                          res.active_chunks.tolist(), strict=True)]
+        path = root / _file_name(label)
+        atomic_write_text(path, "".join(lines))
+        paths.append(path)
+    path = root / "summary.json"
+    atomic_write_text(path, json.dumps(ev.summary(), indent=1) + "\n")
+    return [*paths, path]
+
+
+def _models(models: Sequence[str | Model] | None) -> list[Model]:
+    specs = list(models) if models else available_models()
+    built = [get_model(m) if isinstance(m, str) else m for m in specs]
+    labels = [model_label(m) for m in built]
+    dup = {x for x in labels if labels.count(x) > 1}
+    if dup:
+        raise UsageError(f"--model {sorted(dup)[0]} given twice")
+    return built
+
+
+def _configs(ds: Dataset, config: str | None) -> tuple[list[str], list[str]]:
+    """(configs to evaluate, notes about the ones left out)."""
+    if config is not None:
+        rendering = ds.config(config)["rendering"]
+        if rendering not in MODEL_RENDERINGS:
+            raise UsageError(f"--config {config}: the {rendering} rendering; mechanism models read "
+                             f"the {' or '.join(MODEL_RENDERINGS)} rendering")
+        return [config], []
+    names = [n for n in ds.configs if ds.config(n)["rendering"] in MODEL_RENDERINGS]
+    skipped = [n for n in ds.configs if n not in names]
+    if not names:
+        raise UsageError(f"{ds.root}: no config in the {' or '.join(MODEL_RENDERINGS)} rendering "
+                         "(mechanism models read token ids)")
+    notes = [f"left out (not a token or chunk rendering): {', '.join(skipped)}"] if skipped else []
+    return names, notes
+
+
+def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *,
+             config: str | None = None, out: str | Path | None = None, check: bool = True,
+             on_shard: Callable[[str, int, int], None] | None = None) -> Evaluation:
+    """Run ``models`` (names such as ``"fixed_state:d=64"``, or model objects; default:
+    every registered model) on the dataset folder ``dataset`` and score their answers.
+
+    Evaluates ``config``, or every config in the token or chunk rendering.  With ``check``
+    the folder must pass ``memgen verify`` first (:class:`DataError` otherwise).  With ``out``,
+    writes the predictions and a summary there (:func:`write_predictions`).  ``on_shard(config,
+    shard index, shards in config)`` is called after each shard."""
+    t0 = time.perf_counter()
+    root = Path(dataset)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such dataset folder")
+    built = _models(models)  # unknown model names fail before any work
+    if check:
+        problems = verify(root)
+        if problems:
+            more = f" (and {len(problems) - 1} more; run memgen verify {root})" if len(problems) > 1 else ""
+            raise DataError(f"{root}: fails verification: {problems[0]}{more}")
+    ds = Dataset.open(root)
+    names, notes = _configs(ds, config)
+    if not ds.vocab:
+        raise DataError(f"{root}/manifest.json: no vocab table; cannot read token ids")
+    vocab, token_vocab = Vocab.from_dict(ds.vocab), TokenVocab.from_manifest(ds.manifest)
+
+    labels = [model_label(m) for m in built]
+    parts: dict[str, list[tuple]] = {label: [] for label in labels}
+    seconds = dict.fromkeys(labels, 0.0)
+    row_ids: list[str] = []
+    row_config, query_row, qid, probe = [], [], [], []
+    for ci, name in enumerate(names):
+        shards = ds.config(name)["shards"]
+        for si, shard in enumerate(shards):
+            table = read_shard(root / shard["path"])
+            batch = TokenBatch.from_table(table, vocab)
+            frame = build_frame(table.select(list(REQUIRED_COLUMNS)), source=shard["path"])
+            for model, label in zip(built, labels, strict=True):
+                b = replace(batch, gold=frame.answer) if model.reads_gold else batch
+                t = time.perf_counter()
+                answers = model.predict(b)
+                seconds[label] += time.perf_counter() - t
+                scored = score(frame, answers.prediction.tolist(), name=label, vocab=token_vocab)
+                parts[label].append((answers.prediction, answers.route, answers.active_chunks, scored.outcome))
+            query_row.append(frame.row + len(row_ids))
+            qid.append(frame.qid)
+            probe.append(frame.probe)
+            row_ids.extend(pc.cast(table.column("id"), "string").to_pylist())
+            row_config.append(np.full(table.num_rows, ci))
+            del table, batch, frame
+            if on_shard:
+                on_shard(name, si, len(shards))
+
+    cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
+    ev = Evaluation(dataset=str(root), configs=names, row_ids=row_ids, row_config=cat(row_config, np.int64),
+                    query_row=cat(query_row, np.int64), qid=cat(qid, np.int64), probe=cat(probe, np.int64),
+                    notes=notes)
+    for label in labels:
+        cols = list(zip(*parts[label], strict=True)) or [[], [], [], []]
+        ev.results[label] = ModelResult(label, cat(cols[0], np.int64), cat(cols[1], np.int8),
+                                        cat(cols[2], np.int32), cat(cols[3], np.int8), seconds[label])
+    ev.seconds = time.perf_counter() - t0
+    if out is not None:
+        write_predictions(ev, out)
+    return ev
+
+
+# ---------------------------------------------------------------------------------------------
+# the stress test
+
+STRESS_LENGTH = 2_097_152
+STRESS_EPISODES = 50
+#: targets of the stress test on a 2-core machine (issue 5)
+STRESS_MAX_SECONDS = 300.0
+STRESS_MAX_RSS = 2 << 30
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class StressReport:
+    """The stress test's figures: the evaluation, and the times and memory it took."""
+
+    evaluation: Evaluation
+    length: int
+    episodes: int
+    generate_seconds: float
+    eval_seconds: float
+    peak_rss: int  # bytes, this process
+    command: str
+
+    @property
+    def seconds(self) -> float:
+        return self.generate_seconds + self.eval_seconds
+
+    def hybrid_label(self) -> str | None:
+        return next((x for x in self.evaluation.results if x.split(":")[0] == "hybrid"), None)
+
+    def checks(self) -> list[tuple[str, bool]]:
+        """(what, met) for each target: time, memory, and the hybrid fully correct."""
+        out = [(f"wall time {self.seconds:.1f} s < {STRESS_MAX_SECONDS:.0f} s", self.seconds < STRESS_MAX_SECONDS),
+               (f"peak RSS {self.peak_rss / 2**30:.2f} GiB < {STRESS_MAX_RSS / 2**30:.0f} GiB",
+                self.peak_rss < STRESS_MAX_RSS)]
+        h = self.hybrid_label()
+        if h is not None:
+            n = self.evaluation.episodes_correct(h)
+            out.append((f"{h}: {n}/{self.evaluation.n_episodes} episodes fully correct",
+                        n == self.evaluation.n_episodes))
+        return out
+
+    def summary(self) -> dict:
+        return {**self.evaluation.summary(), "length": self.length, "episodes": self.episodes,
+                "generate_seconds": round(self.generate_seconds, 3),
+                "eval_seconds": round(self.eval_seconds, 3), "seconds": round(self.seconds, 3),
+                "peak_rss_bytes": self.peak_rss, "command": self.command,
+                "checks": [{"check": c, "met": ok} for c, ok in self.checks()]}
+
+
+def stress(length: int = STRESS_LENGTH, episodes: int = STRESS_EPISODES, *, seed: int = 0,
+           models: Sequence[str | Model] | None = None, dataset: str | Path | None = None,
+           out: str | Path | None = None,
+           on_shard: Callable[[str, int, int], None] | None = None) -> StressReport:
+    """Generate ``episodes`` mixed-family episodes of ``length`` tokens in the chunk rendering
+    (into ``dataset``, resuming or reusing it; default a temporary folder removed afterwards),
+    run ``models`` (default: all) on them, and report times, peak RSS and the table."""
+    from .generators import Knobs
+    from .pipeline import Request, generate
+    from .render import RenderOptions
+
+    req = Request(families=("mixed",), renderings=("chunk",), lengths=(length,), episodes=episodes,
+                  seed=seed, knobs=Knobs(), render=RenderOptions())
+    tmp = None
+    if dataset is None:
+        tmp = tempfile.mkdtemp(prefix="memgen-stress-")
+        dataset = Path(tmp) / "ds"
+    try:
+        t = time.perf_counter()
+        generate(req, dataset)
+        gen_s = time.perf_counter() - t
+        t = time.perf_counter()
+        ev = evaluate(dataset, models, out=out, on_shard=on_shard)
+        eval_s = time.perf_counter() - t
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    cmd = f"memgen stress --length {length} --episodes {episodes} --seed {seed}"
+    return StressReport(ev, length, episodes, gen_s, eval_s, peak_rss(), cmd)
