@@ -48,8 +48,8 @@ changes changing save saved store stored storing entry entries register register
 keep kept track tracked important attention correction corrected please flag flagged
 """.split())
 
-_SENTINELS = {"key": "KEYSENTINEL", "value": "VALSENTINEL", "lookalike": "LOOKSENTINEL",
-              "ordinal": "ORDSENTINEL", "k": "KSENTINEL"}
+_SENTINELS = {"key": "keysentinel", "value": "valsentinel", "lookalike": "looksentinel",
+              "ordinal": "ordsentinel", "k": "ksentinel"}
 # what each category's phrasings must (and must not) mention
 _MUST = {c: ("key", "value") for c in EVENT_CATEGORIES}
 _MUST.update({"delete": ("key",), "lookalike": ("lookalike", "value"), "latest": ("key",),
@@ -244,21 +244,27 @@ def check_domain(dom: Domain) -> None:
             if c == "absent" and "unknown" not in words(bare):
                 raise UsageError(f"{path}: {line!r}: the absent phrasing must tell the reader to answer unknown")
     where = dom.root / "domain.yaml"
+    vocab: set[str] = set()
     for g in (dom.filler, dom.short):
         for text in g.texts():
             if not text.isascii() or re.search(r"\d", text):
                 raise UsageError(f"{where}: filler {text!r} must be ASCII without digits")
-        vocab = g.vocabulary()
-        cues = sorted(vocab & CUE_WORDS)
-        if cues:
-            raise UsageError(f"{where}: filler uses write-signal word(s) {', '.join(cues[:5])}")
-        for space in (dom.keys, dom.values):
-            if space.has_digits():
-                continue
-            clash = sorted(vocab & space.words())
-            if clash:
-                raise UsageError(f"{where}: filler shares word(s) {', '.join(clash[:5])} with the "
-                                 f"{space.which} surfaces; remove them from one side")
+        vocab |= g.vocabulary()
+    cues = sorted(vocab & CUE_WORDS)
+    if cues:
+        raise UsageError(f"{where}: filler uses write-signal word(s) {', '.join(cues[:5])}")
+    for space in (dom.keys, dom.values):
+        if space.has_digits():
+            continue
+        # A surface can only appear in filler if every one of its words does.  An *anchor* part
+        # has a word outside the filler's vocabulary in every option; one anchor that no
+        # lookalike rule alters (or two anchors) keeps every key and lookalike out of filler.
+        anchors = [p.name for p in space.parts if p.kind == "words" and all(
+            any(w.lower() not in vocab for w in re.findall(r"[A-Za-z0-9]+", o)) for o in p.options)]
+        varied = {la.part for la in space.lookalikes}
+        if not (len(anchors) >= 2 or set(anchors) - varied):
+            raise UsageError(f"{where}: filler shares words with every word part of the {space.which} "
+                             f"surfaces; keep the words of one part (not the lookalike part) out of filler")
     for space in (dom.keys, dom.values):
         cues = sorted(space.words() & CUE_WORDS)
         if cues:

@@ -83,6 +83,10 @@ class Grammar:
             fmt_i = iter(range(len(names)))
             fmt = _SLOT.sub(lambda m: "{" + str(next(fmt_i)) + "}", t)
             self.templates.append(_Template(fmt, tuple(names), tuple(lits), first_is_slot))
+        # a template is drawn with probability ~ sqrt(sentences it can make): large templates
+        # rarely repeat a sentence and small ones still show up
+        sizes = np.array([float(np.prod([len(self.slots[s]) for s in t.slots])) for t in self.templates])
+        self.weights = np.sqrt(sizes) / np.sqrt(sizes).sum()
 
     def vocabulary(self) -> set[str]:
         """Every word (lower case, letters and digits) the grammar can produce."""
@@ -142,13 +146,14 @@ class Grammar:
         init_delta = np.zeros(T, dtype=np.int64)
         mean = 0.0
         for i, t in enumerate(self.templates):
+            w = float(self.weights[i])
             const[i] = sum(lit_count[p] for p in t.lits)
             if not t.first_is_slot and t.lits:
                 init_delta[i] = lit_count[t.lits[0].lstrip()] - lit_count[t.lits[0]]
             m = float(const[i])
             for j, s in enumerate(t.slots):
                 m += float(get("cap_mid", s).mean() if (j == 0 and t.first_is_slot) else slot_mid[s].mean())
-            mean += m / T
+            mean += m * w
         return GrammarCounts(
             slot_mid=slot_mid,
             slot_cap_mid={s: get("cap_mid", s) for s in self.cap_slots},
@@ -160,7 +165,7 @@ class Grammar:
         """``n`` sentences drawn from ``rng``, with their token counts in running text (after a
         space) and at the start of a paragraph (after a line break): (texts, mid, init)."""
         T = len(self.templates)
-        which = rng.integers(0, T, size=n)
+        which = rng.choice(T, size=n, p=self.weights)
         texts = np.empty(n, dtype=object)
         mid = np.zeros(n, dtype=np.int64)
         init = np.zeros(n, dtype=np.int64)

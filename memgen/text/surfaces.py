@@ -102,7 +102,8 @@ class Space:
         bits += bits % 2
         self._half = bits // 2
         key = derive_seed("memgen.text.surface", domain, which, salt)
-        self._round_keys = [mix64(np.uint64(key) + np.uint64(r + 1) * _GOLDEN) for r in range(4)]
+        with np.errstate(over="ignore"):
+            self._round_keys = [mix64(np.uint64(key) + np.uint64(r + 1) * _GOLDEN) for r in range(4)]
         self.lookalikes = tuple(lookalikes)
         for la in self.lookalikes:
             self._check_lookalike(la, where)
@@ -174,7 +175,8 @@ class Space:
                                  "use mode words for this part")
 
     def _edits(self, part: Part, word: str) -> list[str]:
-        """One-vowel substitutions of ``word`` that are not options of ``part`` (nor cue words)."""
+        """One-letter variants of ``word`` (a vowel swapped, else a consonant doubled) that are not
+        options of ``part`` (nor write-signal words)."""
         from .domain import CUE_WORDS
 
         taken = set(part.options)
@@ -187,6 +189,12 @@ class Space:
                 if v == lc:
                     continue
                 cand = word[:i] + (v.upper() if c.isupper() else v) + word[i + 1:]
+                if cand not in taken and cand.lower() not in CUE_WORDS:
+                    out.append(cand)
+        for i in range(1, len(word)):  # then a doubled consonant ("Emrys" -> "Emrrys")
+            c = word[i]
+            if c.isalpha() and c.lower() not in _VOWELS and word[i - 1] != c:
+                cand = word[:i] + c + word[i:]
                 if cand not in taken and cand.lower() not in CUE_WORDS:
                     out.append(cand)
         return out
@@ -206,8 +214,9 @@ class Space:
             cands = [w for w in la.alternatives if w != word]
         elif la.mode == "edit":
             cands = self._edits(part, word)
-        else:  # digit: one digit more than any option of the range has
-            cands = [word + d for d in string.digits]
+        else:  # digit: one digit more than any option of the range has, put in front so that
+            # the key's surface is not a prefix of its lookalike ("-41" -> "-141", not "-412")
+            cands = [d + word for d in string.digits[1:]]
         words[j] = cands[(a // len(self.lookalikes)) % len(cands)]
         return self._pyfmt.format(*words)
 
