@@ -543,19 +543,33 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, q_flat: np.n
         sq = q_flat[settled]
         sq_ep = sq // N
         per_ep = np.bincount(sq_ep, minlength=B)
-        if (per_ep == per_ep[0]).all():
-            # every episode has the same number of settled queries: broadcast, no gathers
+        # where each settled query's own key sits in its row's final list (sorted by key)
+        stride = int(key.max(initial=0)) + 1
+        f_comb = f_ep * stride + f_key  # ascending: rows by episode, then key
+        q_comb = sq_ep * stride + q_key[settled]
+        at = np.searchsorted(f_comb, q_comb)
+        own_present = f_comb[np.minimum(at, f_comb.size - 1)] == q_comb if f_comb.size else at < 0
+        own_col = at - (np.cumsum(n_final) - n_final)[sq_ep]
+        # a gold that is another key's current value (only possible when values repeat, as
+        # they never do in generated episodes) must be filtered out: the mask path does that
+        not_own = answer_q[settled] != vals[sq_ep, np.clip(own_col, 0, max(width - 1, 0))] if width else None
+        gold_elsewhere = width > 0 and bool(
+            not_own.any() and (vals[sq_ep[not_own]] == answer_q[settled][not_own][:, None]).any())
+        if ((per_ep == per_ep[0]).all() and (n_final == width).all() and own_present.all() and width > 0
+                and not gold_elsewhere):
+            # the common end-of-episode case: every row holds `width` values and every query's
+            # own key is among them, so each trap is its row minus one entry: values left of
+            # the own column come from vals[:, :-1], the rest from vals[:, 1:] (one select)
             qn = int(per_ep[0])
-            own = q_key[settled].reshape(B, qn)[:, :, None]
-            gold = answer_q[settled].reshape(B, qn)[:, :, None]
-            mask = (keys[:, None, :] != own) & (keys[:, None, :] >= 0) & (vals[:, None, :] != gold)
-            picked = np.broadcast_to(vals[:, None, :], mask.shape)[mask]
-            mask = mask.reshape(B * qn, width)
+            r = np.arange(width - 1, dtype=np.int32)[None, None, :]
+            left = r < own_col.reshape(B, qn)[:, :, None]
+            picked = np.where(left, vals[:, None, :-1], vals[:, None, 1:]).reshape(-1)
+            out_counts[sq] = width - 1
         else:
             mask = (keys[sq_ep] != q_key[settled][:, None]) & (keys[sq_ep] >= 0)
             mask &= vals[sq_ep] != answer_q[settled][:, None]
             picked = vals[sq_ep][mask]
-        out_counts[sq] = mask.sum(axis=1)
+            out_counts[sq] = mask.sum(axis=1)
         parts.append((sq, picked))
     if (~settled).any():
         # General path: the sets of the query's episode before it (a prefix of the episode's

@@ -96,3 +96,11 @@ def test_silent_write_changes_state_like_a_write():
     ep = _ep([Event("silent_write", 3, 30, signal=False)], [dict(key=3, after=0)])
     assert ep.events[0].op == "silent_write" and ep.queries[0].answer == 30
     assert ep.queries[0].probe == "no_write_signal"
+
+
+def test_traps_never_hold_the_gold_even_when_values_repeat():
+    events = [Event("write", 1, 5), Event("write", 1, 7), Event("write", 2, 5)]
+    ep = _ep(events, [dict(key=1, after=2, ask="version", version=1), dict(key=2, after=2)])
+    first, other = ep.queries
+    assert first.answer == 5 and 5 not in first.traps.other_keys and first.traps.stale == (7,)
+    assert other.answer == 5 and other.traps.other_keys == (7,)
