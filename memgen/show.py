@@ -11,9 +11,11 @@ OP_STYLE = {"write": "green", "overwrite": "yellow", "silent_write": "cyan", "de
 
 
 def _traps(t: dict) -> str:
-    parts = [f"{name}={vals}" for name, vals in t.items() if vals]
-    s = "  ".join(parts)
-    return s if len(s) < 90 else s[:87] + "..."
+    """Short lists in full; the other keys' values (one per key) as a count."""
+    parts = [f"{name} {vals}" for name, vals in t.items() if vals and name != "other_keys"]
+    if t.get("other_keys"):
+        parts.append(f"{len(t['other_keys'])} other keys")
+    return "; ".join(parts)
 
 
 def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens: bool = False) -> None:
@@ -24,7 +26,7 @@ def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens:
     events = Table(title=f"events ({len(row['events'])})", title_justify="left")
     for col in ("#", "op", "key", "value", "version", "kind", f"span ({where})", "chunk", "segment"):
         events.add_column(col, justify="right" if col not in ("op", "kind") else "left",
-                          no_wrap=col in ("op", "kind", "key"))
+                          no_wrap=not col.startswith("span"))
     ids = row.get("input_ids")
     for i, e in enumerate(row["events"]):
         key = f"{e['key']}" + (f" (as {e['alias']})" if e["alias"] >= 0 else "")
@@ -36,13 +38,18 @@ def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens:
                        "" if e["chunk"] < 0 else str(e["chunk"]), "" if e["segment"] < 0 else str(e["segment"]))
     console.print(events)
     queries = Table(title=f"queries ({len(row['queries'])})", title_justify="left")
-    for col in ("qid", "ask", "key", "answer", "answer_text", "probe", "span", "evidence", "traps"):
-        queries.add_column(col, no_wrap=col in ("ask", "probe"))
+    text = row["rendering"] == "text"
+    cols = ["qid", "ask", "key", "answer"] + (["answer_text"] if text else []) + ["probe", "span", "evidence",
+                                                                                 "traps"]
+    for col in cols:
+        queries.add_column(col, no_wrap=col not in ("traps", "evidence", "answer_text"),
+                           min_width=20 if col == "traps" else None)
     for q in row["queries"]:
         ask = q["ask"] + (f" k={q['version']}" if q["ask"] == "version" else "")
-        queries.add_row(str(q["qid"]), ask, str(q["key"]), "absent" if q["answer"] < 0 else str(q["answer"]),
-                        q["answer_text"], q["probe"], f"{q['start']}-{q['end']}",
-                        ",".join(map(str, q["evidence"])), _traps(q["traps"]))
+        cells = [str(q["qid"]), ask, str(q["key"]), "unknown" if q["answer"] < 0 else str(q["answer"])]
+        cells += [q["answer_text"]] if text else []
+        cells += [q["probe"], f"{q['start']}-{q['end']}", ",".join(map(str, q["evidence"])), _traps(q["traps"])]
+        queries.add_row(*cells)
     console.print(queries)
     if row["rendering"] == "text" and row.get("questions"):
         console.print(Text("questions", "bold"))
