@@ -222,5 +222,17 @@ def _row(ds, name: str, index: int) -> dict:
     raise AssertionError("index checked above")
 
 
+def _register() -> None:
+    """Commands that live beside their library code."""
+    from .eval_command import eval_command, stress_command
+    from .scorers.command import score
+
+    for command in (score, eval_command, stress_command):
+        main.add_command(command)
+
+
+_register()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
