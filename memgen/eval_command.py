@@ -29,7 +29,7 @@ def _pct(correct: int, n: int) -> str:
 
 def results_table(ev: Evaluation, title: str) -> Table:
     """The models x probes table of ``ev``, with each model's episodes fully correct, range of
-    active chunks per query, and time in its predict()."""
+    active chunks per query, and time in its predict() (the shared parse not included)."""
     cells = {(c["model"], c["probe"]): c for c in ev.cells()}
     probes = [p for p in TABLE_PROBES if any((m, p) in cells for m in ev.results)]
     table = Table(title=title, title_justify="left", show_lines=True)
@@ -161,7 +161,8 @@ def print_stress(report: StressReport) -> None:
         if a.max(initial=0) > 0:
             console.print(f"active chunks per query, {label}: {a.min()}-{a.max()} (mean {a.mean():.2f})")
     console.print(f"wall time {report.seconds:.1f} s (generate {report.generate_seconds:.1f} s, "
-              f"evaluate {report.eval_seconds:.1f} s); peak RSS {report.peak_rss / 2**20:,.0f} MiB")
+              f"evaluate {report.eval_seconds:.1f} s, of which reading and parsing the streams "
+              f"{ev.parse_seconds:.1f} s); peak RSS {report.peak_rss / 2**20:,.0f} MiB")
     for what, ok in report.checks():
         console.print(("[green]met[/green]  " if ok else "[red]MISSED[/red] ") + what)
     _print_notes(ev)

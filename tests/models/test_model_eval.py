@@ -1,0 +1,108 @@
+"""``evaluate()``, ``memgen eval`` and ``memgen stress``: predictions files the scorer reads,
+the models x probes table, and one clear error for each user mistake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from memgen.baselines.registry import available_models, get_model, model_label
+from memgen.errors import DataError, UsageError
+from memgen.eval_command import eval_command, stress_command
+from memgen.evaluate import evaluate
+from memgen.scorers import score
+
+
+def test_evaluate_runs_every_model_on_token_and_chunk_configs(model_dataset):
+    ev = evaluate(model_dataset)
+    assert list(ev.results) == available_models()
+    assert all(c.split("-")[-2] in ("token", "chunk") for c in ev.configs)
+    assert any("bridge" in n for n in ev.notes)
+    assert ev.results["oracle"].correct.all()
+    assert ev.results["hybrid"].correct.all()
+    assert ev.episodes_correct("hybrid") == ev.n_episodes == 7 * 2 * 8
+    cells = {(c["model"], c["probe"]): c for c in ev.cells()}
+    assert cells["slots_only", "no_write_signal"]["accuracy"] == 0.0
+    assert cells["slots_only", "no_write_signal"]["wrong"] == "false_absent"
+    assert cells["sparse", "overwrite"]["wrong"] == "stale"
+    assert cells["hybrid", "all"]["correct"] == cells["hybrid", "all"]["n"] == ev.n_queries
+
+
+def test_predictions_files_score_the_same_with_memgen_score(model_dataset, tmp_path):
+    ev = evaluate(model_dataset, ["hybrid", "sparse", "fixed_state:d=8"], config="mixed-chunk-2048",
+                  out=tmp_path / "preds")
+    files = sorted(p.name for p in (tmp_path / "preds").iterdir())
+    assert files == ["fixed_state-d8.jsonl", "hybrid.jsonl", "sparse.jsonl", "summary.json"]
+    first = json.loads((tmp_path / "preds" / "hybrid.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"id", "qid", "prediction", "route", "active_chunks"}
+    for label, name in (("hybrid", "hybrid"), ("sparse", "sparse"), ("fixed_state:d=8", "fixed_state-d8")):
+        again = score(model_dataset, tmp_path / "preds" / f"{name}.jsonl", config="mixed-chunk-2048")
+        assert (again.outcome == ev.results[label].outcome).all()
+    summary = json.loads((tmp_path / "preds" / "summary.json").read_text())
+    assert summary["models"]["hybrid"]["episodes_correct"] == 8
+
+
+def test_model_specs_round_trip_and_fail_clearly():
+    m = get_model("fixed_state:d=64,threshold=0.25")
+    assert (m.d, m.threshold) == (64, 0.25)
+    assert model_label(m) == "fixed_state:d=64,threshold=0.25"
+    assert model_label(get_model("hybrid")) == "hybrid"
+    with pytest.raises(UsageError, match="unknown model 'nope'"):
+        get_model("nope")
+    with pytest.raises(UsageError, match="no knob 'x'"):
+        get_model("sparse:x=1")
+    with pytest.raises(UsageError, match="'many' is not a int"):
+        get_model("sparse:k=many")
+    with pytest.raises(UsageError, match="k must be at least 1"):
+        get_model("sparse:k=0")
+    with pytest.raises(UsageError, match="fallback must be one of"):
+        get_model("hybrid:fallback=sometimes")
+
+
+def test_eval_command_prints_the_models_by_probes_table(model_dataset, tmp_path):
+    r = CliRunner().invoke(eval_command, ["--dataset", str(model_dataset), "--model", "hybrid",
+                                          "--model", "slots_only", "--config", "no_write_signal-chunk-2048",
+                                          "--out", str(tmp_path / "p"), "--quiet"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "no_write_signal" in r.output and "false_absent" in r.output
+    assert "hybrid" in r.output and "8/8" in r.output
+    assert (tmp_path / "p" / "slots_only.jsonl").is_file()
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (["--model", "nope"], UsageError, "unknown model"),
+    (["--config", "mixed-bridge-2048"], UsageError, "bridge rendering"),
+    (["--config", "nope"], UsageError, "no config 'nope'"),
+])
+def test_eval_command_refuses_bad_arguments(model_dataset, args, error, message):
+    r = CliRunner().invoke(eval_command, ["--dataset", str(model_dataset), "--quiet", *args])
+    assert isinstance(r.exception, error) and message in r.exception.message
+
+
+def test_eval_refuses_a_corrupted_dataset(model_dataset, tmp_path):
+    copy = tmp_path / "ds"
+    shutil.copytree(model_dataset, copy)
+    shard = next((copy / "data" / "write-chunk-2048").iterdir())
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="fails verification"):
+        evaluate(copy, ["hybrid"])
+    with pytest.raises(DataError, match="no such dataset folder"):
+        evaluate(tmp_path / "missing", ["hybrid"])
+
+
+def test_stress_command_reports_counts_times_and_memory(tmp_path):
+    report = tmp_path / "stress.json"
+    r = CliRunner().invoke(stress_command, ["--length", "65536", "--episodes", "4", "--quiet",
+                                            "--json", str(report), "--strict"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "hybrid pooled: 4/4 episodes fully correct" in r.output
+    assert "peak RSS" in r.output and "active chunks per query, hybrid: 0-" in r.output
+    summary = json.loads(report.read_text())
+    assert summary["models"]["hybrid"]["episodes_correct"] == 4
+    assert all(c["met"] for c in summary["checks"])
+    assert summary["length"] == 65536 and summary["peak_rss_bytes"] > 0
