@@ -49,7 +49,7 @@ keep kept track tracked important attention correction corrected please flag fla
 """.split())
 
 _SENTINELS = {"key": "keysentinel", "value": "valsentinel", "lookalike": "looksentinel",
-              "ordinal": "ordsentinel", "k": "ksentinel"}
+              "ordinal": "ordsentinel", "k": 7}
 # what each category's phrasings must (and must not) mention
 _MUST = {c: ("key", "value") for c in EVENT_CATEGORIES}
 _MUST.update({"delete": ("key",), "lookalike": ("lookalike", "value"), "latest": ("key",),
@@ -227,14 +227,14 @@ def check_domain(dom: Domain) -> None:
             if not text.isascii() or re.search(r"\d", text) or "\n" in text:
                 raise UsageError(f"{path}: {line!r}: phrasings must be one line of ASCII without digits")
             for var in _MUST.get(c, ()):
-                if _SENTINELS[var] not in text:
+                if str(_SENTINELS[var]) not in text:
                     raise UsageError(f"{path}: {line!r} must use {{{{ {var} }}}}")
             for var in _MUST_NOT.get(c, ()):
-                if _SENTINELS[var] in text:
+                if str(_SENTINELS[var]) in text:
                     raise UsageError(f"{path}: {line!r} must not use {{{{ {var} }}}}")
             bare = text
             for s in _SENTINELS.values():
-                bare = bare.replace(s, " ")
+                bare = bare.replace(str(s), " ")
             if c in ("write", "overwrite") and not has_cue(bare):
                 raise UsageError(f"{path}: {line!r}: an explicit write needs a write-signal word "
                                  f"such as Note, Update or Remember")

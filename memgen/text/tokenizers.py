@@ -96,15 +96,15 @@ def load_tokenizer(name: str) -> LengthCounter:
 
     Raises :class:`~memgen.errors.UsageError` with one line saying what to fix when the name is
     unknown, the file is missing, or the file is not a tokenizer."""
-    return _load(str(name))
+    name = str(name)
+    return _load(name[:-5] if name in ("cl100k_base", "o200k_base") else name)
 
 
 @lru_cache(maxsize=8)
 def _load(name: str) -> LengthCounter:
-    short = name[:-5] if name in ("cl100k_base", "o200k_base") else name
-    if short == "cl100k":
+    if name == "cl100k":
         return _cl100k()
-    if short == "o200k":
+    if name == "o200k":
         return _o200k()
     path = Path(name).expanduser()
     if path.is_dir():

@@ -1,0 +1,61 @@
+"""``memgen generate --rendering text``: rows per the schema, exact lengths, same bytes twice,
+and one clear line for a bad tokenizer or domain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from memgen.cli import main
+from memgen.io.schema import schema_for
+from memgen.text import tolerance
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memgen.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--tokenizer", "gpt9"], "unknown tokenizer 'gpt9'"),
+    (["--tokenizer", "/nowhere/tok"], "tokenizer"),
+    (["--domain", "atlantis"], "unknown domain 'atlantis'"),
+    (["--length", "200"], "too short"),
+])
+def test_bad_text_options_get_one_line_and_exit_2(tmp_path, extra, words):
+    p = _run("generate", "--family", "mixed", "--rendering", "text", "--episodes", "2",
+             "--out", str(tmp_path / "ds"), "--quiet", *(["--length", "2048"] if "--length" not in extra else []),
+             *extra)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in p.stderr
+
+
+def test_generate_text_rows_follow_the_schema_and_repeat_byte_for_byte(tmp_path):
+    from memgen.io.dataset import read_shard
+
+    outs = []
+    for name in ("a", "b"):
+        res = CliRunner().invoke(main, ["generate", "--family", "mixed,no_write_signal", "--rendering", "text",
+                                        "--length", "2048", "--episodes", "5", "--seed", "4",
+                                        "--out", str(tmp_path / name), "--quiet"])
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads((tmp_path / name / "manifest.json").read_text()))
+    sha = lambda m: [s["sha256"] for c in m["configs"].values() for s in c["shards"]]  # noqa: E731
+    assert sha(outs[0]) == sha(outs[1])
+    for cfg in outs[0]["configs"].values():
+        for shard in cfg["shards"]:
+            t: pa.Table = read_shard(tmp_path / "a" / shard["path"])
+            assert t.schema.equals(schema_for("text"), check_metadata=False)
+            for row in t.to_pylist():
+                assert 2048 - tolerance(2048) <= row["length"] <= 2048
+                assert row["tokenizer"] == "cl100k_base" and row["domain"]
+                assert len(row["questions"]) == len(row["queries"])
+                for e in row["events"]:
+                    assert 0 <= e["start"] < e["end"] <= len(row["context"])
+                for q in row["queries"]:
+                    assert q["answer_text"] == "unknown" or q["answer_text"] in row["context"]
