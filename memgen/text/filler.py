@@ -80,8 +80,7 @@ class Grammar:
             raw = pieces[::2]
             lits = [p[:-1] if i < len(raw) - 1 else p for i, p in enumerate(raw)]
             lits = [p for p in lits if p]
-            fmt_i = iter(range(len(names)))
-            fmt = _SLOT.sub(lambda m: "{" + str(next(fmt_i)) + "}", t)
+            fmt = _SLOT.sub("{}", t)  # the fields, in order, positionally
             self.templates.append(_Template(fmt, tuple(names), tuple(lits), first_is_slot))
         # a template is drawn with probability ~ sqrt(sentences it can make): large templates
         # rarely repeat a sentence and small ones still show up
@@ -92,7 +91,7 @@ class Grammar:
         """Every word (lower case, letters and digits) the grammar can produce."""
         out: set[str] = set()
         for t in self.templates:
-            out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", re.sub(r"\{\d+\}", " ", t.fmt)))
+            out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", re.sub(r"\{\d*\}", " ", t.fmt)))
         for opts in self.slots.values():
             for o in opts:
                 out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", o))
@@ -100,7 +99,7 @@ class Grammar:
 
     def texts(self) -> list[str]:
         """All literal text and all options (for checks)."""
-        out = [re.sub(r"\{\d+\}", " ", t.fmt) for t in self.templates]
+        out = [re.sub(r"\{\d*\}", " ", t.fmt) for t in self.templates]
         for opts in self.slots.values():
             out.extend(opts.tolist())
         return out

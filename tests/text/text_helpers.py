@@ -94,7 +94,7 @@ def check_row(row, domain: str) -> None:
     values = {e.value for e in ep.events if e.op != "delete"}
     spans = [(e.start, e.end) for e in ep.events]
     assert spans == sorted(spans) and all(0 <= s < t for s, t in spans)  # in order, disjoint
-    assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
+    assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
     for e in ep.events:
         text = ctx[e.start:e.end]
         named = dom.lookalike_surface(e.key, e.alias) if e.kind == "lookalike" else dom.key_surface(e.key)
