@@ -16,6 +16,7 @@ Ray is an optional extra (``pip install 'memgen[ray]'``) and is imported only wh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -43,6 +44,8 @@ def check_engine(engine: str, workers: int | None = None, address: str | None = 
         raise UsageError("--address names a Ray cluster: use it with --engine ray")
     if engine == "ray":
         _import_ray()
+        if address is not None:
+            _check_reachable(address)
 
 
 def map_tasks(fn: Callable[[T], R], items: Sequence[T], workers: int | None = 1, engine: str = "local",
@@ -147,26 +150,68 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """UsageError unless ``host:port`` (or ``ray://host:port``) accepts a TCP connection: Ray itself
+    retries an unreachable address for minutes."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--address {address}: use host:port (or ray://host:port, or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError, OverflowError) as e:
+        raise UsageError(f"--address {address}: no Ray cluster answers there ({e})") from None
+
+
 def _call(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
+
+
+@contextlib.contextmanager
+def engine_session(engine: str = "local", workers: int | None = None, address: str | None = None) -> Iterator[None]:
+    """Hold the engine open for a block: for ``ray``, connect to the cluster at ``address`` (or
+    start a local one with ``workers`` CPUs) unless this process is already connected, and
+    disconnect on exit if this call connected.  Nothing for ``local``.
+
+    ``generate`` enters it before writing anything, so a cluster that cannot be reached is a
+    UsageError that leaves the output folder untouched; :func:`map_tasks` calls inside it reuse
+    the connection."""
+    check_engine(engine, workers, address)
+    if engine != "ray":
+        yield
+        return
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                              "configure_logging": False}
+    if address is None and workers is not None:
+        kwargs["num_cpus"] = workers
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"--address {address}" if address else "a local Ray cluster"
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"{where}: cannot connect ({why})") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def _map_ray(fn: Callable[[T], R], items: Sequence[T], workers: int | None,
              address: str | None) -> Iterator[tuple[T, R]]:
     ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
-                                  "configure_logging": False}
-        if address is None and workers is not None:
-            kwargs["num_cpus"] = workers
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            where = f"--address {address}" if address else "a local Ray cluster"
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise UsageError(f"{where}: cannot connect ({why})") from None
-        started = True
+    with engine_session("ray", workers, address):
+        yield from _ray_tasks(ray, fn, items, workers)
+
+
+def _ray_tasks(ray: Any, fn: Callable[[T], R], items: Sequence[T], workers: int | None) -> Iterator[tuple[T, R]]:
     pending: dict[Any, T] = {}
     done_all = False
     try:
@@ -203,8 +248,6 @@ def _map_ray(fn: Callable[[T], R], items: Sequence[T], workers: int | None,
                     ray.cancel(ref, force=True)
                 except Exception:  # noqa: BLE001 - a task that already finished cannot be cancelled
                     pass
-        if started:
-            ray.shutdown()
 
 
-__all__ = ["ENGINES", "check_engine", "map_tasks"]
+__all__ = ["ENGINES", "check_engine", "engine_session", "map_tasks"]

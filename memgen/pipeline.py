@@ -273,7 +273,7 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
     While shards are made the manifest says ``incomplete`` and records the finished ones (at most
     :data:`CHECKPOINT_S` behind), so a re-run after a crash keeps them after checking their sha256.
     Bad arguments raise UsageError before anything is written."""
-    from .engines import check_engine, map_tasks
+    from .engines import check_engine, engine_session, map_tasks
 
     validate(req)
     check_engine(engine, workers, address)
@@ -281,32 +281,33 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
     if not store.shared and (engine != "local" or (workers or 1) > 1):
         raise UsageError(f"--out {store}: this filesystem lives in one process's memory, so workers "
                          "cannot write to it; use --workers 1 or a shared path")
-    recorded = prepare_output(req, store)
-    _clean_tmp(store)
-    entries: dict[str, dict] = {}
+    with engine_session(engine, workers, address):
+        recorded = prepare_output(req, store)
+        _clean_tmp(store)
+        entries: dict[str, dict] = {}
 
-    def checkpoint(status: str) -> dict:
-        manifest = _manifest(req, {**recorded, **entries} if status != "complete" else entries, status)
-        if status == "complete":
-            store.write_text(CARD, render_card(manifest))
-        store.write_text(MANIFEST, json.dumps(manifest, indent=1))
-        return manifest
+        def checkpoint(status: str) -> dict:
+            manifest = _manifest(req, {**recorded, **entries} if status != "complete" else entries, status)
+            if status == "complete":
+                store.write_text(CARD, render_card(manifest))
+            store.write_text(MANIFEST, json.dumps(manifest, indent=1))
+            return manifest
 
-    checkpoint("incomplete")
-    last = time.monotonic()
-    todo = [(t, recorded.get(t.path)) for t in tasks(req)]
-    run = functools.partial(_run_item, req, store)
-    for (task, _), entry in map_tasks(run, todo, workers, engine, address):
-        if engine != "local" and store.size(task.path) != entry["bytes"]:
-            raise DataError(f"{store}/{task.path}: written by a {engine} worker but not visible here; "
-                            "--out must be a filesystem every node shares (NFS) or an object-store URL")
-        entries[task.path] = entry
-        if on_shard:
-            on_shard(task, entry)
-        if time.monotonic() - last >= CHECKPOINT_S:
-            checkpoint("incomplete")
-            last = time.monotonic()
-    return checkpoint("complete")
+        checkpoint("incomplete")
+        last = time.monotonic()
+        todo = [(t, recorded.get(t.path)) for t in tasks(req)]
+        run = functools.partial(_run_item, req, store)
+        for (task, _), entry in map_tasks(run, todo, workers, engine, address):
+            if engine != "local" and store.size(task.path) != entry["bytes"]:
+                raise DataError(f"{store}/{task.path}: written by a {engine} worker but not visible here; "
+                                "--out must be a filesystem every node shares (NFS) or an object-store URL")
+            entries[task.path] = entry
+            if on_shard:
+                on_shard(task, entry)
+            if time.monotonic() - last >= CHECKPOINT_S:
+                checkpoint("incomplete")
+                last = time.monotonic()
+        return checkpoint("complete")
 
 
 def _run_item(req: Request, store: Store, item: tuple[ShardTask, dict | None]) -> dict:
