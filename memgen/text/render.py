@@ -10,9 +10,10 @@ Length without re-tokenising in a loop:
 1. Every piece is counted once: head, tail, each event and inline question (as it will appear),
    and each filler sentence as the sum of its grammar pieces' counts (:mod:`.filler`); line
    breaks are counted by the character before them.  The sum is the *estimate*.
-2. Filler is cut into the gaps between events, then sentences are added or removed at the end
-   of the last gap until the estimate sits in the middle of the allowed band
-   ``[target - tol, target]``, ``tol = max(0.5% of target, 16)``.
+2. Filler is cut into the gaps between events, then sentences (and, last, short sentences of a
+   few tokens) are added or removed at the end of the last gap until the estimate is within
+   2 tokens below ``aim = target - tol // 4``, inside the allowed band ``[target - tol, target]``,
+   ``tol = max(0.5% of target, 16)``.
 3. The assembled prompt is counted once for real.  For tokenizers whose counts add up over
    pieces (cl100k, o200k and whitespace-split Hugging Face tokenizers) this single count is
    all; otherwise the difference is corrected at the end of the last gap and counted again
@@ -22,7 +23,7 @@ Length without re-tokenising in a loop:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate
 
 import numpy as np
@@ -38,6 +39,7 @@ FILLER, EVENT, SILENT, QUESTION = range(4)
 _SEP = ("", " ", "\n\n")  # before a unit: nothing (first), a space, a paragraph break
 _PARAGRAPH = (3, 8)  # filler sentences per paragraph, uniform in [lo, hi)
 _MAX_ADJUST = 48
+_SLACK = 2  # the estimate settles within this many tokens below the aim
 _MAX_RECOUNT = 6
 
 #: how an interleaved question reads inside the context (n is its 1-based number)
@@ -65,7 +67,18 @@ class TextRow:
     target_length: int
     tokenizer: str
     domain: str
-    episode: Episode  # the input, with spans, answer texts, rendering, lengths filled in
+    source: Episode  # the episode as given
+
+    @cached_property
+    def episode(self) -> Episode:
+        """The input episode with spans, answer texts, rendering and lengths filled in."""
+        ep = self.source
+        return replace(
+            ep,
+            events=tuple(replace(e, start=s, end=t) for e, (s, t) in zip(ep.events, self.event_spans, strict=True)),
+            queries=tuple(replace(q, start=s, end=t, answer_text=a) for q, (s, t), a
+                          in zip(ep.queries, self.query_spans, self.answer_texts, strict=True)),
+            rendering="text", target_length=self.target_length, length=self.length)
 
 
 @lru_cache(maxsize=256)
@@ -82,7 +95,7 @@ class _Units:
         self.kind: list[int] = []
         self.text: list[str] = []
         self.mid: list[int] = []  # tokens after a space
-        self.init: list[int] = []  # tokens at the start of a paragraph
+        self.init: list[int] = []  # tokens at the start of a paragraph (-1: not counted yet)
         self.ref: list[int] = []  # event or query index (-1 for filler)
         self.sizes = sizes
 
@@ -124,6 +137,11 @@ class _Units:
         if not self.kind:
             return 0
         mid, init = np.asarray(self.mid), np.asarray(self.init)
+        lazy = np.flatnonzero((seps != 1) & (init < 0))  # counted only when first needed
+        if lazy.size:
+            for i, n in zip(lazy.tolist(), self.counter.count_many([self.text[i] for i in lazy.tolist()]),
+                            strict=True):
+                self.init[i] = init[i] = n
         total = int(np.where(seps == 1, mid, init).sum())
         brk = np.flatnonzero(seps == 2)
         if brk.size:
@@ -199,7 +217,7 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     dom = load_domain(domain)
     target = int(target_length)
     tol = tolerance(target)
-    aim = target - tol // 2
+    aim = target - tol // 4  # room above for tokenizers whose counts do not quite add up
     rng = np.random.default_rng(derive_seed("memgen.text", domain, int(seed)))
     events, queries = episode.events, episode.queries
     E = len(events)
@@ -230,14 +248,14 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     silent = [e.op == "silent_write" for e in events]
     block_strings = [t for t, s in zip(ev_text, silent, strict=True) if not s] + list(inline_text.values())
     silent_strings = [t for t, s in zip(ev_text, silent, strict=True) if s]
-    counts = counter.count_many(block_strings + [" " + t for t in silent_strings] + silent_strings)
-    nb, ns = len(block_strings), len(silent_strings)
+    counts = counter.count_many(block_strings + [" " + t for t in silent_strings])
+    nb = len(block_strings)
     block_n = iter(counts[:nb])
-    silent_mid, silent_init = iter(counts[nb:nb + ns]), iter(counts[nb + ns:])
+    silent_mid = iter(counts[nb:])
     ev_counts: list[tuple[int, int]] = []
     for s in silent:
-        if s:
-            ev_counts.append((next(silent_mid), next(silent_init)))
+        if s:  # a silent write runs on in a paragraph; its paragraph-initial count is lazy
+            ev_counts.append((next(silent_mid), -1))
         else:
             n = next(block_n)
             ev_counts.append((n, n))
@@ -278,7 +296,7 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     seps = units.seps()
     est = total(seps)
     for _ in range(_MAX_ADJUST):  # 2. settle the estimate in the middle of the band
-        if 0 <= aim - est <= tol // 2 or not _adjust(units, pool, shorts, aim - est, tol // 2):
+        if 0 <= aim - est <= _SLACK or not _adjust(units, pool, shorts, aim - est, _SLACK):
             break
         seps = units.seps()
         est = total(seps)
@@ -294,7 +312,7 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
                 f"--length {target} is too short for episode {episode.id or '?'} in the text rendering "
                 f"({domain}, {counter.name}): its instructions, {E} events and {len(queries)} questions "
                 f"alone take {length} tokens; raise --length to at least {length} or use fewer keys/queries")
-        if attempt == _MAX_RECOUNT or not _adjust(units, pool, shorts, aim - length, tol // 2):
+        if attempt == _MAX_RECOUNT or not _adjust(units, pool, shorts, aim - length, _SLACK):
             raise DataError(f"could not bring the prompt within {tol} tokens below {target} with "
                             f"tokenizer {counter.name} (last count {length}); its counts do not add up "
                             f"over sentences")
@@ -307,15 +325,9 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
             ev_spans[r] = sp
         elif k == QUESTION:
             q_spans[r] = sp
-    out_ep = replace(
-        episode,
-        events=tuple(replace(e, start=s, end=t) for e, (s, t) in zip(events, ev_spans, strict=True)),
-        queries=tuple(replace(q, start=s, end=t, answer_text=a)
-                      for q, (s, t), a in zip(queries, q_spans, answer_texts, strict=True)),
-        rendering="text", target_length=target, length=length)
     return TextRow(context=context, prompt=prompt, questions=tuple(q_text), answer_texts=answer_texts,
                    event_spans=tuple(ev_spans), query_spans=tuple(q_spans), length=length,
-                   target_length=target, tokenizer=counter.name, domain=domain, episode=out_ep)
+                   target_length=target, tokenizer=counter.name, domain=domain, source=episode)
 
 
 def _adjust(units: _Units, pool: _Pool, shorts: tuple[list[str], np.ndarray, np.ndarray], delta: int,
@@ -359,6 +371,10 @@ def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[in
                  rng: np.random.Generator) -> list[str]:
     keys = set(ksurf.values())
     variant = rng.integers(0, 1 << 30, size=len(ep.events))
+    look_at = [i for i, e in enumerate(ep.events) if e.op == "distractor" and e.kind == "lookalike"]
+    looks = dict(zip(look_at, dom.keys.lookalike_many(
+        [ep.events[i].key for i in look_at],
+        [ep.events[i].alias if ep.events[i].alias >= 0 else ep.events[i].key + i for i in look_at]), strict=True))
     out = []
     for i, e in enumerate(ep.events):
         cat = e.kind if e.op == "distractor" else e.op
@@ -374,7 +390,7 @@ def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[in
             value = vsurf[e.value]
         look = ""
         if cat == "lookalike":
-            look = dom.keys.lookalike(e.key, e.alias if e.alias >= 0 else e.key + i)
+            look = looks[i]
             if look in keys:
                 raise DataError(f"episode {ep.id}: lookalike {look!r} equals a key of the episode")
         out.append(t.render(key=ksurf[e.key], value=value, lookalike=look))

@@ -200,25 +200,35 @@ class Space:
         return out
 
     def lookalike(self, key_id: int, alias_id: int) -> str:
-        """The lookalike of key ``key_id`` chosen by ``alias_id`` (any int >= 0): the key's
-        surface with one part altered by one character or one word; never a key surface."""
+        """The lookalike of key ``key_id`` chosen by ``alias_id`` (any int): the key's surface
+        with one part altered by one character or one word; never a key surface."""
+        return self.lookalike_many([key_id], [alias_id])[0]
+
+    def lookalike_many(self, key_ids: Sequence[int], alias_ids: Sequence[int]) -> list[str]:
+        """:meth:`lookalike` of each (key, alias) pair."""
         if not self.lookalikes:
             raise UsageError(f"domain {self.domain!r} defines no key lookalike")
-        digits = [int(d[0]) for d in self.digits(np.array([key_id]))]
-        words = [p.options[d] for p, d in zip(self.parts, digits, strict=True)]
-        a = int(mix64(np.uint64(abs(int(alias_id)))) >> np.uint64(1))
-        la = self.lookalikes[a % len(self.lookalikes)]
-        j = next(i for i, p in enumerate(self.parts) if p.name == la.part)
-        part, word = self.parts[j], words[j]
-        if la.mode in ("words", "letters"):
-            cands = [w for w in la.alternatives if w != word]
-        elif la.mode == "edit":
-            cands = self._edits(part, word)
-        else:  # digit: one digit more than any option of the range has, put in front so that
-            # the key's surface is not a prefix of its lookalike ("-41" -> "-141", not "-412")
-            cands = [d + word for d in string.digits[1:]]
-        words[j] = cands[(a // len(self.lookalikes)) % len(cands)]
-        return self._pyfmt.format(*words)
+        if len(key_ids) == 0:
+            return []
+        digits = self.digits(np.asarray(key_ids, dtype=np.int64))
+        with np.errstate(over="ignore"):
+            mixed = mix64(np.abs(np.asarray(alias_ids, dtype=np.int64)).astype(np.uint64)) >> np.uint64(1)
+        out = []
+        for n, a in enumerate(mixed.tolist()):
+            words = [p.options[int(d[n])] for p, d in zip(self.parts, digits, strict=True)]
+            la = self.lookalikes[a % len(self.lookalikes)]
+            j = next(i for i, p in enumerate(self.parts) if p.name == la.part)
+            part, word = self.parts[j], words[j]
+            if la.mode in ("words", "letters"):
+                cands = [w for w in la.alternatives if w != word]
+            elif la.mode == "edit":
+                cands = self._edits(part, word)
+            else:  # digit: one digit more than any option of the range has, put in front so
+                # that the key's surface is not a prefix of its lookalike ("41" -> "141", not "412")
+                cands = [d + word for d in string.digits[1:]]
+            words[j] = cands[(a // len(self.lookalikes)) % len(cands)]
+            out.append(self._pyfmt.format(*words))
+        return out
 
     def words(self) -> set[str]:
         """Every word of every word part and every lookalike alternative (lower case); the
