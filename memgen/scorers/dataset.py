@@ -12,19 +12,31 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from ..errors import DataError, UsageError
-from ..io.dataset import SHARD_RE, Dataset, read_shard, verify
+from ..io.dataset import SHARD_RE, Dataset, verify
 from .frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
 OPTIONAL_COLUMNS = ("domain",)
+REQUIRED_COLUMNS = tuple(REQUIRED_COLUMNS)
 
 
-def _needed_columns(table: pa.Table, path: Path) -> pa.Table:
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-    if missing:
-        raise DataError(f"{path}: missing columns {', '.join(missing)}")
-    table = table.select(list(REQUIRED_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in table.column_names])
+def _read_columns(path: Path) -> pa.Table:
+    """The columns the scorer needs from one shard; the others (``input_ids``, ``context``)
+    are neither read nor decompressed."""
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            names = ipc.open_file(source).schema.names
+            missing = [c for c in REQUIRED_COLUMNS if c not in names]
+            if missing:
+                raise DataError(f"{path}: missing columns {', '.join(missing)}")
+            wanted = [names.index(c) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in names]
+            opts = ipc.IpcReadOptions(included_fields=sorted(wanted))
+            table = ipc.open_file(source, options=opts).read_all()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: not a readable Arrow shard ({e})") from None
+    table = table.select([c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in table.column_names])
     if "domain" not in table.column_names:
         table = table.append_column("domain", pa.nulls(table.num_rows, pa.string()))
     return table
@@ -58,9 +70,9 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
             m = SHARD_RE.match(p.name)
             shard_split = m.group("split") if m else ""
             if (config is not None and name != config) or (split is not None and shard_split != split):
-                other_ids.append(read_shard(p).column("id"))
+                other_ids.append(_read_columns(p).column("id"))
                 continue
-            t = _needed_columns(read_shard(p), p)
+            t = _read_columns(p)
             tables.append(t)
             cfgs.append(np.full(t.num_rows, name, dtype=object))
             splits.append(np.full(t.num_rows, shard_split, dtype=object))

@@ -96,7 +96,7 @@ def _codes(arr: pa.Array, names: tuple[str, ...], what: str, source: str) -> np.
 def _ragged(lists: pa.Array) -> Ragged:
     counts = _ints(pc.list_value_length(lists), 0)
     values = pc.list_flatten(lists)
-    return Ragged.from_counts(counts, values.to_numpy(zero_copy_only=False))
+    return Ragged.from_counts(counts, pc.fill_null(values, -1).to_numpy(zero_copy_only=False))
 
 
 def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | None = None,

@@ -41,8 +41,11 @@ ABSENT_PHRASES = frozenset({
 #: a normalised answer that starts with one of these words is absent ("unknown (deleted)")
 ABSENT_FIRST_WORDS = ("unknown",)
 
-_LEADS = tuple(sorted(LEAD_INS, key=len, reverse=True))
-_ARTICLES = ("a", "an", "the")
+_ARTICLES = (("a",), ("an",), ("the",))
+#: lead-ins as word tuples, by first word, longest first
+_LEADS_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _lead in sorted(LEAD_INS, key=lambda s: s.count(" "), reverse=True):
+    _LEADS_BY_FIRST.setdefault(_lead.split()[0], []).append(tuple(_lead.split()))
 
 
 def normalise(text: str) -> str:
@@ -71,9 +74,9 @@ def normalise(text: str) -> str:
 
 
 def _drop_lead_in(words: list[str]) -> list[str]:
-    for lead in _LEADS:
-        n = lead.count(" ") + 1
-        if len(words) > n and " ".join(words[:n]) == lead:
+    for lead in _LEADS_BY_FIRST.get(words[0], ()):
+        n = len(lead)
+        if len(words) > n and tuple(words[:n]) == lead:
             nxt = words[n]
             if lead in _ARTICLES and not (nxt.isalpha() and len(nxt) > 1):
                 return words  # "A-007", "a 7": a letter code, not an article

@@ -39,24 +39,32 @@ PRED_OTHER = -3
 ASK_LATEST = ASKS.index("latest")
 
 
-@dataclass(frozen=True)
 class Ragged:
     """One list per query: ``values[offsets[i]:offsets[i + 1]]`` belong to query ``i``.
 
-    ``owner`` (the query of each value) is kept beside the offsets because every membership
-    test needs it."""
+    ``owner`` (the query of each value) is built on first use and kept, since a membership
+    test over most of the lists needs it."""
 
-    offsets: np.ndarray  # (Q + 1,) int64
-    values: np.ndarray  # (M,) int64
-    owner: np.ndarray  # (M,) int64
+    def __init__(self, offsets: np.ndarray, values: np.ndarray):
+        self.offsets = np.asarray(offsets, dtype=np.int64)  # (Q + 1,)
+        self.values = np.asarray(values)  # (M,) value ids, any integer dtype
+        self._owner: np.ndarray | None = None
 
     @classmethod
     def from_counts(cls, counts: np.ndarray, values: np.ndarray) -> Ragged:
         counts = np.asarray(counts, dtype=np.int64)
         offsets = np.zeros(counts.size + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        owner = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-        return cls(offsets, np.asarray(values, dtype=np.int64), owner)
+        return cls(offsets, values)
+
+    @property
+    def owner(self) -> np.ndarray:
+        """(M,) the query of each value."""
+        if self._owner is None:
+            q = len(self)
+            dtype = np.int32 if q < 2**31 else np.int64
+            self._owner = np.repeat(np.arange(q, dtype=dtype), np.diff(self.offsets))
+        return self._owner
 
     def __len__(self) -> int:
         return self.offsets.size - 1
@@ -67,24 +75,27 @@ class Ragged:
     def contains(self, codes: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
         """``out[i]`` is True iff ``codes[i]`` is in list ``i`` (and ``where[i]``, if given).
 
-        Only the lists of queries with ``where`` set are compared, so the cost follows the
-        number of candidate answers, not the total size of the lists."""
+        When ``where`` selects few lists only those are compared, so the cost follows the
+        number of candidate answers rather than the total size of the lists."""
         q = len(self)
+        out = np.zeros(q, dtype=bool)
         if where is None:
-            hit = self.values == codes[self.owner]
-            return np.bincount(self.owner[hit], minlength=q) > 0
+            where = np.ones(q, dtype=bool)
         rows = np.flatnonzero(where)
-        if rows.size == 0:
-            return np.zeros(q, dtype=bool)
+        if rows.size == 0 or self.values.size == 0:
+            return out
         starts, ends = self.offsets[rows], self.offsets[rows + 1]
         counts = ends - starts
         total = int(counts.sum())
         if total == 0:
-            return np.zeros(q, dtype=bool)
+            return out
+        if total * 4 >= self.values.size:  # most lists: one pass over all, no index arrays
+            hit = self.values == codes[self.owner]
+            out[self.owner[hit]] = True
+            return out & where
         # indices of the selected lists' values, concatenated
         idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
         hit = self.values[idx] == np.repeat(codes[rows], counts)
-        out = np.zeros(q, dtype=bool)
         out[np.repeat(rows, counts)[hit]] = True
         return out
 
@@ -128,10 +139,12 @@ def classify(codes: np.ndarray, gold: np.ndarray, ask: np.ndarray, traps: Traps)
     # a trap can only hold a value id, so only wrong answers that are values are looked up
     value_given = wrong & (codes >= 0)
 
+    # each list is searched only where no list of higher precedence has matched
     in_deleted = traps.deleted.contains(codes, value_given & gold_absent)
     in_stale = traps.stale.contains(codes, value_given & ~gold_absent)
-    in_distractor = traps.distractor.contains(codes, value_given)
-    in_other = traps.other_keys.contains(codes, value_given)
+    open_ = value_given & ~in_deleted & ~in_stale
+    in_distractor = traps.distractor.contains(codes, open_)
+    in_other = traps.other_keys.contains(codes, open_ & ~in_distractor)
 
     absent_branch = wrong & gold_absent
     present_branch = wrong & ~gold_absent & ~said_absent

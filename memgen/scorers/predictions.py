@@ -44,22 +44,42 @@ class Predictions:
     """Answers of one model, each addressed by (``id``, ``qid``) or by (``id``, ``slot``):
     the 0-based position of the question in the episode (answer blocks; aligned columns).
 
-    ``tokens`` holds the answer as a token id (``NOT_INT`` when it is not an integer);
-    ``texts`` as a string (``None`` when empty or null).  ``lines`` are 1-based lines (or rows)
-    of the source, for messages; 0 where the answer did not come from a file."""
+    ``tokens`` holds each answer as a token id (``NOT_INT`` when it is not an integer);
+    ``texts`` as a string (null when empty or null), or is ``None`` as a whole when every
+    answer is an integer (its text is then its decimal form, see :meth:`texts_at`).
+    ``lines`` are 1-based lines (or rows) of the source, for messages; 0 where the answer did
+    not come from a file.  ``aligned``: answer ``i`` is for query ``i`` of the frame it was
+    made for (no ids to join)."""
 
     name: str
     source: str
-    ids: list[str]
+    ids: pa.Array
     qids: np.ndarray
     slots: np.ndarray
     tokens: np.ndarray
-    texts: list[str | None]
+    texts: pa.Array | list[str | None] | None
     lines: np.ndarray
     notes: list[str] = field(default_factory=list)
+    aligned: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ids, pa.Array):
+            self.ids = pa.array([str(i) for i in self.ids], pa.string())
+        if self.texts is not None and not isinstance(self.texts, pa.Array):
+            self.texts = pa.array(self.texts, pa.string())
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.tokens)
+
+    def id_at(self, i: int) -> str:
+        return self.ids[i].as_py()
+
+    def texts_at(self, idx: np.ndarray) -> pa.Array:
+        """The text answers at positions ``idx`` (a string array, null where none)."""
+        if self.texts is not None:
+            return self.texts.take(pa.array(idx, pa.int64()))
+        t = self.tokens[idx]
+        return pc.cast(pa.array(t, pa.int64(), mask=t == NOT_INT), pa.string())
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping], name: str = "predictions",
@@ -79,16 +99,15 @@ class Predictions:
         cols = table.column_names
         if "id" not in cols:
             raise DataError(f"{source}: predictions table has no 'id' column")
-        ids = [str(x) for x in table.column("id").to_pylist()]
+        ids = pc.cast(table.column("id"), pa.string()).combine_chunks()
         flat_col = column or "prediction"
         if "qid" in cols and flat_col in cols and not pa.types.is_list(table.schema.field(flat_col).type):
-            qids = table.column("qid").to_pylist()
-            if any(q is None or isinstance(q, bool) for q in qids):
-                raise DataError(f"{source}: null qid in the predictions table")
-            values = table.column(flat_col).to_pylist()
-            tokens, texts = prediction_values(values)
-            n = len(ids)
-            return cls(name, source, ids, np.asarray(qids, dtype=np.int64), np.full(n, -1, np.int64),
+            qid_col = table.column("qid")
+            if qid_col.null_count or not pa.types.is_integer(qid_col.type):
+                raise DataError(f"{source}: the 'qid' column must hold integers, without nulls")
+            tokens, texts = column_values(table.column(flat_col))
+            n = table.num_rows
+            return cls(name, source, ids, qid_col.to_numpy().astype(np.int64), np.full(n, -1, np.int64),
                        tokens, texts, np.arange(1, n + 1, dtype=np.int64))
         list_col = column or "predictions"
         if list_col not in cols or not pa.types.is_list(table.schema.field(list_col).type):
@@ -96,7 +115,7 @@ class Predictions:
                             f"or a list column '{list_col}' aligned with 'queries')")
         lists = table.column(list_col).to_pylist()
         out_ids, slots, values, lines = [], [], [], []
-        for r, (i, lst) in enumerate(zip(ids, lists, strict=True), start=1):
+        for r, (i, lst) in enumerate(zip(ids.to_pylist(), lists, strict=True), start=1):
             for s, v in enumerate(lst or ()):
                 out_ids.append(i)
                 slots.append(s)
@@ -115,6 +134,17 @@ def prediction_values(values: list) -> tuple[np.ndarray, list[str | None]]:
                          count=len(values))
     texts = [v if type(v) is str else (str(v) if type(v) is int else None) for v in values]
     return tokens, texts
+
+
+def column_values(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str | None] | None]:
+    """(token ids, texts) of an Arrow column of answers, as :func:`prediction_values` reads a
+    list, without a Python loop for integer columns (their texts are derived when needed)."""
+    if pa.types.is_integer(col.type):
+        return pc.fill_null(pc.cast(col, pa.int64()), NOT_INT).to_numpy().astype(np.int64), None
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_null(col.type):
+        texts = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return np.full(len(col), NOT_INT, dtype=np.int64), pc.cast(texts, pa.string())
+    return prediction_values(col.to_pylist())
 
 
 class _Builder:
@@ -302,18 +332,13 @@ def _read_flat_jsonl(raw: bytes, name: str, source: str) -> Predictions | None:
     if not (pa.types.is_string(id_type) or pa.types.is_integer(id_type)) or table.column("id").null_count:
         return None
     n = table.num_rows
-    ids = [str(x) for x in table.column("id").to_pylist()]
+    ids = pc.cast(table.column("id"), pa.string()).combine_chunks()
     qids = table.column("qid").to_numpy().astype(np.int64)
     pred = table.column("prediction")
     ptype = pred.type
-    if pa.types.is_integer(ptype):
-        tokens = pc.fill_null(pc.cast(pred, pa.int64()), NOT_INT).to_numpy().astype(np.int64)
-        texts = [None if t == NOT_INT else str(t) for t in tokens.tolist()]
-    elif pa.types.is_string(ptype) or pa.types.is_null(ptype):
-        texts = pred.to_pylist()
-        tokens = np.full(n, NOT_INT, dtype=np.int64)
-    else:  # floats, booleans, lists: let the line reader decide each row
-        return None
+    if not (pa.types.is_integer(ptype) or pa.types.is_string(ptype) or pa.types.is_null(ptype)):
+        return None  # floats, booleans, lists: let the line reader decide each row
+    tokens, texts = column_values(pred)
     return Predictions(name, source, ids, qids, np.full(n, -1, np.int64), tokens, texts,
                        np.arange(1, n + 1, dtype=np.int64))
 

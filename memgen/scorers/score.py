@@ -136,9 +136,15 @@ def align(frame: QueryFrame, preds: Predictions) -> tuple[np.ndarray, np.ndarray
     episode (answer blocks, aligned lists) are dropped and counted in the returned notes."""
     notes: list[str] = []
     n = len(preds)
+    if preds.aligned:
+        if n != frame.n_queries:
+            raise UsageError(f"{n} predictions for {frame.n_queries} queries; an aligned sequence needs "
+                             "one answer per query, in dataset order")
+        every = np.arange(n, dtype=np.int64)
+        return every, every, notes
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), notes
-    pred_ids = pa.array(preds.ids, pa.string())
+    pred_ids = preds.ids
     rows = pc.index_in(pred_ids, value_set=frame.ids)
     unknown = np.asarray(rows.is_null())
     if unknown.any() and frame.other_ids is not None:
@@ -149,7 +155,7 @@ def align(frame: QueryFrame, preds: Predictions) -> tuple[np.ndarray, np.ndarray
         unknown &= ~elsewhere
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"{_at(preds, i)}: id {preds.ids[i]!r} is not in the dataset {frame.source}")
+        raise DataError(f"{_at(preds, i)}: id {preds.id_at(i)!r} is not in the dataset {frame.source}")
     rows = rows.to_numpy(zero_copy_only=False)
     rows = np.nan_to_num(rows, nan=-1).astype(np.int64)  # skipped rows (other configs) are -1
     qidx = np.full(n, -1, dtype=np.int64)
@@ -169,7 +175,7 @@ def align(frame: QueryFrame, preds: Predictions) -> tuple[np.ndarray, np.ndarray
         if not found.all():
             i = int(np.flatnonzero(by_qid)[np.flatnonzero(~found)[0]])
             raise DataError(f"{_at(preds, i)}: qid {int(preds.qids[i])} is not a query of id "
-                            f"{preds.ids[i]!r} in {frame.source}")
+                            f"{preds.id_at(i)!r} in {frame.source}")
         qidx[by_qid] = order[pos]
     if by_slot.any():
         r = rows[by_slot]
@@ -190,7 +196,7 @@ def align(frame: QueryFrame, preds: Predictions) -> tuple[np.ndarray, np.ndarray
         first, second = min(pairs, key=lambda p: max(preds.lines[p[0]], preds.lines[p[1]]))
         later = second if preds.lines[second] >= preds.lines[first] else first
         qq = int(qidx[later])
-        raise DataError(f"{_at(preds, later)}: a second prediction for id {preds.ids[later]!r} "
+        raise DataError(f"{_at(preds, later)}: a second prediction for id {preds.id_at(later)!r} "
                         f"qid {int(frame.qid[qq])} (first at line {int(preds.lines[first])})")
     return keep, q, notes
 
@@ -204,58 +210,86 @@ def _at(preds: Predictions, i: int) -> str:
 # the text path
 
 
-class _Surfaces:
-    """Per-domain reverse lookup: normalised surface -> value id, for every value that is the
-    gold or a trap of some text query."""
+class _TextIndex:
+    """What the text path needs of a frame, built once per (frame, surface function).
+
+    Every normalised string the scorer meets (gold texts, value surfaces, answers) gets an
+    integer id, so that per-query work is array work: the gold's id per query, each row's
+    domain code, and a sorted table (domain code, normalised surface id) -> value id over the
+    gold and trap values of every text query."""
 
     def __init__(self, frame: QueryFrame, value_surface: ValueSurface | None):
         self.notes: list[str] = []
+        self.ids: dict[str, int] = {}
+        gold = pc.dictionary_encode(pa.array(frame.answer_text, pa.string()))
+        self.gold_id = self.norm_ids(gold.dictionary.to_pylist())[_indices(gold)]
+
+        domain = pc.dictionary_encode(pa.array(frame.domain.tolist(), pa.string()))
+        names = domain.dictionary.to_pylist()
+        self.row_domain = _indices(domain)  # (R,) -1 outside the text rendering
+
         text_q = frame.is_text()
-        domains = frame.domain[frame.row].astype(str)
+        q_dom = self.row_domain[frame.row]
         tr = frame.traps
-        qs, vals = [np.flatnonzero(text_q & (frame.answer >= 0))], []
-        vals.append(frame.answer[qs[0]])
+        gold_q = np.flatnonzero(text_q & (frame.answer >= 0))
+        qs, vals = [gold_q], [frame.answer[gold_q]]
         for rag in (tr.stale, tr.distractor, tr.other_keys, tr.deleted):
             sel = text_q[rag.owner]
             qs.append(rag.owner[sel])
-            vals.append(rag.values[sel])
+            vals.append(rag.values[sel].astype(np.int64))
         q_all, v_all = np.concatenate(qs), np.concatenate(vals)
-        dom_names, dom_code = np.unique(domains, return_inverse=True) if domains.size else ([], [])
-        dom_code = np.asarray(dom_code, dtype=np.int64)
         vmax = int(v_all.max(initial=0)) + 1
-        pairs = np.unique(dom_code[q_all] * vmax + v_all) if q_all.size else np.zeros(0, np.int64)
+        pairs = np.unique(q_dom[q_all] * vmax + v_all)
         # the dataset's own gold texts come first: they are what gold answers are compared to
-        known: dict[tuple[str, int], str] = {}
-        gold_q = qs[0]
-        for d, v, t in zip(domains[gold_q].tolist(), frame.answer[gold_q].tolist(),
-                           [frame.answer_text[i] for i in gold_q.tolist()], strict=True):
-            known.setdefault((d, v), t)
-        self.reverse: dict[str, dict[str, int]] = {str(d): {} for d in dom_names}
-        without, collisions = 0, 0
+        g_pairs, g_first = np.unique(q_dom[gold_q] * vmax + frame.answer[gold_q], return_index=True)
+        known = dict(zip(g_pairs.tolist(), (frame.answer_text[i] for i in gold_q[g_first].tolist()),
+                         strict=True))
+        keys, values, without = [], [], 0
         for pair in pairs.tolist():
-            d, v = str(dom_names[pair // vmax]), pair % vmax
-            surface = known.get((d, v))
+            d, v = pair // vmax, pair % vmax
+            surface = known.get(pair)
             if surface is None and value_surface is not None:
                 try:
-                    surface = value_surface(d, v)
+                    surface = value_surface(names[d], v)
                 except Exception:  # a surface the text rendering cannot give is counted below
                     surface = None
             if not surface:
                 without += 1
                 continue
-            key = normalise(surface)
-            prev = self.reverse[d].get(key)
-            if prev is not None and prev != v:
-                collisions += 1
-                self.reverse[d][key] = min(prev, v)
-            else:
-                self.reverse[d][key] = v
+            keys.append((d << 32) | self.norm_id(normalise(surface)))
+            values.append(v)
+        k, v = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
+        order = np.lexsort((v, k))
+        k, v = k[order], v[order]
+        first = np.ones(k.size, dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        collisions = int((~first).sum())
+        self.keys, self.values = k[first], v[first]  # the smaller value id where surfaces collide
         if without:
             self.notes.append(f"{without} of {pairs.size} gold/trap values have no known surface text "
                               "(text answers naming them count as hallucinated or missed_absent)")
         if collisions:
             self.notes.append(f"{collisions} values share a normalised surface with another value "
                               "(the smaller value id is assumed)")
+
+    def norm_id(self, normalised: str) -> int:
+        return self.ids.setdefault(normalised, len(self.ids))
+
+    def norm_ids(self, texts: list[str | None]) -> np.ndarray:
+        return np.fromiter((self.norm_id(normalise(t or "")) for t in texts), dtype=np.int64, count=len(texts))
+
+    def lookup(self, domain: np.ndarray, nid: np.ndarray) -> np.ndarray:
+        """Value id whose surface is ``nid`` in ``domain`` (PRED_OTHER where none is)."""
+        if self.keys.size == 0:
+            return np.full(nid.size, PRED_OTHER, dtype=np.int64)
+        comp = (domain << 32) | nid
+        pos = np.minimum(np.searchsorted(self.keys, comp), self.keys.size - 1)
+        return np.where(self.keys[pos] == comp, self.values[pos], PRED_OTHER)
+
+
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """Dictionary indices as int64, -1 for nulls."""
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _default_value_surface() -> ValueSurface | None:
@@ -265,46 +299,37 @@ def _default_value_surface() -> ValueSurface | None:
         return None
 
 
-def text_codes(frame: QueryFrame, queries: np.ndarray, texts: Sequence[str | None],
+def text_codes(frame: QueryFrame, queries: np.ndarray, texts: pa.Array | Sequence[str | None],
                value_surface: ValueSurface | None = None, notes: list[str] | None = None) -> np.ndarray:
     """Value code (outcomes.PRED_*) of each text answer ``texts[j]`` to query ``queries[j]``:
     the gold value id when it normalises to the gold text, ``PRED_ABSENT`` when it says the
     key has no value, the value id whose surface it names (gold or trap values of the
-    episode's domain), ``PRED_OTHER`` otherwise, ``PRED_UNPARSED`` when empty."""
-    cache = frame._cache
-    if "gold_norm" not in cache:
-        uniq = {t: normalise(t) for t in set(frame.answer_text)}
-        cache["gold_norm"] = [uniq[t] for t in frame.answer_text]
-    skey = ("surfaces", id(value_surface))
-    if skey not in cache:
-        cache[skey] = _Surfaces(frame, value_surface)
-    surfaces: _Surfaces = cache[skey]
+    episode's domain), ``PRED_OTHER`` otherwise, ``PRED_UNPARSED`` when empty or null.
+
+    Each distinct answer string is normalised once; the rest is array work."""
+    key = ("text_index", id(value_surface))
+    if key not in frame._cache:
+        frame._cache[key] = _TextIndex(frame, value_surface)
+    index: _TextIndex = frame._cache[key]
     if notes is not None:
-        notes.extend(surfaces.notes)
-    gold_norm: list[str] = cache["gold_norm"]
-    answer = frame.answer.tolist()
-    dom = frame.domain[frame.row[queries]].astype(str).tolist()
-    reverse = surfaces.reverse
-    seen: dict[str, tuple[str, bool]] = {}
-    out = np.empty(len(texts), dtype=np.int64)
-    for j, (q, t) in enumerate(zip(queries.tolist(), texts, strict=True)):
-        if t is None:
-            out[j] = PRED_UNPARSED
-            continue
-        hit = seen.get(t)
-        if hit is None:
-            n = normalise(t)
-            hit = seen[t] = (n, is_absent(n))
-        n, absent = hit
-        if not n:
-            out[j] = PRED_UNPARSED
-        elif n == gold_norm[q]:
-            out[j] = answer[q]
-        elif absent:
-            out[j] = PRED_ABSENT
-        else:
-            out[j] = reverse.get(dom[j], {}).get(n, PRED_OTHER)
-    return out
+        notes.extend(index.notes)
+    arr = texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
+    enc = pc.dictionary_encode(arr)
+    uniq = enc.dictionary.to_pylist()
+    norms = [normalise(t) for t in uniq]
+    nid_u = np.fromiter((index.norm_id(n) for n in norms), dtype=np.int64, count=len(norms))
+    absent_u = np.fromiter((is_absent(n) for n in norms), dtype=bool, count=len(norms))
+    empty_u = np.fromiter((not n for n in norms), dtype=bool, count=len(norms))
+    u = _indices(enc)
+    null = u < 0
+    u = np.maximum(u, 0)
+    if not norms:  # every answer is null
+        return np.full(queries.size, PRED_UNPARSED, dtype=np.int64)
+    nid = nid_u[u]
+    found = index.lookup(index.row_domain[frame.row[queries]], nid)
+    return np.select(
+        [null | empty_u[u], nid == index.gold_id[queries], absent_u[u]],
+        [PRED_UNPARSED, frame.answer[queries], PRED_ABSENT], default=found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,15 +360,15 @@ def _as_predictions(predictions: PredictionsLike, frame: QueryFrame, name: str |
     if isinstance(predictions, Mapping):
         recs = ({"id": i, "qid": q, "prediction": v} for (i, q), v in predictions.items())
         return Predictions.from_records(recs, name=name or "predictions", source="<mapping>")
-    values = list(predictions.tolist() if isinstance(predictions, np.ndarray) else predictions)
-    if len(values) != frame.n_queries:
-        raise UsageError(f"{len(values)} predictions for {frame.n_queries} queries; an aligned "
-                         "sequence needs one answer per query, in dataset order")
-    ids = frame.ids.take(pa.array(frame.row)).to_pylist()
-    slots = np.arange(frame.n_queries, dtype=np.int64) - frame.q_offsets[frame.row]
-    tokens, texts = prediction_values(values)
-    return Predictions(name or "predictions", "<aligned>", ids, np.full(len(ids), -1, np.int64), slots,
-                       tokens, texts, np.zeros(len(ids), np.int64))
+    if isinstance(predictions, np.ndarray) and predictions.dtype.kind in "iu":
+        tokens, texts = predictions.astype(np.int64).reshape(-1), None
+    else:
+        values = list(predictions.tolist() if isinstance(predictions, np.ndarray) else predictions)
+        tokens, texts = prediction_values(values)
+    n = tokens.size
+    none = np.full(n, -1, np.int64)
+    return Predictions(name or "predictions", "<aligned>", pa.nulls(n, pa.string()), none, none, tokens,
+                       texts, np.zeros(n, np.int64), aligned=True)
 
 
 def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | None = None,
@@ -384,7 +409,7 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
         codes[qidx[~is_text_q]] = vocab.codes(preds.tokens[pidx[~is_text_q]])
     if is_text_q.any():
         tq = qidx[is_text_q]
-        texts = [preds.texts[i] for i in pidx[is_text_q].tolist()]
+        texts = preds.texts_at(pidx[is_text_q])
         if value_surface is None:
             value_surface = _default_value_surface()
         codes[tq] = text_codes(frame, tq, texts, value_surface, notes)
