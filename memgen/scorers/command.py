@@ -54,7 +54,7 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
                               lm_eval_filter=lm_eval_filter) for i, p in enumerate(predictions)]
     results = [run(frame, p) for p in preds]
     rep = report(results, dataset=str(dataset))
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     for m in rep.models:
         for note in m["notes"]:
             err.print(f"memgen: {m['name']}: {note}", markup=False)

@@ -30,3 +30,14 @@ def hand_folder(tmp_path) -> Path:
         "mixed-token-128": episodes_table(eps, "token"),
         "mixed-text-128": episodes_table(texts, "text"),
     }, vocab=vocab_dict())
+
+
+@pytest.fixture(scope="session")
+def generated_text(tmp_path_factory) -> Path:
+    """A small generated text dataset: every family, every domain in turn."""
+    from memgen.generators import FAMILIES
+    from memgen.pipeline import Request, generate
+
+    root = tmp_path_factory.mktemp("generated_text")
+    generate(Request(families=tuple(FAMILIES), renderings=("text",), lengths=(2048,), episodes=6, seed=5), root)
+    return root
