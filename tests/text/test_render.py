@@ -126,3 +126,17 @@ def test_random_episodes_keep_every_promise(ops, asks, domain, seed):
     ep = replay(Episode("h", "mixed", tuple(events), queries, seed=seed))
     row = render_text(ep, target_length=2048, tokenizer=load_tokenizer("cl100k"), domain=domain, seed=seed)
     check_row(row, domain)
+
+
+def test_an_episode_without_events_is_filler_and_unknowns(cl100k):
+    ep = replay(Episode("empty", "write", (), (Query(0, 77, "latest"),)))
+    row = render_text(ep, target_length=1024, tokenizer=cl100k, domain="inventory", seed=0)
+    assert row.answer_texts == ("unknown",)
+    assert 1024 - tolerance(1024) <= row.length <= 1024
+    assert load_domain("inventory").key_surface(77) not in row.context
+
+
+def test_a_million_tokens_in_one_prompt(cl100k):
+    row = render_text(catalogue_episode(), target_length=1_048_576, tokenizer=cl100k, domain="server_config",
+                      seed=9)
+    check_row(row, "server_config")
