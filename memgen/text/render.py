@@ -166,14 +166,20 @@ class _Units:
 
 
 class _Pool:
-    """Filler sentences not yet used, with their counts, drawn in order."""
+    """Filler sentences not yet used, with their counts, drawn in order; ``refill()`` draws
+    more when they run out."""
 
-    def __init__(self, texts: list[str], mid: np.ndarray, init: np.ndarray):
-        self.texts, self.mid, self.init, self.next = texts, mid, init, 0
+    def __init__(self, texts: list[str], mid: np.ndarray, init: np.ndarray, refill):
+        self.texts, self.mid, self.init, self.next, self.refill = list(texts), mid, init, 0, refill
 
-    def take(self) -> tuple[str, int, int] | None:
+    def peek_mid(self) -> int:
         if self.next >= len(self.texts):
-            return None
+            texts, mid, init = self.refill()
+            self.texts, self.mid, self.init, self.next = list(texts), mid, init, 0
+        return int(self.mid[self.next])
+
+    def take(self) -> tuple[str, int, int]:
+        self.peek_mid()
         i = self.next
         self.next += 1
         return self.texts[i], int(self.mid[i]), int(self.init[i])
@@ -286,7 +292,8 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
             units.add(SILENT if silent[j] else EVENT, ev_text[j], *ev_counts[j], ref=j)
             for i in after.get(j, []):
                 units.add(QUESTION, inline_text[i], q_counts[i], q_counts[i], i)
-    pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):])
+    pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):],
+                 lambda: dom.filler.sample(rng, 64, gcounts))
     shorts = (short_texts, np.asarray(short_mid), np.asarray(short_init))
 
     def total(seps: np.ndarray) -> int:
@@ -345,7 +352,7 @@ def _adjust(units: _Units, pool: _Pool, shorts: tuple[list[str], np.ndarray, np.
         return True
     moved = False
     while delta > slack:
-        nxt = pool.take() if pool.next < len(pool.texts) and pool.mid[pool.next] <= delta else None
+        nxt = pool.take() if pool.peek_mid() <= delta else None
         if nxt is None:
             texts, mid, init = shorts
             fits = np.flatnonzero(mid <= delta)

@@ -140,3 +140,17 @@ def test_a_million_tokens_in_one_prompt(cl100k):
     row = render_text(catalogue_episode(), target_length=1_048_576, tokenizer=cl100k, domain="server_config",
                       seed=9)
     check_row(row, "server_config")
+
+
+def test_filler_is_drawn_afresh_when_the_spare_sentences_run_out(cl100k):
+    from memgen.text import render as R
+
+    dom = load_domain("travel")
+    counts = dom.filler.counts(cl100k)
+    rng = np.random.default_rng(0)
+    pool = R._Pool([], np.zeros(0, np.int64), np.zeros(0, np.int64), lambda: dom.filler.sample(rng, 8, counts))
+    units = R._Units(cl100k, np.array([4]))
+    shorts = dom.short.sample(rng, 64, dom.short.counts(cl100k))
+    assert R._adjust(units, pool, shorts, 700, 2)
+    assert 698 <= sum(units.mid) <= 700
+    assert len(set(units.text)) > 20  # whole sentences from the grammar, not a run of short ones
