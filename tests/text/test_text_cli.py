@@ -4,6 +4,7 @@ and one clear line for a bad tokenizer or domain."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -38,13 +39,16 @@ def test_bad_text_options_get_one_line_and_exit_2(tmp_path, extra, words):
 def test_generate_text_rows_follow_the_schema_and_repeat_byte_for_byte(tmp_path):
     from memgen.io.dataset import read_shard
 
-    outs = []
-    for name in ("a", "b"):
-        res = CliRunner().invoke(main, ["generate", "--family", "mixed,no_write_signal", "--rendering", "text",
-                                        "--length", "2048", "--episodes", "5", "--seed", "4",
-                                        "--out", str(tmp_path / name), "--quiet"])
-        assert res.exit_code == 0, res.output
-        outs.append(json.loads((tmp_path / name / "manifest.json").read_text()))
+    args = ["generate", "--family", "mixed,no_write_signal", "--rendering", "text", "--length", "2048",
+            "--episodes", "5", "--seed", "4", "--shard-size", "2", "--quiet", "--out"]
+    res = CliRunner().invoke(main, [*args, str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    # another process, another string-hash seed, two workers: the same bytes
+    p = subprocess.run([sys.executable, "-m", "memgen.cli", *args, str(tmp_path / "b"), "--workers", "2"],
+                       capture_output=True, text=True,
+                       env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert p.returncode == 0, p.stderr
+    outs = [json.loads((tmp_path / n / "manifest.json").read_text()) for n in ("a", "b")]
     sha = lambda m: [s["sha256"] for c in m["configs"].values() for s in c["shards"]]  # noqa: E731
     assert sha(outs[0]) == sha(outs[1])
     for cfg in outs[0]["configs"].values():
