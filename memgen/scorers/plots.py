@@ -38,6 +38,25 @@ def _plt():
     return plt
 
 
+#: panels per row when several models are plotted side by side
+MAX_COLS = 3
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _grid(plt, n: int, w: float, h: float, **kw):
+    """A figure with ``n`` panels of ``w`` x ``h`` inches, at most MAX_COLS per row; the
+    panels left over in the last row are hidden.  Returns (figure, panels in order)."""
+    ncols = min(n, MAX_COLS)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False,
+                             constrained_layout=True, **kw)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
 def _length_label(n: str) -> str:
     v = int(float(n))
     return f"{v // 1024}k" if v >= 1024 and v % 1024 == 0 else str(v)
@@ -48,12 +67,10 @@ def plot_heatmap(rep: Report, path: Path) -> Path:
     models = rep.models
     probes = [p for p in rep.data["probes"] if any(p in m["probe_by_length"] for m in models)]
     lengths = sorted({lab for m in models for d in m["probe_by_length"].values() for lab in d}, key=float)
-    ncols = len(models)
     w = max(4.0, 1.0 * len(lengths) + 2.6)
-    fig, axes = plt.subplots(1, ncols, figsize=(w * ncols, 0.55 * len(probes) + 2.0), squeeze=False,
-                             constrained_layout=True)
+    fig, panels = _grid(plt, len(models), w, 0.55 * len(probes) + 2.0)
     im = None
-    for ax, m in zip(axes[0], models, strict=True):
+    for ax, m in zip(panels, models, strict=True):
         acc = np.full((len(probes), len(lengths)), np.nan)
         for i, p in enumerate(probes):
             for j, n in enumerate(lengths):
@@ -73,7 +90,7 @@ def plot_heatmap(rep: Report, path: Path) -> Path:
                             color="black" if 0.25 < v < 0.85 else "white")
                 else:
                     ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="#666")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label="accuracy")
+    fig.colorbar(im, ax=panels, shrink=0.9, label="accuracy")
     fig.suptitle("Accuracy (%) by probe and length", fontsize=12)
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -112,14 +129,16 @@ def plot_updates(rep: Report, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
     xs, labels, per_model = _pooled_updates(rep)
-    for m, pts in zip(rep.models, per_model, strict=True):
+    for j, (m, pts) in enumerate(zip(rep.models, per_model, strict=True)):
         keep = [i for i, (_, n) in enumerate(pts) if n]
         if not keep:
             continue
         x = np.array([xs[i] for i in keep])
         y = np.array([pts[i][0] / pts[i][1] for i in keep])
         ci = np.array([wilson(*pts[i]) for i in keep])
-        (line,) = ax.plot(x, y, marker="o", label=m["name"])
+        # markers and dashes differ, so that models with the same curve stay visible
+        (line,) = ax.plot(x, y, marker=MARKERS[j % len(MARKERS)], linestyle=LINESTYLES[j % len(LINESTYLES)],
+                          label=m["name"])
         ax.fill_between(x, ci[:, 0], ci[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xticks(xs, labels)
     ax.set_ylim(-0.02, 1.02)
@@ -129,7 +148,7 @@ def plot_updates(rep: Report, path: Path) -> Path:
                  f"(95% Wilson band; the tail is pooled where a point has < {MIN_POINT} queries)",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="lower left")
+    ax.legend(fontsize=9, loc="best")
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
@@ -140,10 +159,8 @@ def plot_outcomes(rep: Report, path: Path) -> Path:
     models = rep.models
     probes = [p for p in rep.data["probes"] if any(p in m["by_probe"] for m in models)]
     outcomes = [o for o in rep.data["outcomes"] if any(m["outcomes"][o] for m in models)]
-    ncols = len(models)
-    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 0.5 * len(probes) + 2.4), squeeze=False,
-                             sharey=True, constrained_layout=True)
-    for ax, m in zip(axes[0], models, strict=True):
+    fig, panels = _grid(plt, len(models), 6.2, 0.5 * len(probes) + 2.4, sharey=True)
+    for ax, m in zip(panels, models, strict=True):
         left = np.zeros(len(probes))
         for o in outcomes:
             share = np.array([m["by_probe"][p]["outcomes"][o] / m["by_probe"][p]["total"]
@@ -160,8 +177,8 @@ def plot_outcomes(rep: Report, path: Path) -> Path:
         ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
         ax.set_xlabel("share of the probe's queries")
         ax.set_title(m["name"], fontsize=11)
-    axes[0][0].invert_yaxis()  # the axes share y: invert once, so the first probe is on top
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    panels[0].invert_yaxis()  # the axes share y: invert once, so the first probe is on top
+    handles, labels = panels[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=9,
                frameon=False)
     fig.suptitle("Outcome mix per probe (%)", fontsize=12)

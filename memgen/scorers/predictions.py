@@ -315,16 +315,20 @@ def _json_lines(raw: bytes, source: str) -> Iterator[tuple[int, object]]:
 
 
 def _read_flat_jsonl(raw: bytes, name: str, source: str) -> Predictions | None:
-    """Arrow's JSON reader for the common case (every row exactly id/qid/prediction, no blank
-    lines), so a million-row file parses in C++.  None sends the file to the line-by-line
-    reader, which also gives the exact line of any problem."""
+    """Arrow's JSON reader for the common case (every row has id, qid and a non-null
+    prediction; extra fields are ignored; no blank lines), so a million-row file parses in
+    C++.  None sends the file to the line-by-line reader, which also gives the exact line of
+    any problem."""
     if not raw or not raw.endswith(b"\n") or b"\n\n" in raw or raw.startswith(b"\n"):
         return None
     try:
         table = pajson.read_json(pa.BufferReader(raw))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if sorted(table.column_names) != ["id", "prediction", "qid"] or table.num_rows != raw.count(b"\n"):
+    cols = set(table.column_names)
+    if not {"id", "qid", "prediction"} <= cols or {"answer_block", "doc"} & cols:
+        return None  # other row kinds (or rows without a prediction key) are read line by line
+    if table.num_rows != raw.count(b"\n") or table.column("prediction").null_count:
         return None
     if not pa.types.is_integer(table.schema.field("qid").type) or table.column("qid").null_count:
         return None

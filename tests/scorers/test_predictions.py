@@ -261,3 +261,16 @@ def test_token_predictions_need_the_manifest_vocab(hand_folder, tmp_path):
     frame.manifest = {k: v for k, v in frame.manifest.items() if k != "vocab"}
     with pytest.raises(DataError, match="no 'vocab'"):
         score(frame, write_jsonl(tmp_path / "p.jsonl", oracle_rows(frame, TOKEN_CFG)))
+
+
+def test_extra_fields_in_prediction_rows_are_ignored(frame, tmp_path):
+    rows = [dict(r, route="slot", active_chunks=2) for r in oracle_rows(frame, TOKEN_CFG)]
+    assert score(frame, write_jsonl(tmp_path / "p.jsonl", rows)).accuracy == 1.0
+
+
+def test_scorer_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, memgen.scorers, memgen.scorers.command; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
