@@ -1,16 +1,15 @@
-"""``memgen score`` through click: output formats, comparison, --out, and one-line errors."""
+"""``memgen score`` through click: output formats, comparison, --out, and one-line errors
+(through the ``memgen`` group, which turns MemgenError into one line and an exit code)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import click
-import pytest
 from click.testing import CliRunner
 from scorer_helpers import VOCAB
 
-from memgen.cli import _Group
+from memgen.cli import main
 from memgen.errors import DataError, UsageError
 from memgen.scorers import read_dataset
 from memgen.scorers.command import score
@@ -28,17 +27,6 @@ def predictions_file(folder: Path, path: Path, wrong: int = 0) -> Path:
             t = VOCAB.absent_id if a < 0 or i < wrong else VOCAB.value_offset + a
             fh.write(json.dumps({"id": ids[f.row[i]], "qid": int(f.qid[i]), "prediction": t}) + "\n")
     return path
-
-
-@pytest.fixture()
-def cli_group():
-    """A group with the ``memgen`` CLI's error handling, holding only ``score``."""
-    @click.group(cls=_Group)
-    def group() -> None:
-        pass
-
-    group.add_command(score)
-    return group
 
 
 def test_markdown_report_on_stdout(hand_folder, tmp_path):
@@ -90,16 +78,16 @@ def test_name_count_must_match(hand_folder, tmp_path):
     assert isinstance(r.exception, UsageError)
 
 
-def test_errors_are_one_line_and_an_exit_code(cli_group, hand_folder, tmp_path):
+def test_errors_are_one_line_and_an_exit_code(hand_folder, tmp_path):
     p = predictions_file(hand_folder, tmp_path / "m.jsonl")
     lines = p.read_text().splitlines()
     lines[4] = lines[4].replace('"tok-', '"zzz-')
     p.write_text("\n".join(lines) + "\n")
-    r = CliRunner().invoke(cli_group, ["score", "--dataset", str(hand_folder), "--predictions", str(p)])
+    r = CliRunner().invoke(main, ["score", "--dataset", str(hand_folder), "--predictions", str(p)])
     assert r.exit_code == 1
     assert r.stderr == f"memgen: error: {p}:5: id 'zzz-0' is not in the dataset {hand_folder}\n"
     assert r.stdout == ""
 
-    r = CliRunner().invoke(cli_group, ["score", "--dataset", str(hand_folder), "--predictions", str(p),
-                                       "--config", "nope"])
+    r = CliRunner().invoke(main, ["score", "--dataset", str(hand_folder), "--predictions", str(p),
+                                  "--config", "nope"])
     assert r.exit_code == 2 and r.stderr.startswith("memgen: error: --config nope: not in")
