@@ -18,8 +18,9 @@ from ..errors import DataError, UsageError
 from ..io.dataset import SHARD_RE, Dataset, verify
 from .frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
-OPTIONAL_COLUMNS = ("domain",)
-REQUIRED_COLUMNS = tuple(REQUIRED_COLUMNS)
+#: read where present: the text rendering's domain (surfaces) and context (its length in
+#: characters is the span space of event positions, for depth)
+OPTIONAL_COLUMNS = ("domain", "context")
 
 
 def _read_columns(path: Path) -> pa.Table:

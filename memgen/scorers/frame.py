@@ -128,8 +128,9 @@ def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | N
     e_row = pc.list_parent_indices(events_list).to_numpy(zero_copy_only=False).astype(np.int64)
     e_op = _codes(e.field("op"), OPS, "event op", source)
     length = _ints(_col(table, "length"), 0)
+    span = _span_lengths(table, length)
     depth, n_updates, n_distractors = _history_slices(
-        row, key, start, ask, version, answer, length,
+        row, key, start, ask, version, answer, span,
         e_row, _ints(e.field("key")), _ints(e.field("start")), e_op)
 
     domain = (np.asarray(_col(table, "domain").to_pylist(), dtype=object)
@@ -152,23 +153,42 @@ def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | N
     )
 
 
+def _span_lengths(table: pa.Table, length: np.ndarray) -> np.ndarray:
+    """Per row, the length of the space that ``start``/``end`` spans index: ``length`` (tokens)
+    for token renderings, the characters of ``context`` for the text rendering."""
+    if "context" not in table.column_names:
+        return length
+    chars = _ints(pc.utf8_length(_col(table, "context")), -1)
+    text = np.isin(np.asarray(_col(table, "rendering").to_pylist(), dtype=object), TEXT_RENDERINGS)
+    return np.where(text & (chars >= 0), chars, length)
+
+
 def _history_slices(row, key, start, ask, version, answer, length, e_row, e_key, e_start, e_op):
     """(depth, n_updates, n_distractors) per query, from the events before its start.
 
-    Events of the query's key with ``start`` below the query's ``start`` count as before it.
+    Events of the query's key with ``start`` below the query's ``start`` count as before it;
+    a query without a span (``start`` -1: the text rendering's questions after the context)
+    comes after every event.  ``length`` is the size of the span space per row.
     The deciding event is the set that holds the gold value: the last set (``latest``), the
     k-th set (``version`` k; versions count every set of the key, across deletes), the one
     before the last (``previous``).  For an absent answer it is the key's last set or delete
     before the query, and none (depth NaN) if the key was never touched."""
-    nk = int(max(key.max(initial=0), e_key.max(initial=0))) + 1
-    npos = int(max(start.max(initial=0), e_start.max(initial=0))) + 2  # starts may be -1
-    q_comp = (row * nk + key) * npos + (start + 1)
-    q_group = (row * nk + key) * npos
+    last = int(max(start.max(initial=0), e_start.max(initial=0)))
+    start = np.where(start < 0, last + 1, start)  # questions after the context
+    npos = last + 3  # event starts may be -1 too: shifted by one below
+    group = row * (int(max(key.max(initial=0), e_key.max(initial=0))) + 1) + key
+    e_group = e_row * (int(max(key.max(initial=0), e_key.max(initial=0))) + 1) + e_key
+    if max(int(group.max(initial=0)), int(e_group.max(initial=0))) * float(npos) >= 2.0**62:
+        # dense (row, key) codes keep the composite below in int64 for any dataset size
+        _, inv = np.unique(np.concatenate([group, e_group]), return_inverse=True)
+        group, e_group = inv[:group.size], inv[group.size:]
+    q_comp = group * npos + (start + 1)
+    q_group = group * npos
 
     def before(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sorted starts of the masked events, and for each query the [lo, hi) range of its
         key's masked events that come before it."""
-        comp = (e_row[mask] * nk + e_key[mask]) * npos + (e_start[mask] + 1)
+        comp = e_group[mask] * npos + (e_start[mask] + 1)
         order = np.argsort(comp, kind="stable")
         comp = comp[order]
         lo = np.searchsorted(comp, q_group, side="left")

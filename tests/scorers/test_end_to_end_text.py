@@ -89,3 +89,27 @@ def test_trap_surfaces_land_where_the_precedence_says(frame, trap):
     for q, v in values.items():
         traps = {f: getattr(frame.traps, f).row(q).tolist() for f in TRAPS}
         assert OUTCOMES[r.outcome[q]] == reference(v, int(frame.answer[q]), ASKS[frame.ask[q]], traps)
+
+
+def test_slices_agree_between_text_and_token_renderings_of_the_same_episodes(tmp_path):
+    """The same seed gives the same IR in every rendering, so the number of updates and of
+    distractors before each query are equal, and depth (characters in text, tokens in the
+    token rendering; each rendering lays events out its own way) orders the deciding events of
+    an episode the same way."""
+    from memgen.pipeline import Request, generate
+
+    generate(Request(families=("mixed",), renderings=("token", "text"), lengths=(2048,), episodes=8, seed=11),
+             tmp_path / "twin")
+    tok = read_dataset(tmp_path / "twin", config="mixed-token-2048")
+    txt = read_dataset(tmp_path / "twin", config="mixed-text-2048")
+    assert (tok.answer == txt.answer).all() and (tok.probe == txt.probe).all()
+    assert (tok.n_updates == txt.n_updates).all() and tok.n_updates.max() >= 2
+    assert (tok.n_distractors == txt.n_distractors).all() and tok.n_distractors.max() >= 1
+    both = ~np.isnan(tok.depth)
+    assert (np.isnan(txt.depth) == ~both).all()
+    assert ((txt.depth[both] >= 0) & (txt.depth[both] < 1)).all()
+    for r in range(tok.n_rows):
+        sel = np.arange(tok.q_offsets[r], tok.q_offsets[r + 1])
+        sel = sel[both[sel]]
+        a, b = tok.depth[sel], txt.depth[sel]
+        assert (np.sign(a[:, None] - a[None, :]) == np.sign(b[:, None] - b[None, :])).all()
