@@ -269,7 +269,8 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
 
     # filler: enough sentences for the budget, cut into the gaps between events
     gcounts = dom.filler.counts(counter)
-    fixed = head_n + tail_n(".") + sum(m for m, _ in ev_counts) + sum(q_counts.values()) + 2 * (nb + 1)
+    fixed = (head_n + tail_n(".") + sum(m for m, _ in ev_counts) + sum(q_counts.values())
+             + 2 * (nb + 1) * _break_cost(counter, "."))
     budget = max(0, aim - fixed)
     n_sent = int(budget / max(gcounts.mean, 1.0) * 1.1) + 16 if budget > 0 else 0
     texts, mid, init = dom.filler.sample(rng, n_sent, gcounts)
