@@ -134,3 +134,12 @@ def test_fixed_state_distractor_gate_is_what_keeps_it_right():
     assert (FixedState().gate(marker) == 0).all()
     t = hand_table([episode([W(K, 10), X(K, 20, "rejected")], [ask(K)])])
     assert run("fixed_state", t)[1] == ["correct"]
+
+
+def test_hybrid_fallback_budget_limits_old_versions_of_unmarked_writes():
+    """The fallback reads k chunks: with more chunks of unmarked writes than k, the oldest
+    drop out and a version ask on them counts from the wrong start (a documented limit)."""
+    events = [S(K, 10 + i) for i in range(6)]
+    t = hand_table([episode(events, [ask(K, "version", 1)])])
+    assert run("hybrid:k=2", t)[1] == ["wrong_version"]
+    assert run("hybrid:k=6", t)[1] == ["correct"]
