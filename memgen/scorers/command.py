@@ -32,9 +32,11 @@ from ..errors import UsageError
               help="Write report.json, report.md, queries.parquet per model and PNG plots here.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
               help="What to print on stdout.")
+@click.option("--no-verify", is_flag=True,
+              help="Skip memgen verify's checksums of every shard (large folders already verified).")
 def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], config: str | None,
           split: str | None, column: str | None, lm_eval_filter: str | None, out: Path | None,
-          fmt: str) -> None:
+          fmt: str, no_verify: bool) -> None:
     """Classify every prediction into one outcome and report accuracy per probe.
 
     \b
@@ -49,7 +51,7 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
 
     if names and len(names) != len(predictions):
         raise UsageError(f"--name given {len(names)} times for {len(predictions)} --predictions")
-    frame = read_dataset(dataset, config=config, split=split)
+    frame = read_dataset(dataset, config=config, split=split, check=not no_verify)
     preds = [read_predictions(p, name=names[i] if names else None, column=column,
                               lm_eval_filter=lm_eval_filter) for i, p in enumerate(predictions)]
     results = [run(frame, p) for p in preds]

@@ -91,3 +91,14 @@ def test_errors_are_one_line_and_an_exit_code(hand_folder, tmp_path):
     r = CliRunner().invoke(main, ["score", "--dataset", str(hand_folder), "--predictions", str(p),
                                   "--config", "nope"])
     assert r.exit_code == 2 and r.stderr.startswith("memgen: error: --config nope: not in")
+
+
+def test_no_verify_skips_checksums(hand_folder, tmp_path):
+    p = predictions_file(hand_folder, tmp_path / "m.jsonl")
+    (hand_folder / "data" / CFG / "stray.txt").write_text("not listed in the manifest")
+    args = ["--dataset", str(hand_folder), "--predictions", str(p), "--format", "json"]
+    r = CliRunner().invoke(score, args)
+    assert isinstance(r.exception, DataError) and "fails verification" in r.exception.message
+    r = CliRunner().invoke(score, args + ["--no-verify"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["models"][0]["overall"]["accuracy"] == 1.0
