@@ -3,6 +3,7 @@
     python benchmarks/bench_stress.py                          # 50 episodes x 2,097,152 tokens
     python benchmarks/bench_stress.py --length 4096 --episodes 1000
     python benchmarks/bench_stress.py --model hybrid --model hybrid:fallback=unslotted
+    python benchmarks/bench_stress.py --markdown preds/summary.json   # a memgen eval table as Markdown
 
 Runs ``memgen.evaluate.stress`` (generate into a temporary folder, evaluate, remove) in a fresh
 subprocess, so the peak RSS is the run's own, and prints the models x probes table as Markdown
@@ -49,7 +50,7 @@ def markdown(s: dict) -> str:
         lo, hi = info["active_chunks"]
         row += [f"{info['episodes_correct']}/{info['episodes']}", f"{lo}-{hi}", f"{info['seconds']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
-    hybrid = next((m for m in models if m.split(":")[0] == "hybrid"), None)
+    hybrid = "hybrid" if "hybrid" in models else None
     lines.append("")
     if hybrid:
         h = s["models"][hybrid]
@@ -60,10 +61,11 @@ def markdown(s: dict) -> str:
         lo, hi = s["models"][m]["active_chunks"]
         if hi:
             lines.append(f"- active chunks per query, `{m}`: {lo}-{hi}")
-    lines.append(f"- wall time {s['seconds']:.1f} s (generate {s['generate_seconds']:.1f} s, evaluate "
-                 f"{s['eval_seconds']:.1f} s, of which reading and parsing {s['parse_seconds']:.1f} s); "
-                 f"peak RSS {s['peak_rss_bytes'] / 2**20:,.0f} MiB")
-    lines += [f"- {'met' if c['met'] else 'MISSED'}: {c['check']}" for c in s["checks"]]
+    if "generate_seconds" in s:  # a stress report (an eval summary.json has no generation)
+        lines.append(f"- wall time {s['seconds']:.1f} s (generate {s['generate_seconds']:.1f} s, evaluate "
+                     f"{s['eval_seconds']:.1f} s, of which reading and parsing {s['parse_seconds']:.1f} s); "
+                     f"peak RSS {s['peak_rss_bytes'] / 2**20:,.0f} MiB")
+        lines += [f"- {'met' if c['met'] else 'MISSED'}: {c['check']}" for c in s["checks"]]
     return "\n".join(lines)
 
 
@@ -74,8 +76,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", action="append", help="name or name:knob=value,...; repeat [default: all]")
     ap.add_argument("--json", help="also write the full report here")
+    ap.add_argument("--markdown", metavar="SUMMARY_JSON",
+                    help="only print the table of a memgen eval --out summary.json or a --json report")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
+        return
     if args.child:
         print(json.dumps(child(args)))
         return
