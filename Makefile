@@ -9,9 +9,10 @@ DEMO ?= demo-out
 $(BIN)/memgen: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch first, from the CPU wheel pinned here: an open range could pull a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,models,ray]'
+	# torch first, from the CPU wheel pinned here: an open range could pull a multi-GB CUDA build;
+	# lm-eval in the same command, or its own torch requirement pulls that CUDA build
+	$(BIN)/pip install -q torch==2.13.0 'lm-eval[hf]'
+	$(BIN)/pip install -q -e '.[dev,models,ray,lmeval]'
 	touch $(BIN)/memgen
 
 setup: $(BIN)/memgen

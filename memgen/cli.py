@@ -233,6 +233,12 @@ def _register() -> None:
 
 _register()
 
+from .ecosystem_commands import export_command, publish_command, run_command  # noqa: E402
+
+main.add_command(publish_command)
+main.add_command(export_command)
+main.add_command(run_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,6 +18,18 @@ PROBE_TEXT = {
     "discard": "a deleted fact is forgotten (answer unknown), or replaced by its re-write",
 }
 
+#: one line per family, for the card; a family registered without a line here is listed bare
+FAMILY_TEXT = {
+    "write": "keys written once with a write signal; queries ask their values",
+    "overwrite": "keys written, then overwritten several times; queries ask the latest value",
+    "version": "keys with several values; queries ask the k-th value or the one before the current",
+    "distractor": "keys written once plus negated / hypothetical / unconfirmed / rejected / look-alike "
+                  "statements that must not be stored",
+    "no_write_signal": "some writes are stated in passing, with no write signal",
+    "discard": "keys deleted (some written again later); queries ask deleted and re-written keys",
+    "mixed": "every op and every ask at once; each query carries its own probe",
+}
+
 
 _DTYPES = {pa.string(): "string", pa.bool_(): "bool", pa.int32(): "int32", pa.int64(): "int64",
            pa.uint64(): "uint64", pa.float32(): "float32", pa.float64(): "float64"}
@@ -59,15 +71,30 @@ def render_card(manifest: dict) -> str:
         ],
         "dataset_info": [
             {"config_name": name, "features": features_yaml(c["rendering"]),
-             "splits": [{"name": split, "num_examples": c["rows"]}]}
+             "splits": [{"name": split, "num_bytes": sum(s["bytes"] for s in c["shards"]),
+                         "num_examples": c["rows"]}]}
             for name, c in configs.items()
         ],
     }
+    text_configs = [name for name, c in configs.items() if c["rendering"] == "text"]
+    if text_configs:
+        front = {"language": ["en"], **front}
     yaml_text = yaml.safe_dump(front, sort_keys=False, width=100)
     rows = "\n".join(
         f"| `{name}` | {c['family']} | {c['rendering']} | {c['length']:,} | {c['rows']:,} |"
         for name, c in configs.items())
     probes = "\n".join(f"| `{p}` | {PROBE_TEXT[p]} |" for p in ir.PROBES)
+    used = list(dict.fromkeys(c["family"] for c in configs.values()))
+    families = "\n".join(f"| `{f}` | {FAMILY_TEXT.get(f, '')} |" for f in used)
+    text_md = ""
+    if text_configs:
+        text_md = (
+            "\n## Text rendering\n\n"
+            "Each text row holds a `prompt`: instructions, a log (`context`: filler prose with the events, "
+            "written from jinja2 templates in one `domain`), and the `questions`; the model answers with one "
+            "`<number>: <answer>` line per question, copying the value or writing `unknown`.  `length` is "
+            "the prompt's token count under `tokenizer`; every event's and interleaved question's `start`/`end` "
+            "is its character span in `context`.\n")
     vocab = manifest.get("vocab")
     vocab_md = ""
     if vocab:
@@ -105,12 +132,18 @@ other keys' values, deleted values), so a wrong answer can be classified by caus
 |---|---|
 {probes}
 
+Families (how the episodes of a config are built):
+
+| family | episodes |
+|---|---|
+{families}
+
 ## Configs
 
 | config | family | rendering | target length | episodes |
 |---|---|---|---|---|
 {rows}
-{vocab_md}
+{vocab_md}{text_md}
 ## Generation
 
 ```
@@ -137,8 +170,23 @@ from datasets import load_dataset
 ds = load_dataset("path/or/repo", "{next(iter(configs))}", split="{split}")
 ```
 
-Score a model's answers per failure mode with `memgen score --dataset DIR --predictions preds.jsonl`
-(JSONL rows `{{"id": ..., "qid": ..., "prediction": ...}}`).
+## Scoring
+
+`memgen score` classifies every answer into one outcome (`correct`, `stale`, `wrong_version`,
+`distractor`, `cross_key`, `resurrected`, `false_absent`, `missed_absent`, `hallucinated`,
+`unparsed`) and reports accuracy per probe with confidence intervals:
+
+```
+pip install memgen
+memgen score --dataset DIR --predictions preds.jsonl
+```
+
+Predictions are JSONL rows `{{"id": ..., "qid": ..., "prediction": ...}}` (a token id for the
+token renderings, a text answer for the text rendering), rows `{{"id": ..., "answer_block": ...}}`
+holding a model's whole `<number>: <answer>` reply, or lm-evaluation-harness `--log_samples` files.
+For the text rendering, `memgen run --dataset DIR --hf MODEL --out preds.jsonl` (or
+`--openai-base-url URL --model NAME`) writes them, and `memgen export DIR --format lm-eval --out TASKS`
+writes lm-evaluation-harness tasks.
 
 ## Citation
 

@@ -1,0 +1,196 @@
+"""``memgen export``: JSONL rows and lm-evaluation-harness task folders that score end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from eco_helpers import cli, one_error_line, outcomes_of, queries, tiny_model_outcomes
+
+from memgen import scorers
+from memgen.cli import main
+from memgen.export import block_answers, lm_eval_process_results, single_question_prompt
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class _TaskLoader(yaml.SafeLoader):
+    """Reads lm-eval task YAMLs, keeping ``!function`` references as strings."""
+
+
+_TaskLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
+
+
+def test_jsonl_has_one_row_per_query_with_its_own_prompt_and_answer(text_dataset, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    res = CliRunner().invoke(main, ["export", str(text_dataset), "--format", "jsonl", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = read_jsonl(out)
+    qs = queries(text_dataset)
+    assert [(r["id"], r["qid"]) for r in rows] == [(q["id"], q["qid"]) for q in qs]
+    for r, q in zip(rows, qs, strict=True):
+        assert {"prompt", "answer", "id", "qid", "probe"} <= set(r)
+        assert r["answer"] == q["answer_text"] and r["probe"] == q["probe"]
+        n = q["n"] + 1
+        assert r["target"] == f"{n}: {q['answer_text']}"
+        assert r["prompt"].endswith(f'Answer this question on one line, as "{n}: <answer>".\n')
+        assert f"\n{n}. {r['question']}\n" in r["prompt"] and "</log>" in r["prompt"]
+        assert q["answer_text"] == "unknown" or q["answer_text"] in r["prompt"].rsplit("\n</log>", 1)[0]
+    # the bare answers, given back as predictions, are all correct
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": r["id"], "qid": r["qid"], "prediction": r["answer"]}) + "\n"
+                             for r in rows))
+    result = scorers.score(text_dataset, preds)
+    assert result.n == len(qs) and result.correct == len(qs)
+
+
+def test_jsonl_per_episode_holds_every_question_and_the_answer_block(text_dataset, tmp_path):
+    out = tmp_path / "eps.jsonl"
+    res = CliRunner().invoke(main, ["export", str(text_dataset), "--format", "jsonl", "--unit", "episode",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = read_jsonl(out)
+    assert len(rows) == 6
+    blocks = tmp_path / "blocks.jsonl"
+    blocks.write_text("".join(json.dumps({"id": r["id"], "answer_block": r["answer"]}) + "\n" for r in rows))
+    result = scorers.score(text_dataset, blocks)
+    assert result.correct == result.n == len(queries(text_dataset))
+
+
+def test_single_question_prompt_keeps_an_interleaved_question_in_place(tmp_path):
+    from memgen.export import iter_episodes
+    from memgen.generators import Knobs
+    from memgen.io.dataset import Dataset
+    from memgen.pipeline import Request, generate
+
+    root = tmp_path / "inter"
+    generate(Request(families=("overwrite",), renderings=("text",), lengths=(1024,), episodes=2, seed=2,
+                     knobs=Knobs(query_position="interleaved")), root)
+    ds = Dataset.open(root)
+    inline = [(ep, n) for ep in iter_episodes(ds, ds.configs[0]) for n in range(1, len(ep.inline) + 1)
+              if ep.inline[n - 1]]
+    assert inline, "interleaved episodes ask some questions inside the log"
+    ep, n = inline[0]
+    p = single_question_prompt(ep, n)
+    assert p.endswith(f'Answer question {n}, asked inside the log above on one line, as "{n}: <answer>".\n')
+    assert f"Question {n}: {ep.questions[n - 1]}" in p.rsplit("\n</log>", 1)[0]
+
+
+def test_lm_eval_export_writes_tasks_a_group_and_docs_that_map_back_to_queries(text_dataset, tmp_path):
+    out = tmp_path / "tasks"
+    res = CliRunner().invoke(main, ["export", str(text_dataset), "--format", "lm-eval", "--out", str(out),
+                                    "--max-gen-toks", "24"])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "data", "memgen.yaml", "memgen_discard_text_1024.yaml",
+                     "memgen_export.json", "memgen_overwrite_text_1024.yaml", "utils.py"]
+    group = yaml.load((out / "memgen.yaml").read_text(), Loader=_TaskLoader)
+    assert group["group"] == "memgen"
+    assert sorted(group["task"]) == ["memgen_discard_text_1024", "memgen_overwrite_text_1024"]
+    for config in ("overwrite-text-1024", "discard-text-1024"):
+        task = yaml.load((out / f"memgen_{config.replace('-', '_')}.yaml").read_text(), Loader=_TaskLoader)
+        assert task["output_type"] == "generate_until"
+        assert task["doc_to_text"] == "{{prompt}}" and task["doc_to_target"] == "{{target}}"
+        assert task["generation_kwargs"] == {"until": ["\n\n"], "max_gen_toks": 24, "do_sample": False}
+        assert task["metadata"]["version"] == 1.0
+        assert task["dataset_path"] == "json" and task["test_split"] == "test"
+        data = Path(task["dataset_kwargs"]["data_files"]["test"])
+        assert data.is_absolute() and data == out / "data" / f"{config}.jsonl"
+        assert task["process_results"] == "!function utils.process_results"
+        assert task["metric_list"][0]["metric"] == "query_accuracy"
+        docs = read_jsonl(data)
+        assert len(docs) == 3 and all("qid" not in d for d in docs)
+    # lm-eval's sample log of a model that answers every doc with its target scores 100%
+    samples = tmp_path / "samples.jsonl"
+    with open(samples, "w") as f:
+        for i, doc in enumerate(d for p in sorted((out / "data").glob("*.jsonl")) for d in read_jsonl(p)):
+            f.write(json.dumps({"doc_id": i, "doc": doc, "target": doc["target"], "arguments": [],
+                                "resps": [[doc["target"]]], "filtered_resps": [doc["target"]],
+                                "filter": "none", "metrics": ["query_accuracy"]}) + "\n")
+    result = scorers.score(text_dataset, samples)
+    assert result.correct == result.n == len(queries(text_dataset)) and result.missing == 0
+
+
+def test_the_lm_eval_metric_counts_questions_as_memgen_score_does():
+    doc = {"answers": ["271.5", "unknown", "AB-12", "9"]}
+    reply = "1: 271.50\n2: It was deleted\nsomething else\n3: ab 12\n1: 0"
+    assert block_answers(reply, 4) == ["271.50", "It was deleted", "ab 12", None]
+    assert lm_eval_process_results(doc, [reply]) == {"query_accuracy": 0.75}
+    assert lm_eval_process_results(doc, [""]) == {"query_accuracy": 0.0}
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["export", "{small}", "--format", "jsonl", "--out", "{tmp}/o.jsonl"], 2, ["no text config"]),
+    (["export", "{tmp}/none", "--format", "lm-eval", "--out", "{tmp}/o"], 1, ["no such dataset folder"]),
+    (["export", "{text}", "--format", "lm-eval", "--out", "{tmp}/o", "--config", "nope"], 2, ["no config 'nope'"]),
+    (["export", "{text}", "--format", "lm-eval", "--out", "{tmp}/o", "--name", "bad name"], 2, ["--name"]),
+    (["export", "{text}", "--format", "lm-eval", "--out", "{tmp}/full"], 2, ["memgen export did not write"]),
+    (["export", "{text}", "--format", "jsonl", "--out", "/proc/memgen-no/x.jsonl"], 2, ["cannot write"]),
+])
+def test_bad_export_input_gets_one_line_and_writes_nothing(small_dataset, text_dataset, tmp_path, args, code,
+                                                           words):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("keep me")
+    args = [a.replace("{small}", str(small_dataset)).replace("{text}", str(text_dataset))
+            .replace("{tmp}", str(tmp_path)) for a in args]
+    rc, out, err = cli(*args)
+    assert rc == code, err
+    one_error_line(err, *words)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.jsonl").exists()
+    assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_export_again_replaces_an_earlier_export(text_dataset, tmp_path):
+    out = tmp_path / "tasks"
+    for config in ("overwrite-text-1024", "discard-text-1024"):
+        res = CliRunner().invoke(main, ["export", str(text_dataset), "--format", "lm-eval", "--out", str(out),
+                                        "--config", config])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["discard-text-1024.jsonl"]
+
+
+@pytest.mark.slow
+def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, model_dataset, tmp_path):
+    """The real ``lm_eval`` CLI, offline, on the exported tasks and a tiny local Llama; its
+    ``--log_samples`` files are then scored by ``memgen score`` query by query."""
+    pytest.importorskip("lm_eval")
+    tasks = tmp_path / "tasks"
+    rc, _, err = cli("export", str(model_dataset), "--format", "lm-eval", "--out", str(tasks), "--max-gen-toks", "8")
+    assert rc == 0, err
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
+           "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf",
+           "--model_args", f"pretrained={tiny_model},dtype=float32", "--device", "cpu", "--batch_size", "2",
+           "--include_path", str(tasks), "--tasks", "memgen", "--log_samples", "--output_path", str(tmp_path / "res")]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    logs = sorted((tmp_path / "res").rglob("samples_memgen_*.jsonl"))
+    assert len(logs) == 2
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(p.read_text() for p in logs))
+    rows = read_jsonl(samples)
+    assert {r["filtered_resps"][0] for r in rows} == {"1: unknown"}  # the tiny model's known answer
+
+    expected = tiny_model_outcomes(model_dataset)
+    assert outcomes_of(model_dataset, samples) == expected
+    rc, out, err = cli("score", "--dataset", str(model_dataset), "--predictions", str(samples), "--format", "json")
+    assert rc == 0, err
+    report = json.loads(out)["models"][0]
+    assert report["queries"] == len(expected)
+    assert report["outcomes"]["correct"] == sum(v == "correct" for v in expected.values())
+    assert report["outcomes"]["false_absent"] == sum(v == "false_absent" for v in expected.values())
+    assert set(report["by_probe"]) >= {"overwrite", "discard"}
+    # lm-eval's own metric agrees with memgen's count of correct answers
+    results = json.loads(next((tmp_path / "res").rglob("results_*.json")).read_text())["results"]
+    per_episode = [1.0 / len(d["answers"]) if d["answers"][0] == "unknown" else 0.0 for d in (r["doc"] for r in rows)]
+    assert results["memgen"]["query_accuracy,none"] == pytest.approx(sum(per_episode) / len(per_episode))

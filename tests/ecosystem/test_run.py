@@ -1,0 +1,245 @@
+"""``memgen run``: a local transformers model and an OpenAI-compatible server (a loopback server
+started here that serves the tiny model's answers), batching, retries, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eco_helpers import cli, one_error_line, outcomes_of, tiny_model_outcomes
+
+from memgen.cli import main
+from memgen.io.dataset import Dataset
+
+
+def rows_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def episode_ids(root: Path, config: str | None = None) -> list[str]:
+    ds = Dataset.open(root)
+    return [i for c in ds.configs if config in (None, c) for i in ds.table(c).column("id").to_pylist()]
+
+
+def run_in_process(*args: str):
+    res = CliRunner().invoke(main, ["run", *args, "--quiet"])
+    return res
+
+
+@pytest.fixture(scope="module")
+def tiny_runner(tiny_model):
+    from memgen.runners.hf import HFRunner
+
+    return HFRunner(tiny_model, device="cpu", batch_size=4)
+
+
+class Server:
+    """An OpenAI-compatible server on 127.0.0.1 answering with the tiny model.
+
+    ``fail_first``: that many requests get HTTP 503 first; ``fail_after``: after that many
+    answers every request gets HTTP 500; ``reject``: every request gets HTTP 400; ``delay``:
+    seconds before each answer."""
+
+    def __init__(self, runner, fail_first=0, fail_after=None, reject=False, delay=0.0):
+        self.runner, self.fail_first, self.fail_after, self.reject, self.delay = \
+            runner, fail_first, fail_after, reject, delay
+        self.requests: list[dict] = []
+        self.answered = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status, payload = server.handle(self.path, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def handle(self, path: str, body: dict) -> tuple[int, dict]:
+        from memgen.runners import Prompt
+
+        with self.lock:
+            self.requests.append({"path": path, **body})
+            n = len(self.requests)
+            if self.reject:
+                return 400, {"error": {"message": "This model's maximum context length is 8 tokens"}}
+            if n <= self.fail_first:
+                return 503, {"error": {"message": "overloaded"}}
+            if self.fail_after is not None and self.answered >= self.fail_after:
+                return 500, {"error": {"message": "engine died"}}
+            time.sleep(self.delay)
+            prompt = body["messages"][-1]["content"] if path.endswith("/chat/completions") else body["prompt"]
+            text = self.runner.answer([Prompt("x", "x", prompt, 1)])[0]
+            self.answered += 1
+        if path.endswith("/chat/completions"):
+            return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        return 200, {"choices": [{"index": 0, "text": text}]}
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_hf_runner_answers_every_episode_in_batches_and_scores(tiny_model, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--batch-size", "3",
+                         "--device", "cpu", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    rows = rows_of(out)
+    assert sorted(r["id"] for r in rows) == sorted(episode_ids(model_dataset))
+    assert {r["answer_block"] for r in rows} == {"1: unknown"} and {r["model"] for r in rows} == {"hf:tiny-llama"}
+    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+
+
+def test_hf_run_resumes_and_keeps_the_answers_it_has(tiny_model, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--config", "overwrite-text-1024",
+                         "--out", str(out))
+    assert res.exit_code == 0, res.output
+    first = out.read_bytes()
+    assert sorted(r["id"] for r in rows_of(out)) == episode_ids(model_dataset, "overwrite-text-1024")
+    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "2 of 4 episodes already answered; 2 to go" in res.stderr
+    assert out.read_bytes().startswith(first)
+    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(model_dataset))
+
+
+def test_openai_path_against_a_loopback_server_serving_the_tiny_model(tiny_runner, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    with Server(tiny_runner) as server:
+        res = run_in_process("--dataset", str(model_dataset), "--openai-base-url", server.url, "--model", "tiny",
+                             "--concurrency", "3", "--max-new-tokens", "12", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert len(server.requests) == 4
+    prompts = {p for c in Dataset.open(model_dataset).configs
+               for p in Dataset.open(model_dataset).table(c).column("prompt").to_pylist()}
+    for req in server.requests:
+        assert req["path"] == "/v1/chat/completions" and req["model"] == "tiny" and req["temperature"] == 0
+        assert req["max_tokens"] == 12 and req["messages"][0]["role"] == "user"
+        assert req["messages"][0]["content"] in prompts
+    assert {r["model"] for r in rows_of(out)} == {"openai:tiny"}
+    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+
+
+def test_completions_api_and_transient_errors_are_retried(tiny_runner, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    with Server(tiny_runner, fail_first=3) as server:
+        res = run_in_process("--dataset", str(model_dataset), "--openai-base-url", server.url, "--model", "tiny",
+                             "--api", "completions", "--concurrency", "1", "--retries", "3", "--backoff", "0.01",
+                             "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert len(server.requests) == 4 + 3 and server.requests[-1]["path"] == "/v1/completions"
+    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+
+
+def test_a_run_that_fails_midway_keeps_its_answers_and_resumes(tiny_runner, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    args = ["--dataset", str(model_dataset), "--model", "tiny", "--concurrency", "1", "--retries", "2",
+            "--backoff", "0.01", "--out", str(out)]
+    with Server(tiny_runner, fail_after=1) as broken:
+        rc, _, err = cli("run", "--openai-base-url", broken.url, *args, "--quiet")
+    assert rc == 1
+    one_error_line(err, "no answer after 3 tries", "HTTP 500", "re-run the same command to resume")
+    kept = rows_of(out)
+    assert len(kept) == 1
+    with Server(tiny_runner) as healthy:
+        res = run_in_process("--openai-base-url", healthy.url, *args)
+    assert res.exit_code == 0, res.output
+    assert len(healthy.requests) == 3  # only the episodes not answered before
+    rows = rows_of(out)
+    assert rows[0] == kept[0] and sorted(r["id"] for r in rows) == sorted(episode_ids(model_dataset))
+
+
+def test_a_killed_run_leaves_a_valid_file_and_a_rerun_finishes_it(tiny_runner, model_dataset, tmp_path):
+    out = tmp_path / "preds.jsonl"
+    args = ["--dataset", str(model_dataset), "--model", "tiny", "--concurrency", "1", "--out", str(out), "--quiet"]
+    with Server(tiny_runner, delay=0.5) as slow:
+        proc = subprocess.Popen([sys.executable, "-m", "memgen.cli", "run", "--openai-base-url", slow.url, *args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out.exists() and out.read_bytes().count(b"\n") >= 2):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    rows = rows_of(out)  # every line is a complete row
+    assert 2 <= len(rows) < 4, "the run was killed in the middle"
+    with open(out, "ab") as f:  # as if a kill had landed inside a write
+        f.write(b'{"id": "overwrite-text-1024-00')
+    with Server(tiny_runner) as server:
+        rc, stdout, err = cli("run", "--openai-base-url", server.url, *args)
+    assert rc == 0, err
+    assert "cut off an incomplete last line" in err and f"{len(rows)} of 4 episodes already answered" in err
+    assert len(server.requests) == 4 - len(rows)
+    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(model_dataset))
+    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+
+
+def test_bad_run_input_gets_one_line_and_writes_nothing(tiny_model, tiny_runner, model_dataset, small_dataset,
+                                                        tmp_path):
+    (tmp_path / "no-config").mkdir()
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llama", "hidden_size": ')
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "x", "config": "c", "model": "openai:gpt", "answer_block": "1: a"}) + "\n")
+    out = tmp_path / "o.jsonl"
+    ds = str(model_dataset)
+    cases = [
+        (["--dataset", ds, "--hf", str(tmp_path / "missing")], 2, ["--hf", "no such folder"]),
+        (["--dataset", ds, "--hf", str(tmp_path / "no-config")], 2, ["not a transformers model folder"]),
+        (["--dataset", ds, "--hf", str(broken)], 2, ["cannot load a model and tokenizer"]),
+        (["--dataset", ds, "--hf", str(tiny_model), "--openai-base-url", "http://127.0.0.1:1/v1"], 2,
+         ["give one model"]),
+        (["--dataset", ds, "--openai-base-url", "http://127.0.0.1:1/v1"], 2, ["--model"]),
+        (["--dataset", ds, "--openai-base-url", "localhost:8000", "--model", "m"], 2, ["http://"]),
+        (["--dataset", ds, "--openai-base-url", f"http://127.0.0.1:{closed_port()}/v1", "--model", "m",
+          "--retries", "1", "--backoff", "0.01"], 1, ["no answer after 2 tries", "refused"]),
+        (["--dataset", str(small_dataset), "--hf", str(tiny_model)], 2, ["no text config"]),
+        (["--dataset", str(tmp_path / "nothing"), "--hf", str(tiny_model)], 1, ["no such dataset folder"]),
+    ]
+    for args, code, words in cases:
+        rc, _, err = cli("run", *args, "--out", str(out), "--quiet")
+        assert rc == code, (args, err)
+        one_error_line(err, *words)
+        assert not out.exists(), args
+    with Server(tiny_runner, reject=True) as server:
+        rc, _, err = cli("run", "--dataset", ds, "--openai-base-url", server.url, "--model", "m", "--out", str(out))
+    assert rc == 1 and len(server.requests) <= 4  # a 400 is not retried
+    one_error_line(err, "HTTP 400", "maximum context length")
+    assert not out.exists()
+    rc, _, err = cli("run", "--dataset", ds, "--openai-base-url", "http://127.0.0.1:1/v1", "--model", "m",
+                     "--out", str(other))
+    assert rc == 2
+    one_error_line(err, "holds answers of model 'openai:gpt'")
