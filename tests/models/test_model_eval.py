@@ -106,3 +106,20 @@ def test_stress_command_reports_counts_times_and_memory(tmp_path):
     assert summary["models"]["hybrid"]["episodes_correct"] == 4
     assert all(c["met"] for c in summary["checks"])
     assert summary["length"] == 65536 and summary["peak_rss_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_stress_at_full_length_the_hybrid_is_right_on_all_50_episodes():
+    """The issue's stress test in-process: 50 mixed episodes x 2,097,152 tokens, every model
+    (about 10 s and 300 MiB here; the RSS figure itself is measured by bench_stress.py)."""
+    from memgen.evaluate import stress
+
+    report = stress()
+    ev = report.evaluation
+    assert ev.n_episodes == 50 and ev.episodes_correct("hybrid") == 50
+    assert report.seconds < 300
+    cells = {(c["model"], c["probe"]): c for c in ev.cells()}
+    assert cells["slots_only", "no_write_signal"]["correct"] == 0
+    assert cells["sparse", "overwrite"]["wrong"] == "stale"
+    assert cells["fixed_state", "all"]["accuracy"] < 0.5  # 256 keys in d = 128
+    assert ev.results["hybrid"].active_chunks.max() <= 4
