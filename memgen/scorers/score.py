@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataError, UsageError
-from ..ir import ABSENT, ASKS, PROBES
+from ..ir import ASKS, PROBES
 from .dataset import read_dataset
 from .frame import TEXT_RENDERINGS, QueryFrame, build_frame
 from .normalise import is_absent, normalise
@@ -424,4 +424,4 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     return ScoreResult(preds.name, preds.source, frame, outcome, scored, missing, notes)
 
 
-__all__ = ["ABSENT", "ScoreResult", "TokenVocab", "align", "load_frame", "score", "text_codes"]
+__all__ = ["ScoreResult", "TokenVocab", "align", "load_frame", "score", "text_codes"]
