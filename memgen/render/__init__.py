@@ -58,8 +58,6 @@ def register_rendering(name: str, min_length: Callable[[int, int, RenderOptions]
 
 
 def get_rendering(name: str) -> Renderer:
-    if name not in RENDERINGS:
-        _load_optional()
     try:
         return RENDERINGS[name]
     except KeyError:
@@ -67,15 +65,7 @@ def get_rendering(name: str) -> Renderer:
 
 
 def available() -> list[str]:
-    _load_optional()
     return list(RENDERINGS)
 
 
-def _load_optional() -> None:
-    try:  # the text rendering registers itself when its module is present
-        from . import text  # noqa: F401
-    except ImportError:
-        pass
-
-
-from . import tokens  # noqa: E402,F401  (registers token, chunk, bridge)
+from . import text, tokens  # noqa: E402,F401  (registration: token, chunk, bridge, text)
