@@ -43,6 +43,7 @@ class _Group(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
+    message = " ".join(message.splitlines())  # one line, whatever the user typed into a name
     sys.stderr.write(f"memgen: error: {message}\n")
     sys.exit(code)
 
@@ -123,7 +124,7 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
              queries, query_position, max_version, depth, spacing, alpha, chunk_size, layout_chunk, segments,
              vocab_size, key_tokens, key_length, values, tokenizer, domain, quiet) -> None:
     """Generate episodes and write them as a Hugging Face dataset folder."""
-    from .generators import FAMILIES, Knobs
+    from .generators import FAMILIES, Knobs, get_family
     from .pipeline import Request
     from .pipeline import generate as run
     from .render import RenderOptions
@@ -131,6 +132,9 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
 
     fams = _split_csv(families)
     if "all" in fams:
+        for f in fams:  # 'all,bogus' is still a typo
+            if f != "all":
+                get_family(f)
         fams = tuple(FAMILIES)
     vocab = Vocab(vocab_size=vocab_size, key_tokens=key_tokens, key_length=key_length, values=values,
                   max_version=max(32, max_version))
@@ -215,9 +219,15 @@ def _row(ds, name: str, index: int) -> dict:
     seen = 0
     for shard in ds.config(name)["shards"]:
         if index < seen + shard["rows"]:
-            from .io.dataset import read_shard
+            from .errors import DataError
+            from .io.dataset import read_shard, sha256_file
 
-            return read_shard(ds.root / shard["path"]).slice(index - seen, 1).to_pylist()[0]
+            path = ds.root / shard["path"]
+            # a damaged shard can still decode to plausible rows: show only what was written
+            if not path.is_file() or path.stat().st_size != shard["bytes"] or sha256_file(path) != shard["sha256"]:
+                raise DataError(f"{shard['path']}: missing or changed since it was written (sha256 differs); "
+                                f"run memgen verify {ds.root}")
+            return read_shard(path).slice(index - seen, 1).to_pylist()[0]
         seen += shard["rows"]
     raise AssertionError("index checked above")
 

@@ -8,8 +8,10 @@ can be made in any order, by any number of workers, and skipped when they alread
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +30,8 @@ from .render import MIN_LENGTH, Batch, RenderOptions, available, get_rendering
 from .render.vocab import Vocab
 from .rng import Streams, derive_seed, episode_seeds
 
+#: longest episode: Arrow's list offsets are int32, so one row holds fewer than 2**31 tokens
+MAX_LENGTH = (1 << 31) - 1
 #: tokens per shard when --shard-size is not given: bounds a worker's memory at any length
 SHARD_TOKENS = 1 << 22
 
@@ -118,6 +122,9 @@ def config_name(family: str, rendering: str, length: int) -> str:
 
 def validate(req: Request) -> None:
     """Raise UsageError for anything that cannot be generated, before any file is written."""
+    for what, names in (("--family", req.families), ("--rendering", req.renderings), ("--length", req.lengths)):
+        if not names:
+            raise UsageError(f"{what}: give at least one")
     for f in req.families:
         get_family(f)
     for r in req.renderings:
@@ -126,13 +133,20 @@ def validate(req: Request) -> None:
         raise UsageError("--episodes must be at least 1")
     if req.shard_size is not None and req.shard_size < 1:
         raise UsageError("--shard-size must be at least 1")
-    if not req.split.replace("_", "").isalnum():
+    if not re.fullmatch(r"[A-Za-z0-9_]+", req.split):  # the shard names' pattern (io.dataset.SHARD_RE)
         raise UsageError(f"--split {req.split!r}: use letters, digits and underscores")
     if req.knobs.query_position not in ("end", "interleaved"):
         raise UsageError("--query-position must be end or interleaved")
     d0, d1 = req.render.depth
     if not 0.0 <= d0 < d1 <= 1.0:
         raise UsageError("--depth must be two fractions 0 <= lo < hi <= 1")
+    o = req.render
+    if min(o.chunk_size, o.layout_chunk, o.segments) < 1:
+        raise UsageError("--chunk-size, --layout-chunk and --segments must be at least 1")
+    if not o.alpha > 0:
+        raise UsageError(f"--alpha {o.alpha}: the power-law exponent must be > 0")
+    if req.knobs.max_version < 1:
+        raise UsageError("--max-version must be at least 1")
     if req.knobs.max_version > req.render.vocab.max_version:
         raise UsageError("--max-version exceeds the vocabulary's ask-version markers")
     bad = [k for k in req.knobs.distractor_kinds if k not in DISTRACTOR_KINDS]
@@ -143,6 +157,8 @@ def validate(req: Request) -> None:
         for length in req.lengths:
             if length < 64:
                 raise UsageError(f"--length {length} is too short: use at least 64 tokens")
+            if length > MAX_LENGTH:
+                raise UsageError(f"--length {length} is too long: at most {MAX_LENGTH:,} tokens per episode")
             plan = get_family(family)(req.knobs, length)
             plan.check(vocab.key_space, vocab.values)
             n_items = plan.events + plan.queries
@@ -272,8 +288,10 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
     The output bytes (shards, manifest, card) are the same for every engine and worker count.
     While shards are made the manifest says ``incomplete`` and records the finished ones (at most
     :data:`CHECKPOINT_S` behind), so a re-run after a crash keeps them after checking their sha256.
-    Bad arguments raise UsageError before anything is written."""
-    from .engines import check_engine, engine_session, map_tasks
+    Bad arguments raise UsageError before anything is written; the few that only a shard task can
+    detect (a text episode that does not fit its length) leave no trace in a folder this call
+    created, so the corrected command can use the same ``out``."""
+    from .engines import check_engine, engine_session
 
     validate(req)
     check_engine(engine, workers, address)
@@ -282,22 +300,40 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
         raise UsageError(f"--out {store}: this filesystem lives in one process's memory, so workers "
                          "cannot write to it; use --workers 1 or a shared path")
     with engine_session(engine, workers, address):
+        existed, fresh = store.exists(), store.is_empty()
         recorded = prepare_output(req, store)
-        _clean_tmp(store)
-        entries: dict[str, dict] = {}
+        try:
+            return _make(req, store, recorded, workers, engine, address, on_shard)
+        except UsageError:
+            if fresh:  # these arguments cannot make this dataset: leave the folder as it was
+                store.remove_tree()
+                if existed:
+                    store.make_root()
+            raise
 
-        def checkpoint(status: str) -> dict:
-            manifest = _manifest(req, {**recorded, **entries} if status != "complete" else entries, status)
-            if status == "complete":
-                store.write_text(CARD, render_card(manifest))
-            store.write_text(MANIFEST, json.dumps(manifest, indent=1))
-            return manifest
 
-        checkpoint("incomplete")
-        last = time.monotonic()
-        todo = [(t, recorded.get(t.path)) for t in tasks(req)]
-        run = functools.partial(_run_item, req, store)
-        for (task, _), entry in map_tasks(run, todo, workers, engine, address):
+def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | None, engine: str,
+          address: str | None, on_shard: Callable[[ShardTask, dict], None] | None) -> dict:
+    """The body of :func:`generate` once the output folder is prepared."""
+    from .engines import map_tasks
+
+    _clean_tmp(store)
+    entries: dict[str, dict] = {}
+
+    def checkpoint(status: str) -> dict:
+        manifest = _manifest(req, {**recorded, **entries} if status != "complete" else entries, status)
+        if status == "complete":
+            store.write_text(CARD, render_card(manifest))
+        store.write_text(MANIFEST, json.dumps(manifest, indent=1))
+        return manifest
+
+    checkpoint("incomplete")
+    last = time.monotonic()
+    todo = [(t, recorded.get(t.path)) for t in tasks(req)]
+    run = functools.partial(_run_item, req, store)
+    # closing(): on any error here the workers stop before the caller looks at the folder
+    with contextlib.closing(map_tasks(run, todo, workers, engine, address)) as results:
+        for (task, _), entry in results:
             if engine != "local" and store.size(task.path) != entry["bytes"]:
                 raise DataError(f"{store}/{task.path}: written by a {engine} worker but not visible here; "
                                 "--out must be a filesystem every node shares (NFS) or an object-store URL")
@@ -307,7 +343,7 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
             if time.monotonic() - last >= CHECKPOINT_S:
                 checkpoint("incomplete")
                 last = time.monotonic()
-        return checkpoint("complete")
+    return checkpoint("complete")
 
 
 def _run_item(req: Request, store: Store, item: tuple[ShardTask, dict | None]) -> dict:

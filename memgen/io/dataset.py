@@ -118,6 +118,40 @@ def read_shard(path: Path) -> pa.Table:
 
 # ---------------------------------------------------------------------------------------------
 
+_SHARD_PATH = re.compile(r"data/[^/]+/[^/]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _count(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def check_manifest(manifest: dict, where: str) -> None:
+    """Raise DataError naming the first entry of a parsed manifest whose type or form is wrong
+    (so that no reader trips over it later): ``configs`` a table of configs, each with a
+    ``rendering`` name, a ``rows`` count and a ``shards`` list of ``{path, rows, sha256, bytes}``
+    whose path is ``data/<config>/<file>``; ``vocab`` a table or null."""
+    def bad(what: str) -> DataError:
+        return DataError(f"{where}: {what} (the manifest is damaged; regenerate the dataset)")
+
+    configs = manifest.get("configs")
+    if not isinstance(configs, dict):
+        raise bad("'configs' is not a table")
+    if manifest.get("vocab") is not None and not isinstance(manifest["vocab"], dict):
+        raise bad("'vocab' is not a table")
+    for name, cfg in configs.items():
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("shards"), list):
+            raise bad(f"config {name!r} has no 'shards' list")
+        if not isinstance(cfg.get("rendering"), str) or not _count(cfg.get("rows")):
+            raise bad(f"config {name!r} needs a 'rendering' name and a 'rows' count")
+        for i, shard in enumerate(cfg["shards"]):
+            path = shard.get("path") if isinstance(shard, dict) else None
+            if not isinstance(path, str) or not _SHARD_PATH.fullmatch(path) or ".." in path.split("/"):
+                raise bad(f"config {name!r}, shard {i}: path {path!r} is not data/<config>/<file>")
+            if not (_count(shard.get("rows")) and _count(shard.get("bytes"))
+                    and isinstance(shard.get("sha256"), str) and _SHA256.fullmatch(shard["sha256"])):
+                raise bad(f"{path}: needs 'rows' and 'bytes' counts and a hex 'sha256'")
+
 
 @dataclass
 class Dataset:
@@ -140,6 +174,7 @@ class Dataset:
             raise DataError(f"{path}: not a memgen manifest (no 'configs')")
         if manifest.get("status") != "complete":
             raise DataError(f"{root}: generation did not finish; re-run the same generate command to resume")
+        check_manifest(manifest, str(path))
         return cls(root, manifest)
 
     @property

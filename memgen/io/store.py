@@ -68,6 +68,10 @@ class Store:
         """Create the root and check that a file can be written there (UsageError if not)."""
         raise NotImplementedError
 
+    def remove_tree(self) -> None:
+        """Remove the root and everything under it."""
+        raise NotImplementedError
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole file atomically (temporary name, then rename)."""
         raise NotImplementedError
@@ -139,6 +143,11 @@ class LocalStore(Store):
             probe.unlink()
         except OSError as e:
             raise UsageError(f"--out {self.root}: cannot write there ({e.strerror or e})") from None
+
+    def remove_tree(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         atomic_write_bytes(self.root / rel, data)
@@ -234,6 +243,12 @@ class FsspecStore(Store):
             raise UsageError(f"--out {self.url}: cannot write there ({e})") from None
         if self._fs.isfile(self._root):
             raise UsageError(f"--out {self.url}: exists and is not a folder")
+
+    def remove_tree(self) -> None:
+        try:
+            self._fs.rm(self._root, recursive=True)
+        except FileNotFoundError:
+            pass
 
     def _tmp(self, rel: str) -> str:
         head, _, name = rel.rpartition("/")

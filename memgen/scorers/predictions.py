@@ -187,6 +187,8 @@ class _Builder:
             if type(qid) is not int:
                 raise self.fail(line, "missing or non-integer 'qid' (rows with 'prediction' need "
                                       "'id' and 'qid')")
+            if not -(1 << 63) <= qid < 1 << 63:
+                raise self.fail(line, f"'qid' {qid} is out of range")
             self.add(self._id(row, line), qid, -1, row["prediction"], line)
         elif "answer_block" in row:
             block = row["answer_block"]
