@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from .baselines.registry import ROUTES, Model, available_models, get_model, model_label
@@ -187,6 +188,19 @@ def _configs(ds: Dataset, config: str | None) -> tuple[list[str], list[str]]:
     return names, notes
 
 
+def _read_batch(table: pa.Table, vocab: Vocab, where: str) -> TokenBatch:
+    """The shard's batch, parsed (once, shared by every model); :class:`DataError` naming the
+    shard when its columns cannot be read as the token layout."""
+    try:
+        batch = TokenBatch.from_table(table, vocab)
+        _ = batch.stream, batch.queries
+    except DataError as e:
+        raise DataError(f"{where}: {e.message}") from None
+    except (pa.ArrowException, KeyError, ValueError, TypeError, IndexError) as e:
+        raise DataError(f"{where}: columns the models read are malformed ({e})") from None
+    return batch
+
+
 def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *,
              config: str | None = None, out: str | Path | None = None, check: bool = True,
              on_shard: Callable[[str, int, int], None] | None = None) -> Evaluation:
@@ -211,7 +225,11 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
     names, notes = _configs(ds, config)
     if not ds.vocab:
         raise DataError(f"{root}/manifest.json: no vocab table; cannot read token ids")
-    vocab, token_vocab = Vocab.from_dict(ds.vocab), TokenVocab.from_manifest(ds.manifest)
+    try:
+        vocab = Vocab.from_dict(ds.vocab)
+    except (KeyError, TypeError, ValueError, UsageError) as e:
+        raise DataError(f"{root}/manifest.json: unreadable vocab table ({e})") from None
+    token_vocab = TokenVocab.from_manifest(ds.manifest)
 
     labels = [model_label(m) for m in built]
     parts: dict[str, list[tuple]] = {label: [] for label in labels}
@@ -224,8 +242,7 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
         for si, shard in enumerate(shards):
             t = time.perf_counter()
             table = read_shard(root / shard["path"])
-            batch = TokenBatch.from_table(table, vocab)
-            _ = batch.stream, batch.queries  # parsed once per shard, shared by every model
+            batch = _read_batch(table, vocab, shard["path"])
             parse_s += time.perf_counter() - t
             frame = build_frame(table.select(list(REQUIRED_COLUMNS)), source=shard["path"])
             for model, label in zip(built, labels, strict=True):

@@ -123,3 +123,29 @@ def test_stress_at_full_length_the_hybrid_is_right_on_all_50_episodes():
     assert cells["sparse", "overwrite"]["wrong"] == "stale"
     assert cells["fixed_state", "all"]["accuracy"] < 0.5  # 256 keys in d = 128
     assert ev.results["hybrid"].active_chunks.max() <= 4
+
+
+def test_a_stream_that_breaks_the_layout_is_a_data_error_naming_the_shard(model_dataset, tmp_path):
+    """A shard rewritten (with a matching manifest) so that a WRITE marker loses its key."""
+    import pyarrow as pa
+
+    from memgen.io.dataset import read_shard, sha256_file, write_shard
+    from memgen.render.vocab import WRITE, Vocab
+
+    copy = tmp_path / "ds"
+    shutil.copytree(model_dataset, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    entry = manifest["configs"]["write-chunk-2048"]["shards"][0]
+    table = read_shard(copy / entry["path"])
+    ids = table.column("input_ids").combine_chunks()
+    flat = ids.flatten().to_numpy().copy()
+    at = int((flat == WRITE).nonzero()[0][0])
+    flat[at + 1] = Vocab().filler_offset
+    table = table.set_column(table.column_names.index("input_ids"), "input_ids",
+                             pa.ListArray.from_arrays(ids.offsets, pa.array(flat)))
+    (copy / entry["path"]).unlink()
+    entry["sha256"], entry["bytes"] = write_shard(copy / entry["path"], table)
+    assert entry["sha256"] == sha256_file(copy / entry["path"])
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"write-chunk-2048/.*marker 2 at position"):
+        evaluate(copy, ["hybrid"], config="write-chunk-2048")
