@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..baselines.registry import ROUTE_FALLBACK, ROUTE_SLOT, Answers, register_model
-from ..baselines.retrieval import mentions_before, top_chunks
+from ..baselines.retrieval import Pairs, mentions_before, top_chunks
 from ..baselines.stream import ASK_LATEST, ASK_PREVIOUS, ASK_VERSION, SILENT, TokenBatch
 from ..render.vocab import ABSENT_TOKEN, DELETE, WRITE
 
@@ -81,7 +81,7 @@ def fallback_finds(batch: TokenBatch, k: int, wanted: np.ndarray) -> tuple[Timel
     s = batch.stream
     pairs = mentions_before(batch, s.marker == SILENT)
     keep = wanted[pairs.q]
-    pairs = type(pairs)(pairs.q[keep], pairs.m[keep])
+    pairs = Pairs(pairs.q[keep], pairs.m[keep])
     chosen = top_chunks(batch, pairs, k, recent_first=True)
     found = chosen.rank >= 0
     m = pairs.m[found]
