@@ -69,7 +69,7 @@ def publish_command(dataset: Path, repo_id: str, private: bool, dry_run: bool, m
 @click.option("--max-gen-toks", type=int, default=None,
               help="lm-eval: generation budget [default: 16 per question + 32].")
 @click.option("--until", multiple=True, default=("\n\n",), show_default="a blank line",
-              help="lm-eval: stop string (repeatable).")
+              help="lm-eval: stop string (repeatable; \\n for a line break).")
 @click.option("--unit", type=click.Choice(["query", "episode"]), default="query", show_default=True,
               help="jsonl: one row per question (its own prompt) or per episode (all questions).")
 def export_command(dataset: Path, fmt: str, out: Path, configs: tuple[str, ...], name: str,
@@ -88,6 +88,7 @@ def export_command(dataset: Path, fmt: str, out: Path, configs: tuple[str, ...],
     """
     from .export import export_jsonl, export_lm_eval
 
+    until = tuple(u.replace("\\n", "\n").replace("\\t", "\t") for u in until)
     if fmt == "lm-eval":
         res = export_lm_eval(dataset, out, configs=configs or None, name=name, until=until,
                              max_gen_toks=max_gen_toks)

@@ -333,6 +333,9 @@ def export_lm_eval(dataset: str | Path, out: str | Path, *, configs: Sequence[st
             "format": "lm-eval", "memgen_version": __version__, "dataset": str(ds.root.resolve()),
             "group": name, "tasks": result.tasks, "rows": result.rows, "task_version": TASK_VERSION}, indent=1) + "\n")
         _swap_in(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -169,7 +169,7 @@ def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, model_
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
            "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf",
+    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
            "--model_args", f"pretrained={tiny_model},dtype=float32", "--device", "cpu", "--batch_size", "2",
            "--include_path", str(tasks), "--tasks", "memgen", "--log_samples", "--output_path", str(tmp_path / "res")]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
