@@ -261,7 +261,7 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
             if on_shard:
                 on_shard(name, si, len(shards))
 
-    cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
+    cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
     ev = Evaluation(dataset=str(root), configs=names, row_ids=row_ids, row_config=cat(row_config, np.int64),
                     query_row=cat(query_row, np.int64), qid=cat(qid, np.int64), probe=cat(probe, np.int64),
                     notes=notes, parse_seconds=parse_s)
