@@ -18,10 +18,13 @@ $(BIN)/memgen: pyproject.toml
 setup: $(BIN)/memgen
 
 demo: setup
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) $(DEMO)-preds
 	$(BIN)/memgen generate --family all --rendering token,chunk --length 4096 --episodes 50 --seed 0 --out $(DEMO)
 	$(BIN)/memgen verify $(DEMO)
-	$(BIN)/memgen show $(DEMO) --config mixed-chunk-4096 --index 0
+	$(BIN)/memgen eval --dataset $(DEMO) --model hybrid --model slots_only --model fixed_state --model sparse \
+		--out $(DEMO)-preds
+	@echo "next: $(BIN)/memgen show $(DEMO) --config mixed-chunk-4096 --index 0"
+	@echo "      $(BIN)/memgen score --dataset $(DEMO) --config mixed-chunk-4096 --predictions $(DEMO)-preds/hybrid.jsonl"
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -41,4 +44,4 @@ golden: setup
 		--shard-size 1 --out data/golden --quiet
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) $(DEMO)-preds .pytest_cache .hypothesis

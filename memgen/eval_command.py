@@ -28,19 +28,18 @@ def _pct(correct: int, n: int) -> str:
 
 
 def results_table(ev: Evaluation, title: str) -> Table:
-    """The models x probes table of ``ev``, with each model's episodes fully correct, range of
+    """Probes x models (one column per model, so it fits a terminal): accuracy with counts and
+    the dominant wrong outcome per cell, then each model's episodes fully correct, range of
     active chunks per query, and time in its predict() (the shared parse not included)."""
     cells = {(c["model"], c["probe"]): c for c in ev.cells()}
     probes = [p for p in TABLE_PROBES if any((m, p) in cells for m in ev.results)]
     table = Table(title=title, title_justify="left", show_lines=True)
-    table.add_column("model", style="bold")
+    table.add_column("probe", style="bold", no_wrap=True)
+    for label in ev.results:
+        table.add_column(label, justify="right")
     for p in probes:
-        table.add_column(p, justify="right")
-    for col in ("episodes\nall right", "active\nchunks", "s"):
-        table.add_column(col, justify="right")
-    for label, res in ev.results.items():
-        row = [label]
-        for p in probes:
+        row = [p]
+        for label in ev.results:
             c = cells.get((label, p))
             if c is None:
                 row.append("")
@@ -49,10 +48,11 @@ def results_table(ev: Evaluation, title: str) -> Table:
             if c["wrong"]:
                 text += f"\n[red]{c['wrong']} {c['wrong_n']}[/red]"
             row.append(text)
-        a = res.active_chunks
-        row += [f"{ev.episodes_correct(label)}/{ev.n_episodes}",
-                f"{a.min(initial=0)}-{a.max(initial=0)}", f"{res.seconds:.2f}"]
         table.add_row(*row)
+    table.add_row("episodes all right", *(f"{ev.episodes_correct(m)}/{ev.n_episodes}" for m in ev.results))
+    table.add_row("active chunks", *(f"{r.active_chunks.min(initial=0)}-{r.active_chunks.max(initial=0)}"
+                                     for r in ev.results.values()))
+    table.add_row("seconds", *(f"{r.seconds:.2f}" for r in ev.results.values()))
     return table
 
 
@@ -101,7 +101,7 @@ def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out
     bar, on_shard = _progress(quiet)
     with bar:
         ev = evaluate(dataset, models or None, config=config, out=out, on_shard=on_shard)
-    title = f"{dataset}: {ev.n_episodes:,} episodes, {ev.n_queries:,} queries ({', '.join(ev.configs)})"
+    title = f"{dataset}: {len(ev.configs)} configs, {ev.n_episodes:,} episodes, {ev.n_queries:,} queries"
     console.print(results_table(ev, title))
     _print_notes(ev)
     if out is not None:
