@@ -124,6 +124,9 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
              queries, query_position, max_version, depth, spacing, alpha, chunk_size, layout_chunk, segments,
              vocab_size, key_tokens, key_length, values, tokenizer, domain, quiet) -> None:
     """Generate episodes and write them as a Hugging Face dataset folder."""
+    from .engines import prestart
+
+    prestart(engine, workers)  # the workers' imports overlap with this process's own
     from .generators import FAMILIES, Knobs, get_family
     from .pipeline import Request
     from .pipeline import generate as run

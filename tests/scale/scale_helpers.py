@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import psutil
+
 from memgen.generators import Knobs
 from memgen.pipeline import Request
 
@@ -23,3 +25,18 @@ def tmp_files(root: Path) -> list[Path]:
 #: four configs (two families x two renderings), five shards each: enough to interleave workers
 MULTI = Request(families=("overwrite", "mixed"), renderings=("token", "chunk"), lengths=(2048,),
                 episodes=24, seed=11, shard_size=5, knobs=Knobs(queries=8))
+
+
+def pool_processes(pid: int, server: bool = True) -> list[psutil.Process]:
+    """The local pool workers under process ``pid`` (spawned, or forked from a fork server), and
+    with ``server`` the fork server itself; never multiprocessing's resource tracker."""
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            cmd = " ".join(p.cmdline())
+            is_server = "forkserver" in cmd and p.ppid() == pid
+        except psutil.Error:
+            continue
+        if ("spawn_main" in cmd or "forkserver" in cmd) and (server or not is_server):
+            out.append(p)
+    return out

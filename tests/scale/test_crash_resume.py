@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from scale_helpers import tmp_files, tree_digest
+from scale_helpers import pool_processes, tmp_files, tree_digest
 
 #: 40 shards of 24 episodes at 16K tokens: about 2 s with 2 workers, ~40 ms a shard
 COMMAND = [sys.executable, "-m", "memgen.cli", "generate", "--family", "mixed", "--length", "16384",
@@ -55,7 +55,8 @@ def _kill_at(out: Path, shards: int) -> int:
             assert p.poll() is None, f"finished before the kill point: {p.stderr.read()}"
             assert time.monotonic() < deadline
             time.sleep(0.005)
-        workers = [c for c in psutil.Process(p.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        workers = pool_processes(p.pid)
+        assert workers or shards == 0
         os.kill(p.pid, signal.SIGKILL)
         p.wait(30)
     finally:

@@ -13,7 +13,7 @@ from functools import partial
 import fsspec
 import psutil
 import pytest
-from scale_helpers import MULTI, tmp_files, tree_digest
+from scale_helpers import MULTI, pool_processes, tmp_files, tree_digest
 
 from memgen.engines import check_engine, engine_session, map_tasks
 from memgen.errors import DataError, UsageError
@@ -98,15 +98,10 @@ def test_a_dead_worker_is_a_data_error():
         list(map_tasks(os._exit, [3, 3], workers=2))
 
 
-def _pool_workers(pid: int) -> list[psutil.Process]:
-    """The spawned pool workers among ``pid``'s children (not multiprocessing's resource tracker)."""
-    return [p for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())]
-
-
 def test_closing_early_stops_the_workers():
     it = map_tasks(time.sleep, [0.0, 60.0, 60.0], workers=2)
     next(it)
-    workers = _pool_workers(os.getpid())
+    workers = pool_processes(os.getpid(), server=False)  # the server outlives a pool
     assert workers
     t0 = time.monotonic()
     it.close()
@@ -122,7 +117,7 @@ def test_workers_die_with_their_parent(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "up"
-        kids = _pool_workers(p.pid)
+        kids = pool_processes(p.pid)
         assert kids
         p.kill()
         p.wait(10)
