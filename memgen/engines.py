@@ -58,7 +58,8 @@ def map_tasks(fn: Callable[[T], R], items: Sequence[T], workers: int | None = 1,
     """Yield ``(item, fn(item))`` for every item, in order of completion.
 
     ``fn`` and the items must pickle (a module-level function, or a ``functools.partial`` of one).
-    ``engine="local"``: ``workers`` processes (``None`` or 1: this process, no pool).
+    ``engine="local"``: ``workers`` processes (``None`` or 1: this process, no pool); while they
+    start (about half a second), this process runs tasks itself.
     ``engine="ray"``: tasks on the Ray cluster at ``address`` (``None``: the one this process is
     connected to, else a new local one with ``workers`` CPUs); ``workers`` caps the tasks in
     flight (``None``: the cluster's CPUs).  A :class:`MemgenError` raised by ``fn`` reaches the
@@ -142,6 +143,8 @@ def prestart(engine: str = "local", workers: int | None = 1, module: str = "memg
 
 
 def _map_local(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tuple[T, R]]:
+    import itertools
+    import threading
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -149,14 +152,31 @@ def _map_local(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterat
     module = getattr(getattr(fn, "func", fn), "__module__", None)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=_context(module), initializer=_worker_init,
                                initargs=(os.getpid(),))
-    pending: dict[Future, T] = {}
     todo = iter(items)
+    # a short queue (two tasks a worker): cancelling stays cheap and memory stays flat
+    first = list(itertools.islice(todo, 2 * n))
+    pending: dict[Future, T] = {}
+    started: list[BaseException] = []
+
+    def start() -> None:  # blocks until the workers exist (the fork server's imports: ~0.5 s)
+        try:
+            for item in first:
+                pending[pool.submit(fn, item)] = item
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            started.append(e)
+
+    starter = threading.Thread(target=start, name="memgen-start-workers", daemon=True)
     done_all = False
     try:
-        for item in todo:  # keep a short queue: cancelling stays cheap and memory stays flat
-            pending[pool.submit(fn, item)] = item
-            if len(pending) >= 2 * n:
+        starter.start()
+        while starter.is_alive():  # meanwhile this process makes results itself
+            item = next(todo, _END)
+            if item is _END:
                 break
+            yield item, fn(item)
+        starter.join()
+        if started:
+            raise started[0]
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
