@@ -126,7 +126,8 @@ def _context(module: str | None = None) -> Any:
     ctx = mp.get_context(START_METHOD)
     if START_METHOD == "forkserver":
         # imported once by the server, inherited by every worker; no effect once the server runs
-        ctx.set_forkserver_preload(["memgen.pipeline", *([module] if module and module != "__main__" else [])])
+        extra = [module] if module and module not in ("__main__", "memgen.pipeline") else []
+        ctx.set_forkserver_preload(["memgen.pipeline", *extra])
     return ctx
 
 
