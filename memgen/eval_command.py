@@ -88,8 +88,13 @@ def _print_notes(ev: Evaluation) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write <model>.jsonl predictions and summary.json here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--workers", type=int, default=None,
+              help="Shards evaluated at once [local: 1 process; ray: the cluster's CPUs].")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where shards are evaluated: local processes, or a Ray cluster.")
+@click.option("--address", default=None, help="Ray: the cluster's address [default: start a local one].")
 def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out: Path | None,
-                 quiet: bool) -> None:
+                 quiet: bool, workers: int | None, engine: str, address: str | None) -> None:
     """Run mechanism models on a dataset and print models x probes accuracy.
 
     \b
@@ -100,7 +105,8 @@ def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out
 
     bar, on_shard = _progress(quiet)
     with bar:
-        ev = evaluate(dataset, models or None, config=config, out=out, on_shard=on_shard)
+        ev = evaluate(dataset, models or None, config=config, out=out, on_shard=on_shard, workers=workers,
+                      engine=engine, address=address)
     title = f"{dataset}: {len(ev.configs)} configs, {ev.n_episodes:,} episodes, {ev.n_queries:,} queries"
     console.print(results_table(ev, title))
     _print_notes(ev)

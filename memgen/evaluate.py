@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -203,14 +204,20 @@ def _read_batch(table: pa.Table, vocab: Vocab, where: str) -> TokenBatch:
 
 def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *,
              config: str | None = None, out: str | Path | None = None, check: bool = True,
-             on_shard: Callable[[str, int, int], None] | None = None) -> Evaluation:
+             on_shard: Callable[[str, int, int], None] | None = None, workers: int | None = None,
+             engine: str = "local", address: str | None = None) -> Evaluation:
     """Run ``models`` (names such as ``"fixed_state:d=64"``, or model objects; default:
     every registered model) on the dataset folder ``dataset`` and score their answers.
 
     Evaluates ``config``, or every config in the token or chunk rendering.  With ``check``
     the folder must pass ``memgen verify`` first (:class:`DataError` otherwise).  With ``out``,
     writes the predictions and a summary there (:func:`write_predictions`).  ``on_shard(config,
-    shard index, shards in config)`` is called after each shard."""
+    shard index, shards in config)`` is called after each shard, in dataset order.  Shards are
+    evaluated by ``engine`` with ``workers`` (see :func:`memgen.engines.map_tasks`); the
+    predictions and outcomes are the same for any engine and worker count."""
+    from .engines import check_engine, engine_session, map_tasks
+
+    check_engine(engine, workers, address)
     t0 = time.perf_counter()
     root = Path(dataset)
     if not root.is_dir():
@@ -237,29 +244,28 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
     row_ids: list[str] = []
     row_config, query_row, qid, probe = [], [], [], []
     parse_s = 0.0
-    for ci, name in enumerate(names):
-        shards = ds.config(name)["shards"]
-        for si, shard in enumerate(shards):
-            t = time.perf_counter()
-            table = read_shard(root / shard["path"])
-            batch = _read_batch(table, vocab, shard["path"])
-            parse_s += time.perf_counter() - t
-            frame = build_frame(table.select(list(REQUIRED_COLUMNS)), source=shard["path"])
-            for model, label in zip(built, labels, strict=True):
-                b = replace(batch, gold=frame.answer) if model.reads_gold else batch
-                t = time.perf_counter()
-                answers = model.predict(b)
-                seconds[label] += time.perf_counter() - t
-                scored = score(frame, answers.prediction.tolist(), name=label, vocab=token_vocab)
-                parts[label].append((answers.prediction, answers.route, answers.active_chunks, scored.outcome))
-            query_row.append(frame.row + len(row_ids))
-            qid.append(frame.qid)
-            probe.append(frame.probe)
-            row_ids.extend(pc.cast(table.column("id"), "string").to_pylist())
-            row_config.append(np.full(table.num_rows, ci))
-            del table, batch, frame
-            if on_shard:
-                on_shard(name, si, len(shards))
+    jobs = [(ci, si, shard["path"]) for ci, name in enumerate(names)
+            for si, shard in enumerate(ds.config(name)["shards"])]
+    run = partial(_eval_shard, root, vocab, token_vocab, built)
+    done: dict[tuple[int, int, str], dict] = {}
+    with engine_session(engine, workers, address):
+        for job, part in map_tasks(run, jobs, workers, engine, address):
+            done[job] = part
+            while len(row_config) < len(jobs) and jobs[len(row_config)] in done:  # in dataset order
+                ci, si, _ = jobs[len(row_config)]
+                part = done.pop(jobs[len(row_config)])
+                parse_s += part["parse_s"]
+                for label in labels:
+                    *arrays, secs = part["models"][label]
+                    parts[label].append(tuple(arrays))
+                    seconds[label] += secs
+                query_row.append(part["row"] + len(row_ids))
+                qid.append(part["qid"])
+                probe.append(part["probe"])
+                row_ids.extend(part["ids"])
+                row_config.append(np.full(len(part["ids"]), ci))
+                if on_shard:
+                    on_shard(names[ci], si, len(ds.config(names[ci])["shards"]))
 
     cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
     ev = Evaluation(dataset=str(root), configs=names, row_ids=row_ids, row_config=cat(row_config, np.int64),
@@ -273,6 +279,30 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
     if out is not None:
         write_predictions(ev, out)
     return ev
+
+
+def _eval_shard(root: Path, vocab: Vocab, token_vocab: TokenVocab, built: list[Model],
+                job: tuple[int, int, str]) -> dict:
+    """Every model's answers and outcomes on one shard (a pure function of its arguments, so
+    that any worker may run it): per model label (prediction, route, active_chunks, outcome,
+    seconds in predict()), and the shard's query rows, qids, probes and row ids."""
+    path = job[2]
+    t = time.perf_counter()
+    table = read_shard(root / path)
+    batch = _read_batch(table, vocab, path)
+    parse_s = time.perf_counter() - t
+    frame = build_frame(table.select(list(REQUIRED_COLUMNS)), source=path)
+    out: dict[str, tuple] = {}
+    for model in built:
+        label = model_label(model)
+        b = replace(batch, gold=frame.answer) if model.reads_gold else batch
+        t = time.perf_counter()
+        answers = model.predict(b)
+        secs = time.perf_counter() - t
+        scored = score(frame, answers.prediction.tolist(), name=label, vocab=token_vocab)
+        out[label] = (answers.prediction, answers.route, answers.active_chunks, scored.outcome, secs)
+    return {"parse_s": parse_s, "models": out, "row": frame.row, "qid": frame.qid, "probe": frame.probe,
+            "ids": pc.cast(table.column("id"), "string").to_pylist()}
 
 
 # ---------------------------------------------------------------------------------------------
