@@ -177,3 +177,10 @@ def test_checkpoints_record_finished_shards(tmp_path, monkeypatch):
 
     generate(Request(families=("write",), lengths=(1024,), episodes=6, shard_size=2), root, on_shard=partial(count))
     assert seen == [0, 1, 2]  # the manifest on disk trails the finished shards by at most one
+
+
+def test_text_rendering_same_bytes_with_workers(tmp_path):
+    req = Request(families=("mixed",), renderings=("text",), lengths=(2048,), episodes=9, seed=3, shard_size=3)
+    generate(req, tmp_path / "one")
+    generate(req, tmp_path / "two", workers=2)
+    assert tree_digest(tmp_path / "two") == tree_digest(tmp_path / "one")
