@@ -20,8 +20,30 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
+#: Commands that live beside their library code, imported only when used (fast start-up).
+LAZY_COMMANDS = {
+    "score": "memgen.scorers.command:score",
+    "eval": "memgen.eval_command:eval_command",
+    "stress": "memgen.eval_command:stress_command",
+    "publish": "memgen.ecosystem_commands:publish_command",
+    "export": "memgen.ecosystem_commands:export_command",
+    "run": "memgen.ecosystem_commands:run_command",
+}
+
+
 class _Group(click.Group):
-    """Turns every expected failure into one line and an exit code."""
+    """Turns every expected failure into one line and an exit code; loads commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
     def main(self, *args, **kwargs):  # noqa: D102
         kwargs["standalone_mode"] = False
@@ -159,10 +181,9 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
     if quiet:
         manifest = run(req, out, workers=workers, engine=engine, address=address)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from .progress import progress_bar
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("shards"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        with progress_bar("shards") as bar:
             tid = bar.add_task("generating", total=len(todo))
             manifest = run(req, out, workers=workers, engine=engine, address=address,
                            on_shard=lambda t, e: bar.update(tid, advance=1, description=t.config))
@@ -235,22 +256,6 @@ def _row(ds, name: str, index: int) -> dict:
     raise AssertionError("index checked above")
 
 
-def _register() -> None:
-    """Commands that live beside their library code."""
-    from .eval_command import eval_command, stress_command
-    from .scorers.command import score
-
-    for command in (score, eval_command, stress_command):
-        main.add_command(command)
-
-
-_register()
-
-from .ecosystem_commands import export_command, publish_command, run_command  # noqa: E402
-
-main.add_command(publish_command)
-main.add_command(export_command)
-main.add_command(run_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

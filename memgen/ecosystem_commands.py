@@ -190,9 +190,8 @@ def _run(runner, todo, log, quiet: bool) -> None:
     if quiet:
         runner.run(todo, log.write)
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .progress import progress_bar
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with progress_bar("episodes") as bar:
         tid = bar.add_task(runner.name, total=len(todo))
         runner.run(todo, log.write, advance=lambda n: bar.update(tid, advance=n))

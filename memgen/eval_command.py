@@ -62,10 +62,9 @@ def _progress(quiet: bool):
 
     if quiet:
         return nullcontext(), None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from .progress import progress_bar
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("shards"), TimeElapsedColumn(), console=err, transient=True)
+    bar = progress_bar("shards")
     tasks: dict[str, int] = {}
 
     def on_shard(config: str, index: int, count: int) -> None:

@@ -216,7 +216,7 @@ def verify(root: str | Path) -> list[str]:
         return [e.message]
     problems: list[str] = []
     listed: set[Path] = set()
-    for name, cfg in ds.manifest["configs"].items():
+    for cfg in ds.manifest["configs"].values():
         expected = schema_for(cfg["rendering"])
         for s in cfg["shards"]:
             path = root / s["path"]
