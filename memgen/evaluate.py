@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from .baselines.registry import ROUTES, Model, available_models, get_model, model_label
 from .baselines.stream import TokenBatch
 from .errors import DataError, UsageError
-from .io.dataset import Dataset, atomic_write_text, read_shard, verify
+from .io.dataset import Dataset, atomic_write_text, open_verified, read_shard
 from .ir import PROBES
 from .render.vocab import Vocab
 from .scorers.frame import REQUIRED_COLUMNS, build_frame
@@ -223,12 +223,7 @@ def evaluate(dataset: str | Path, models: Sequence[str | Model] | None = None, *
     if not root.is_dir():
         raise DataError(f"{root}: no such dataset folder")
     built = _models(models)  # unknown model names fail before any work
-    if check:
-        problems = verify(root)
-        if problems:
-            more = f" (and {len(problems) - 1} more; run memgen verify {root})" if len(problems) > 1 else ""
-            raise DataError(f"{root}: fails verification: {problems[0]}{more}")
-    ds = Dataset.open(root)
+    ds = open_verified(root, check)
     names, notes = _configs(ds, config)
     if not ds.vocab:
         raise DataError(f"{root}/manifest.json: no vocab table; cannot read token ids")

@@ -30,7 +30,7 @@ import yaml
 
 from . import __version__
 from .errors import DataError, UsageError
-from .io.dataset import TMP_MARK, Dataset, verify
+from .io.dataset import TMP_MARK, Dataset, open_verified
 from .ir import ABSENT_TEXT
 
 #: the renderings whose rows carry a natural-language ``prompt``
@@ -77,13 +77,7 @@ def open_text_dataset(root: str | Path, configs: Sequence[str] | None = None) ->
     config it does not have, a named config that is not a text rendering, or a folder with no
     text config at all."""
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: no such dataset folder")
-    problems = verify(root)
-    if problems:
-        more = f" (and {len(problems) - 1} more; run memgen verify {root})" if len(problems) > 1 else ""
-        raise DataError(f"{root}: fails verification: {problems[0]}{more}")
-    ds = Dataset.open(root)
+    ds = open_verified(root)
     names = list(configs) if configs else ds.configs
     for name in names:
         ds.config(name)  # UsageError naming the configs it has

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError, MemgenError, UsageError
-from .io.dataset import CARD, MANIFEST, Dataset, sha256_file, verify
+from .io.dataset import CARD, MANIFEST, Dataset, open_verified, sha256_file
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,8 @@ def plan_publish(root: str | Path, repo_id: str, private: bool = False, load_che
     card, the manifest and every shard the manifest lists, nothing else."""
     root = Path(root)
     check_repo_id(repo_id)
-    if not root.is_dir():
-        raise DataError(f"{root}: no such dataset folder")
-    problems = verify(root)
-    if problems:
-        more = f" (and {len(problems) - 1} more; run memgen verify {root})" if len(problems) > 1 else ""
-        raise DataError(f"{root}: fails verification: {problems[0]}{more}")
+    ds = open_verified(root)
     configs = check_card(root)
-    ds = Dataset.open(root)
     check_data_files(root, configs, ds)
     if load_check:
         check_loadable(root, configs)

@@ -40,6 +40,19 @@ def pick(value, default):
     return default if value is None else value
 
 
+def plan(k: Knobs, n: int, *, absent: int = 0, overwrites: int = 0, distractors: int = 0,
+         silent_share: float = 0.0, deletes: int = 0, rewrite_share: float = 0.0, queries: int | None = None,
+         **policy) -> Plan:
+    """A family's :class:`Plan`: ``n`` keys, the family's defaults for every count the user left
+    unset (``None``) in ``k``, and its query policy (``priority``, ``ask_weights``, ...)."""
+    return Plan(
+        keys=n, absent=pick(k.absent_keys, absent), overwrites=pick(k.overwrites, overwrites),
+        distractors=pick(k.distractors, distractors), kinds=k.distractor_kinds,
+        silent_share=pick(k.silent_share, silent_share), deletes=pick(k.deletes, deletes),
+        rewrite_share=pick(k.rewrite_share, rewrite_share), queries=pick(k.queries, pick(queries, min(n, 64))),
+        interleaved=k.query_position == "interleaved", max_version=k.max_version, **policy)
+
+
 from . import (  # noqa: E402,F401  (registration)
     discard,
     distractor,
@@ -50,4 +63,4 @@ from . import (  # noqa: E402,F401  (registration)
     write,
 )
 
-__all__ = ["FAMILIES", "Knobs", "KeyFacts", "Plan", "build_program", "get_family", "register_family"]
+__all__ = ["FAMILIES", "Knobs", "KeyFacts", "Plan", "build_program", "get_family", "plan", "register_family"]

@@ -261,3 +261,16 @@ def verify(root: str | Path) -> list[str]:
             if sorted(names) != sorted(ds.configs):
                 problems.append(f"{CARD}: configs {sorted(names)} differ from the manifest's {sorted(ds.configs)}")
     return problems
+
+
+def open_verified(root: str | Path, check: bool = True) -> Dataset:
+    """Open a dataset folder that passes :func:`verify` (skipped with ``check=False``);
+    DataError naming the first problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such dataset folder")
+    problems = verify(root) if check else []
+    if problems:
+        more = f" (and {len(problems) - 1} more; run memgen verify {root})" if len(problems) > 1 else ""
+        raise DataError(f"{root}: fails verification: {problems[0]}{more}")
+    return Dataset.open(root)

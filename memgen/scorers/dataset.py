@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from ..errors import DataError, UsageError
-from ..io.dataset import SHARD_RE, Dataset, verify
+from ..io.dataset import SHARD_RE, open_verified
 from .frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
 #: read where present: the text rendering's domain (surfaces) and context (its length in
@@ -53,15 +53,7 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
     :class:`DataError` naming the first problem.  A ``config``/``split`` the folder does not
     have raises :class:`UsageError`; an id in two rows raises :class:`DataError`."""
     root = Path(path)
-    if not root.is_dir():
-        raise DataError(f"{root}: no such dataset folder")
-    if check:
-        problems = verify(root)
-        if problems:
-            more = (f" (and {len(problems) - 1} more; run memgen verify {root})"
-                    if len(problems) > 1 else "")
-            raise DataError(f"{root}: fails verification: {problems[0]}{more}")
-    ds = Dataset.open(root)
+    ds = open_verified(root, check)
     if config is not None and config not in ds.configs:
         raise UsageError(f"--config {config}: not in {root} (configs: {', '.join(ds.configs)})")
     tables, cfgs, splits, other_ids = [], [], [], []
