@@ -129,16 +129,6 @@ class Episode:
                    seed=row["seed"], rendering=row["rendering"], target_length=row["target_length"],
                    length=row["length"])
 
-    def state_at(self, position: int) -> dict[int, int]:
-        """Current value of every key after the first ``position`` events (reference helper)."""
-        state: dict[int, int] = {}
-        for ev in self.events[:position]:
-            if ev.op in ("write", "overwrite", "silent_write"):
-                state[ev.key] = ev.value
-            elif ev.op == "delete":
-                state.pop(ev.key, None)
-        return state
-
 
 def replay(episode: Episode) -> Episode:
     """Return ``episode`` with every event's op/version and every query's answer, probe and

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
-
 from . import GENERATOR_VERSION, SCHEMA_VERSION, __version__
 from .errors import DataError, UsageError
 from .generators import Knobs, build_program, get_family
@@ -361,17 +359,6 @@ def _clean_tmp(root: str | Path | Store) -> None:
 def load_request(root: str | Path) -> Request:
     m = json.loads((Path(root) / MANIFEST).read_text())
     return Request.from_dict(m["config"])
-
-
-def stats(table) -> dict:
-    """Summary numbers of one config's table (for the CLI's summary)."""
-    q = table.column("queries").combine_chunks().flatten()
-    probes = q.field("probe").to_numpy(zero_copy_only=False)
-    answers = q.field("answer").to_numpy()
-    uniq, counts = np.unique(probes, return_counts=True)
-    return {"episodes": table.num_rows, "queries": len(probes),
-            "absent": int((answers < 0).sum()), "probes": dict(zip(uniq.tolist(), counts.tolist(), strict=True)),
-            "events": int(table.column("events").combine_chunks().flatten().__len__())}
 
 
 __all__ = ["Request", "ShardTask", "available", "build_shard", "generate", "tasks", "validate"]
