@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import MemgenError
+from .errors import DataError, MemgenError
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -231,6 +231,8 @@ def show(dataset: Path, config: str | None, index: int, show_tokens: bool) -> No
     from .show import render_episode
 
     ds = Dataset.open(dataset)
+    if not ds.configs:
+        raise DataError(f"{dataset}: the manifest lists no configs")
     name = config or ds.configs[0]
     cfg = ds.config(name)
     if not 0 <= index < cfg["rows"]:

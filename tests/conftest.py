@@ -1,6 +1,13 @@
 import os
 
 import pytest
+from hypothesis import settings
+
+# In CI, property and fuzz tests draw the same examples on every run (a new counterexample is
+# found by developers running the suite locally, where draws stay random).
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Tests never reach the network: datasets and the Hub client must work from local files.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -28,57 +29,60 @@ from .dataset import TMP_MARK, atomic_write_bytes, sha256_file, write_shard
 PROCESS_LOCAL = ("memory",)
 
 
-class Store:
+class Store(ABC):
     """A dataset folder addressed by paths relative to its root (``data/x/test-00000-of-00001.arrow``)."""
 
     url: str
     #: files written by another process (a worker, a Ray task) are visible here
     shared: bool = True
 
+    @abstractmethod
     def exists(self) -> bool:
         """The root exists (as a folder or, on object stores, as a prefix with objects)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_empty(self) -> bool:
         """The root is missing or holds nothing (UsageError if it is a file or cannot be read)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_file(self, rel: str) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def size(self, rel: str) -> int | None:
         """Size in bytes, or None when there is no such file."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sha256(self, rel: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def read_bytes(self, rel: str) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def files(self) -> list[str]:
         """Every file under the root, as sorted relative paths."""
-        raise NotImplementedError
 
+    @abstractmethod
     def remove(self, rel: str) -> None:
         """Remove a file if it is there."""
-        raise NotImplementedError
 
+    @abstractmethod
     def make_root(self) -> None:
         """Create the root and check that a file can be written there (UsageError if not)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def remove_tree(self) -> None:
         """Remove the root and everything under it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole file atomically (temporary name, then rename)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
         """Write ``table`` as an Arrow IPC shard atomically; returns (sha256, bytes)."""
-        raise NotImplementedError
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode()

@@ -15,6 +15,7 @@ Counts never include special tokens (no BOS/EOS): they are the length of the tex
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -42,14 +43,14 @@ _O200K_HASH = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 NAMES = ("cl100k", "o200k")
 
 
-class LengthCounter:
+class LengthCounter(ABC):
     """Counts tokens of strings with one tokenizer.  ``name`` is what rows store."""
 
     name: str
 
+    @abstractmethod
     def count(self, text: str) -> int:
         """Number of tokens of ``text`` (no special tokens added)."""
-        raise NotImplementedError
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """``[count(t) for t in texts]``, possibly faster."""
