@@ -422,17 +422,13 @@ def replay_program(p: Program) -> Program:
     last_del = np.maximum.accumulate(np.where(is_del, idx, -1))
     q_last_del = np.where(last_del[qi] >= q_group_start, last_del[qi], -1)
 
-    stale_m = p_is_set & (pv != gold_of_pair)
-    dis_m = p_is_dis & (pv != gold_of_pair)
-    del_m = p_is_set & (pair_item < q_last_del[pair_q]) & (pv != gold_of_pair)
-    traps = {
-        "stale": _ragged(q_flat[pair_q[stale_m]], pv[stale_m], size),
-        "distractor": _ragged(q_flat[pair_q[dis_m]], pv[dis_m], size),
-        "deleted": _ragged(q_flat[pair_q[del_m]], pv[del_m], size),
+    other = pv != gold_of_pair
+    masks = {
+        "stale": p_is_set & other,
+        "distractor": p_is_dis & other,
+        "deleted": p_is_set & (pair_item < q_last_del[pair_q]) & other,
     }
-    traps["stale"] = _unique_ragged(*traps["stale"])
-    traps["distractor"] = _unique_ragged(*traps["distractor"])
-    traps["deleted"] = _unique_ragged(*traps["deleted"])
+    traps = {name: _unique_ragged(*_ragged(q_flat[pair_q[m]], pv[m], size)) for name, m in masks.items()}
     traps["other_keys"] = _other_keys(p, h, values_sorted, q_flat, answer_q)
     shape = p.shape
     p.op, p.version = op.reshape(shape), version.reshape(shape)
@@ -445,8 +441,7 @@ def replay_program(p: Program) -> Program:
     owners = np.concatenate([np.arange(qi.size)] * len(ev_items))
     cand = np.concatenate(ev_items)
     keep = cand >= 0
-    p.evidence = _ragged(q_flat[owners[keep]], order[cand[keep]], size)
-    p.evidence = _unique_ragged(*p.evidence)
+    p.evidence = _unique_ragged(*_ragged(q_flat[owners[keep]], order[cand[keep]], size))
     return p
 
 
