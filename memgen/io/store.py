@@ -283,19 +283,19 @@ class FsspecStore(Store):
         self._commit(tmp, rel)
 
     def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
-        from .dataset import _HashingFile, write_ipc
+        from .dataset import shard_bytes
 
+        buf, digest = shard_bytes(table)
         tmp = self._tmp(rel)
         self._fs.makedirs(tmp.rpartition("/")[0], exist_ok=True)
         try:
             with self._fs.open(tmp, "wb") as raw:
-                sink = _HashingFile(raw)
-                write_ipc(table, pa.PythonFile(sink, mode="w"))
+                raw.write(memoryview(buf))
         except BaseException:
             self._discard(tmp)
             raise
         self._commit(tmp, rel)
-        return sink.h.hexdigest(), sink.size
+        return digest, buf.size
 
 
 def _arrow_fs(url: str, why: str) -> tuple[Any, str]:
