@@ -263,14 +263,25 @@ def _row(ragged: tuple[np.ndarray, np.ndarray], i: int) -> np.ndarray:
 # the interpreter
 
 
-def _ragged(owner: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Group ``values`` by ``owner`` (flat item index, any order) into (offsets[size+1], values),
-    keeping the given order within each owner."""
-    order = np.argsort(owner, kind="stable")
-    counts = np.bincount(owner, minlength=size)
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets, values[order]
+def _sort_rows(a: np.ndarray) -> np.ndarray:
+    """Stable argsort of each row of a non-negative (B, N) int array; radix sort when it fits
+    16 bits (the common case: key and value ids of generated episodes), else the general one."""
+    if a.size and a.min() >= 0 and a.max() < 1 << 16:
+        return np.argsort(a.astype(np.uint16), axis=1, kind="stable")
+    return np.argsort(a, axis=1, kind="stable")
+
+
+def _values_distinct(p: Program) -> bool:
+    """True when no value id repeats inside an episode (generators guarantee it: a value names
+    one event).  Then no trap list can hold a value twice and no gold can be another key's
+    value, and replay skips the work that handles those cases."""
+    v = p.value
+    if v.size == 0:
+        return True
+    shifted = np.where(v >= 0, v, -1 - np.arange(v.shape[1])[None, :])  # absents never collide
+    lo = shifted.min(initial=0)
+    srt = np.take_along_axis(shifted, _sort_rows(shifted - lo), axis=1)
+    return not (srt[:, 1:] == srt[:, :-1]).any()
 
 
 @dataclass
@@ -278,6 +289,7 @@ class _History:
     """Items grouped by (episode, key) in reading order, with running counts per group."""
 
     order: np.ndarray  # flat item indices, sorted by (episode, key, position); pads dropped
+    new_group: np.ndarray  # the sorted index starts a group
     group_start: np.ndarray  # for each sorted index, the first sorted index of its group
     is_set: np.ndarray
     is_del: np.ndarray
@@ -293,15 +305,15 @@ class _History:
 
 def _history(p: Program) -> _History:
     B, N = p.shape
-    item, key = p.item.reshape(-1), p.key.reshape(-1)
-    pos = np.arange(B * N, dtype=np.int64)  # flat index = b * N + n: reading order in a row
-    gkey = (pos // N) * (int(key.max(initial=0)) + 1) + key
-    order = np.lexsort((pos, gkey))
+    item = p.item.reshape(-1)
+    key = np.where(p.item == ITEM_PAD, 0, p.key)
+    # (episode, key, position): rows are episodes and a stable sort of each row keeps reading order
+    order = (_sort_rows(key) + (np.arange(B, dtype=np.int64) * N)[:, None]).reshape(-1)
     order = order[item[order] != ITEM_PAD]
-    g_sorted = gkey[order]
-    it = item[order]
+    k_sorted = key.reshape(-1)[order]
     new_group = np.ones(order.size, dtype=bool)
-    new_group[1:] = g_sorted[1:] != g_sorted[:-1]
+    new_group[1:] = (k_sorted[1:] != k_sorted[:-1]) | (order[1:] // N != order[:-1] // N)
+    it = item[order]
     idx = np.arange(order.size)
     group_start = np.maximum.accumulate(np.where(new_group, idx, 0))
     is_set, is_del = it == ITEM_SET, it == ITEM_DELETE
@@ -320,7 +332,7 @@ def _history(p: Program) -> _History:
     prev_change = np.where(changing, prev_change, last_change)
     holds = (last_change >= 0) & is_set[np.maximum(last_change, 0)]
     held_before = (prev_change >= 0) & is_set[np.maximum(prev_change, 0)]
-    return _History(order, group_start, is_set, is_del, is_dis, is_q, running(is_set),
+    return _History(order, new_group, group_start, is_set, is_del, is_dis, is_q, running(is_set),
                     running(is_dis), running(is_del), last_change, holds, held_before)
 
 
@@ -333,6 +345,16 @@ def query_history(p: Program) -> tuple[np.ndarray, np.ndarray]:
     held = np.zeros(p.item.size, dtype=bool)
     held[h.order] = h.held_before
     return n_values.reshape(p.shape), held.reshape(p.shape)
+
+
+def _spread(owners: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    """Offsets (size + 1) of a ragged array over all flat items whose non-empty lists belong to
+    ``owners`` (ascending flat indices) with ``counts`` entries each."""
+    full = np.zeros(size, dtype=np.int64)
+    full[owners] = counts
+    offsets = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(full, out=offsets[1:])
+    return offsets
 
 
 def replay_program(p: Program) -> Program:
@@ -348,12 +370,16 @@ def replay_program(p: Program) -> Program:
     before the query -> ``discard``; a distractor about the key came before it -> ``distractor``;
     the key's current value was set without a write signal -> ``no_write_signal``; the key has
     had two or more values -> ``overwrite``; else ``write``.
+
+    Trap lists hold each value once.  ``stale``, ``distractor`` and ``deleted`` are in reading
+    order; ``other_keys`` are in key order, starting after the query's own key and wrapping.
     """
     B, N = p.shape
     flat = lambda a: a.reshape(-1)  # noqa: E731
     value = flat(p.value)
     size = B * N
     h = _history(p)
+    distinct = _values_distinct(p)
     order, group_start = h.order, h.group_start
     is_set, is_del, is_dis, is_q = h.is_set, h.is_del, h.is_dis, h.is_q
     n_sets, n_dis, n_del = h.n_sets, h.n_dis, h.n_del
@@ -368,17 +394,25 @@ def replay_program(p: Program) -> Program:
     version = np.zeros(size, dtype=np.int64)
     version[order] = np.where(is_set, n_sets, 0)
 
-    # ---- queries
+    # ---- queries, taken in reading (flat index) order: q_flat ascending
     qi = np.flatnonzero(is_q)  # positions in the sorted order
+    mark = np.zeros(size, dtype=bool)
+    mark[order[qi]] = True
+    rank = np.cumsum(mark) - 1
+    by_flat = np.empty(qi.size, dtype=np.int64)
+    by_flat[rank[order[qi]]] = qi
+    qi = by_flat
     q_flat = order[qi]
     cur = last_change[qi]  # current value's set (if holds)
     q_holds = holds[qi]
     nq_sets = n_sets[qi]
     ask = flat(p.ask)[q_flat]
     kreq = flat(p.k)[q_flat]
-    # indices (in sorted order) of the group's sets, in order: the j-th set of a group
+    # the j-th set of a query's group is set_pos[sets before the group + j]
     set_pos = np.flatnonzero(is_set)
-    set_rank_base = np.searchsorted(set_pos, group_start[qi])  # first set of the query's group
+    sets_before = np.cumsum(is_set) - is_set
+    q_group_start = group_start[qi]
+    set_rank_base = sets_before[q_group_start]
     values_sorted = value[order]
 
     def nth_set(j: np.ndarray) -> np.ndarray:  # j: 0-based set index within the group
@@ -386,8 +420,7 @@ def replay_program(p: Program) -> Program:
             return np.zeros_like(j)
         return set_pos[np.clip(set_rank_base + j, 0, set_pos.size - 1)]
 
-    target = np.full(qi.size, -1, dtype=np.int64)  # sorted index of the deciding set
-    target = np.where(ask == ASK_LATEST, cur, target)
+    target = np.where(ask == ASK_LATEST, cur, -1)  # sorted index of the deciding set
     ok_v = (ask == ASK_VERSION) & (kreq >= 1) & (kreq <= nq_sets)
     target = np.where(ok_v, nth_set(kreq - 1), target)
     ok_p = (ask == ASK_PREVIOUS) & (nq_sets >= 2)
@@ -409,39 +442,41 @@ def replay_program(p: Program) -> Program:
     probe[q_flat] = probe_q
 
     # ---- traps: for each query, the items of its group before it, by kind
-    # pairs (query, earlier item of the same group): the group's items before the query
-    q_group_start = group_start[qi]
+    # pairs (query, earlier item of the same group), grouped by query in reading order
     n_before = qi - q_group_start
     pair_q = np.repeat(np.arange(qi.size), n_before)
     pair_item = np.repeat(q_group_start, n_before) + _ranges(n_before)
     pv = values_sorted[pair_item]
-    p_is_set = is_set[pair_item]
-    p_is_dis = is_dis[pair_item]
-    gold_of_pair = answer_q[pair_q]
     # the last delete before the query: sets before it were "held before a delete"
     last_del = np.maximum.accumulate(np.where(is_del, idx, -1))
     q_last_del = np.where(last_del[qi] >= q_group_start, last_del[qi], -1)
-
-    other = pv != gold_of_pair
+    other = pv != answer_q[pair_q]
+    p_is_set = is_set[pair_item]
     masks = {
         "stale": p_is_set & other,
-        "distractor": p_is_dis & other,
+        "distractor": is_dis[pair_item] & other,
         "deleted": p_is_set & (pair_item < q_last_del[pair_q]) & other,
     }
-    traps = {name: _unique_ragged(*_ragged(q_flat[pair_q[m]], pv[m], size)) for name, m in masks.items()}
-    traps["other_keys"] = _other_keys(p, h, values_sorted, q_flat, answer_q)
+    traps = {}
+    for name, m in masks.items():
+        counts = np.bincount(pair_q[m], minlength=qi.size)
+        ragged = (np.concatenate([[0], np.cumsum(counts)]), pv[m])
+        if not distinct:
+            ragged = _unique_ragged(*ragged)
+        traps[name] = (_spread(q_flat, np.diff(ragged[0]), size), ragged[1])
+    traps["other_keys"] = _other_keys(p, h, values_sorted, qi, q_flat, answer_q, distinct)
     shape = p.shape
     p.op, p.version = op.reshape(shape), version.reshape(shape)
     p.answer, p.probe, p.traps = answer.reshape(shape), probe.reshape(shape), traps
 
-    # evidence: the deciding items, by flat index
-    ev_items = [np.where(defined, target, -1)]
-    ev_items.append(np.where(defined & (ask != ASK_LATEST), cur, -1))  # the current value's set
-    ev_items.append(np.where(~q_holds & (cur >= 0), cur, -1))  # the delete that emptied the key
-    owners = np.concatenate([np.arange(qi.size)] * len(ev_items))
-    cand = np.concatenate(ev_items)
+    # evidence: the deciding items, by flat index: the deciding set; for version/previous asks
+    # the current value's set too; for a key emptied by a delete, that delete
+    deciding = np.where(defined, target, -1)
+    current = np.where(defined & (ask != ASK_LATEST) & (cur != deciding), cur, -1)
+    emptied = np.where(~q_holds & (cur >= 0), cur, -1)
+    cand = np.stack([deciding, current, emptied], axis=1)
     keep = cand >= 0
-    p.evidence = _unique_ragged(*_ragged(q_flat[owners[keep]], order[cand[keep]], size))
+    p.evidence = (_spread(q_flat, keep.sum(axis=1), size), order[cand[keep]])
     return p
 
 
@@ -473,111 +508,105 @@ def _unique_ragged(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return new_off, values[keep]
 
 
-def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, q_flat: np.ndarray,
-                answer_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarray, q_flat: np.ndarray,
+                answer_q: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
     """Current values of the other keys of the episode at each query's position.
 
+    ``qi``/``q_flat``/``answer_q`` describe the queries in reading order (``q_flat`` ascending).
     A set is alive from its own position until the next change (set or delete) of its key.
-    For each query, the candidates are the sets of its episode that come before it (a prefix of
-    the episode's sets in reading order); the alive ones of other keys are its trap."""
+
+    * A query after the last change of its episode ("settled") sees the final state, which all
+      such queries of the episode share: the final value of each key, in key order (the groups
+      of the history are sorted by key).  Its trap is that list rotated to start after its own
+      key, minus its own key; every trap is one window of the list written twice, so the common
+      case (every key holds a value, values distinct) is a single gather.
+    * Any other query: the sets of its episode before it (a prefix of the episode's sets in
+      reading order) that are still alive and of other keys, in reading order."""
     B, N = p.shape
     size = B * N
     order, is_set = h.order, h.is_set
     if q_flat.size == 0:
-        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    idx = np.arange(order.size)
-    # the next change of the same group after each sorted index, as a reading position
-    nxt = np.where(is_set | h.is_del, idx, order.size)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
-    nxt_after = np.append(nxt[1:], order.size)
-    last_of_group = np.append(h.group_start[1:] != h.group_start[:-1], True)
-    group_end = np.where(last_of_group, idx + 1, order.size)
-    group_end = np.minimum.accumulate(group_end[::-1])[::-1]  # exclusive end of each group
-    kill = np.where(nxt_after < group_end, order[np.minimum(nxt_after, order.size - 1)],
-                    np.iinfo(np.int64).max)
-    s_idx = np.flatnonzero(is_set)
-    s_pos = order[s_idx]  # reading positions of sets
-    s_kill = kill[s_idx]
-    s_val = values_sorted[s_idx]
+        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    n = order.size
     key = p.key.reshape(-1)
-    by_flat = np.argsort(q_flat)  # reading order: each part below is built owner-sorted
-    q_flat, answer_q = q_flat[by_flat], answer_q[by_flat]
     q_key = key[q_flat]
+    q_ep = q_flat // N
 
-    # Fast path: a query after the last change of its episode sees the final state, shared by
-    # every such query of the episode: the sets never killed.  Its trap is that list minus its
-    # own key's entry, built with one (B, Q, K) mask instead of per-pair work.
+    # groups (episode, key) of the history, in order; the final value of each
+    gs = np.flatnonzero(h.new_group)
+    gid = np.cumsum(h.new_group) - 1
+    ge = np.append(gs[1:], n) - 1  # last sorted index of each group
+    g_ep = order[gs] // N
+    has_final = h.holds[ge]
+    g_val = values_sorted[np.maximum(h.last_change[ge], 0)]
+    cf = np.cumsum(has_final) - has_final  # finals in earlier groups
+    n_final = np.bincount(g_ep[has_final], minlength=B)
+    ep_first = np.cumsum(np.bincount(g_ep, minlength=B)) - np.bincount(g_ep, minlength=B)
+    cf_base = cf[np.minimum(ep_first, gs.size - 1)]
+    col = cf - cf_base[g_ep]  # column of a group's final value in its episode's list
+
     changes = order[is_set | h.is_del]
     last_change = np.full(B, -1, dtype=np.int64)
     np.maximum.at(last_change, changes // N, changes)
-    settled = q_flat > last_change[q_flat // N]
-    out_counts = np.zeros(size, dtype=np.int64)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []  # (owner flat index, values), owner-sorted
+    settled = q_flat > last_change[q_ep]
+    out_counts = np.zeros(q_flat.size, dtype=np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # (query indices, values), both in reading order
     if settled.any():
-        final = s_kill == np.iinfo(np.int64).max
-        f_ep = s_pos[final] // N
-        f_val, f_key = s_val[final], key[s_pos[final]]
-        o = np.argsort(f_ep, kind="stable")
-        f_ep, f_val, f_key = f_ep[o], f_val[o], f_key[o]
-        n_final = np.bincount(f_ep, minlength=B)
-        width = int(n_final.max(initial=0))
-        col = np.arange(f_ep.size) - np.repeat(np.cumsum(n_final) - n_final, n_final)
-        vals = np.full((B, width), -1, dtype=np.int32)
-        keys = np.full((B, width), -1, dtype=np.int64)
-        vals[f_ep, col], keys[f_ep, col] = f_val, f_key
-        sq = q_flat[settled]
-        sq_ep = sq // N
-        per_ep = np.bincount(sq_ep, minlength=B)
-        # where each settled query's own key sits in its row's final list (sorted by key)
-        stride = int(key.max(initial=0)) + 1
-        f_comb = f_ep * stride + f_key  # ascending: rows by episode, then key
-        q_comb = sq_ep * stride + q_key[settled]
-        at = np.searchsorted(f_comb, q_comb)
-        own_present = f_comb[np.minimum(at, f_comb.size - 1)] == q_comb if f_comb.size else at < 0
-        own_col = at - (np.cumsum(n_final) - n_final)[sq_ep]
-        # a gold that is another key's current value (only possible when values repeat, as
-        # they never do in generated episodes) must be filtered out: the mask path does that
-        not_own = answer_q[settled] != vals[sq_ep, np.clip(own_col, 0, max(width - 1, 0))] if width else None
-        gold_elsewhere = width > 0 and bool(
-            not_own.any() and (vals[sq_ep[not_own]] == answer_q[settled][not_own][:, None]).any())
-        if ((per_ep == per_ep[0]).all() and (n_final == width).all() and own_present.all() and width > 0
-                and not gold_elsewhere):
-            # the common end-of-episode case: every row holds `width` values and every query's
-            # own key is among them, so each trap is its row minus one entry: values left of
-            # the own column come from vals[:, :-1], the rest from vals[:, 1:] (one select)
-            qn = int(per_ep[0])
-            r = np.arange(width - 1, dtype=np.int32)[None, None, :]
-            left = r < own_col.reshape(B, qn)[:, :, None]
-            picked = np.where(left, vals[:, None, :-1], vals[:, None, 1:]).reshape(-1)
-            out_counts[sq] = width - 1
-        else:
-            mask = (keys[sq_ep] != q_key[settled][:, None]) & (keys[sq_ep] >= 0)
-            mask &= vals[sq_ep] != answer_q[settled][:, None]
-            picked = vals[sq_ep][mask]
+        W = int(n_final.max(initial=0))
+        vals = np.full((B, 2 * max(W, 1)), -1, dtype=np.int32)
+        keys = np.full((B, 2 * max(W, 1)), -1, dtype=np.int64)
+        fe, fc = g_ep[has_final], col[has_final]
+        vals[fe, fc] = vals[fe, fc + W] = g_val[has_final]
+        keys[fe, fc] = keys[fe, fc + W] = key[order[gs[has_final]]]
+        sq = np.flatnonzero(settled)
+        sq_ep, g = q_ep[sq], gid[qi[sq]]
+        at = col[g]  # the first final value of a key after the query's own (or its own)
+        if distinct and W > 1 and (n_final == W).all() and has_final[g].all():
+            picked = np.lib.stride_tricks.sliding_window_view(vals, W - 1, axis=1)[sq_ep, at + 1].reshape(-1)
+            out_counts[sq] = W - 1
+        elif W > 0:
+            win = np.lib.stride_tricks.sliding_window_view
+            v = win(vals, W, axis=1)[sq_ep, at]
+            k = win(keys, W, axis=1)[sq_ep, at]
+            mask = (k != q_key[sq][:, None]) & (k >= 0) & (v != answer_q[sq][:, None])
+            picked = v[mask]
             out_counts[sq] = mask.sum(axis=1)
+        else:
+            picked = np.zeros(0, dtype=np.int32)
         parts.append((sq, picked))
     if (~settled).any():
-        # General path: the sets of the query's episode before it (a prefix of the episode's
-        # sets in reading order) that are still alive, of other keys.
+        idx = np.arange(n)
+        # the next change of the same group after each sorted index, as a reading position
+        nxt = np.where(is_set | h.is_del, idx, n)
+        nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+        nxt_after = np.append(nxt[1:], n)
+        group_end = (ge + 1)[gid]  # exclusive end of each sorted index's group
+        kill = np.where(nxt_after < group_end, order[np.minimum(nxt_after, n - 1)], np.iinfo(np.int64).max)
+        s_idx = np.flatnonzero(is_set)
+        s_pos = order[s_idx]  # reading positions of sets
         by_pos = np.argsort(s_pos, kind="stable")
-        s_pos_o, s_kill_o, s_val_o = s_pos[by_pos], s_kill[by_pos], s_val[by_pos]
+        s_pos_o, s_kill_o, s_val_o = s_pos[by_pos], kill[s_idx][by_pos], values_sorted[s_idx][by_pos]
         s_key_o = key[s_pos_o]
-        uq = q_flat[~settled]
+        uq_i = np.flatnonzero(~settled)
+        uq = q_flat[uq_i]
         q_ep_first = np.searchsorted(s_pos_o, (uq // N) * N)
         counts = np.searchsorted(s_pos_o, uq) - q_ep_first
         pair_q = np.repeat(np.arange(uq.size), counts)
         pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
-        keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != q_key[~settled][pair_q])
-                & (s_val_o[pair_s] != answer_q[~settled][pair_q]))
-        out_counts[uq] = np.bincount(pair_q[keep], minlength=uq.size)
-        parts.append((uq, s_val_o[pair_s[keep]].astype(np.int32)))
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(out_counts, out=offsets[1:])
+        keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != q_key[uq_i][pair_q])
+                & (s_val_o[pair_s] != answer_q[uq_i][pair_q]))
+        out_counts[uq_i] = np.bincount(pair_q[keep], minlength=uq.size)
+        ragged = (np.concatenate([[0], np.cumsum(out_counts[uq_i])]), s_val_o[pair_s[keep]].astype(np.int32))
+        if not distinct:
+            ragged = _unique_ragged(*ragged)
+            out_counts[uq_i] = np.diff(ragged[0])
+        parts.append((uq_i, ragged[1]))
+    offsets = _spread(q_flat, out_counts, size)
     if len(parts) == 1:
         return offsets, parts[0][1]
-    values = np.empty(int(offsets[-1]), dtype=np.int32)
-    for owners, vals_ in parts:  # each part's lists are in owner order: scatter them whole
-        starts = offsets[owners]
+    starts = np.concatenate([[0], np.cumsum(out_counts)])
+    values = np.empty(int(starts[-1]), dtype=np.int32)
+    for owners, vals_ in parts:  # each part's lists are in reading order: scatter them whole
         lens = out_counts[owners]
-        values[np.repeat(starts, lens) + _ranges(lens)] = vals_
+        values[np.repeat(starts[owners], lens) + _ranges(lens)] = vals_
     return offsets, values

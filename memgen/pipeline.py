@@ -206,14 +206,59 @@ def run_task(req: Request, task: ShardTask, root: str | Path | Store, recorded: 
     place just before a crash, a file changed by hand) is rebuilt.  Both give the same bytes,
     because a shard is a pure function of (request, task)."""
     store = open_store(root)
+    kept = _kept(task, store, recorded)
+    if kept is not None:
+        return kept
+    return _write(task, store, build_shard(req, task))
+
+
+def _kept(task: ShardTask, store: Store, recorded: dict | None) -> dict | None:
+    """The manifest entry of the shard already at ``task.path`` if it is the one ``recorded``."""
     if (recorded is not None and recorded.get("rows") == task.rows
             and store.size(task.path) == recorded.get("bytes")
             and store.sha256(task.path) == recorded.get("sha256")):
         return {"path": task.path, "rows": task.rows, "sha256": recorded["sha256"],
                 "bytes": recorded["bytes"]}
-    table = build_shard(req, task)
+    return None
+
+
+def _write(task: ShardTask, store: Store, table) -> dict:
     digest, size = store.write_shard(task.path, table)
     return {"path": task.path, "rows": task.rows, "sha256": digest, "bytes": size}
+
+
+def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | None]]):
+    """One worker: yield ``(item, entry)`` like :func:`memgen.engines.map_tasks`, building each
+    shard in this thread while a writer thread encodes, hashes and writes the one before.
+
+    The two stages overlap because the heavy parts of both (numpy, Arrow's zstd, sha256, file
+    I/O) release the GIL; at most two shards are in memory.  Bytes and order are those of the
+    plain loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memgen-writer") as writer:
+        try:
+            for item in todo:
+                task, recorded = item
+                kept = _kept(task, store, recorded)
+                if kept is not None:
+                    if pending is not None:
+                        yield pending[0], pending[1].result()
+                        pending = None
+                    yield item, kept
+                    continue
+                table = build_shard(req, task)
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = (item, writer.submit(_write, task, store, table))
+                del table
+            if pending is not None:
+                yield pending[0], pending[1].result()
+                pending = None
+        finally:
+            if pending is not None:  # closed early: let the write in flight finish (it is atomic)
+                pending[1].cancel()
 
 
 def _manifest(req: Request, entries: dict[str, dict], status: str) -> dict:
@@ -329,8 +374,12 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
     last = time.monotonic()
     todo = [(t, recorded.get(t.path)) for t in tasks(req)]
     run = functools.partial(_run_item, req, store)
+    if engine == "local" and (workers is None or workers <= 1):
+        shards = _pipelined(req, store, todo)
+    else:
+        shards = map_tasks(run, todo, workers, engine, address)
     # closing(): on any error here the workers stop before the caller looks at the folder
-    with contextlib.closing(map_tasks(run, todo, workers, engine, address)) as results:
+    with contextlib.closing(shards) as results:
         for (task, _), entry in results:
             if engine != "local" and store.size(task.path) != entry["bytes"]:
                 raise DataError(f"{store}/{task.path}: written by a {engine} worker but not visible here; "

@@ -91,7 +91,7 @@ class TokenBatch:
                             "or chunk rendering")
         ids_col = table.column("input_ids").combine_chunks()
         offsets = ids_col.offsets.to_numpy().astype(np.int64)
-        ids = ids_col.flatten().to_numpy(zero_copy_only=False)
+        ids = ids_col.flatten().to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
         row_start = offsets - offsets[0]
         if "chunk_size" in table.column_names:
             chunk = pc.fill_null(table.column("chunk_size"), DEFAULT_CHUNK).to_numpy().astype(np.int64)

@@ -7,7 +7,7 @@ import pyarrow as pa
 import yaml
 
 from .. import __version__, ir
-from .schema import schema_for
+from .schema import DEFAULT_VOCAB_SIZE, manifest_vocab_size, schema_for
 
 PROBE_TEXT = {
     "write": "a fact written with a write signal is recalled",
@@ -31,7 +31,7 @@ FAMILY_TEXT = {
 }
 
 
-_DTYPES = {pa.string(): "string", pa.bool_(): "bool", pa.int32(): "int32", pa.int64(): "int64",
+_DTYPES = {pa.string(): "string", pa.bool_(): "bool", pa.int32(): "int32", pa.int64(): "int64", pa.uint16(): "uint16",
            pa.uint64(): "uint64", pa.float32(): "float32", pa.float64(): "float64"}
 
 
@@ -51,10 +51,10 @@ def _named(f: pa.Field) -> dict:
     return {"name": f.name, **_feature(f.type)}
 
 
-def features_yaml(rendering: str) -> list:
+def features_yaml(rendering: str, vocab_size: int | None = DEFAULT_VOCAB_SIZE) -> list:
     """The ``features`` list of a config's ``dataset_info``; tested equal to what
     ``datasets.Features.from_arrow_schema(...)._to_yaml_list()`` gives (no heavy import here)."""
-    return [_named(f) for f in schema_for(rendering)]
+    return [_named(f) for f in schema_for(rendering, vocab_size)]
 
 
 def render_card(manifest: dict) -> str:
@@ -70,7 +70,7 @@ def render_card(manifest: dict) -> str:
             for name in configs
         ],
         "dataset_info": [
-            {"config_name": name, "features": features_yaml(c["rendering"]),
+            {"config_name": name, "features": features_yaml(c["rendering"], manifest_vocab_size(manifest)),
              "splits": [{"name": split, "num_bytes": sum(s["bytes"] for s in c["shards"]),
                          "num_examples": c["rows"]}]}
             for name, c in configs.items()
@@ -161,7 +161,9 @@ Columns: `id`, `family`, `rendering`, `seed`, `target_length`, `length`, `events
 `op`, `key`, `value`, `version`, `signal`, `kind`, `alias`, `start`, `end`, `chunk`, `segment`),
 `queries` (list of `qid`, `key`, `ask`, `version`, `answer`, `answer_text`, `probe`, `traps`,
 `start`, `end`, `evidence`), plus the rendering's own columns (`input_ids`; `chunk_size`;
-`segments`; `context`, `questions`, `prompt`, `tokenizer`, `domain`).
+`segments`; `context`, `questions`, `prompt`, `tokenizer`, `domain`). `input_ids` are uint16
+while the vocabulary has at most 65,536 ids (int32 beyond); cast them to int64 (`torch.long`)
+before an embedding lookup.
 
 ## Use
 

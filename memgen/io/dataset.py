@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..errors import DataError, UsageError
-from .schema import schema_for
+from .schema import manifest_vocab_size, schema_for
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -177,7 +177,7 @@ class Dataset:
 
     def table(self, name: str) -> pa.Table:
         tables = list(self.iter_tables(name))
-        return pa.concat_tables(tables) if tables else schema_for(self.config(name)["rendering"]).empty_table()
+        return pa.concat_tables(tables) if tables else schema_for(self.config(name)["rendering"], manifest_vocab_size(self.manifest)).empty_table()
 
 
 def verify(root: str | Path) -> list[str]:
@@ -194,7 +194,7 @@ def verify(root: str | Path) -> list[str]:
     problems: list[str] = []
     listed: set[Path] = set()
     for cfg in ds.manifest["configs"].values():
-        expected = schema_for(cfg["rendering"])
+        expected = schema_for(cfg["rendering"], manifest_vocab_size(ds.manifest))
         for s in cfg["shards"]:
             path = root / s["path"]
             listed.add(path.resolve())

@@ -47,12 +47,14 @@ _TAPE_SEED = 0x6D656D67656E  # "memgen"
 
 @lru_cache(maxsize=4)
 def _tape(lo: int, hi: int, n: int) -> np.ndarray:
-    """The filler tape: ``n`` ids uniform on [lo, hi), the same on every machine."""
-    return np.random.Generator(np.random.PCG64(_TAPE_SEED)).integers(lo, hi, n, dtype=np.int32)
+    """The filler tape: ``n`` ids uniform on [lo, hi), the same on every machine (stored in the
+    type of ``input_ids``)."""
+    tape = np.random.Generator(np.random.PCG64(_TAPE_SEED)).integers(lo, hi, n, dtype=np.int32)
+    return tape.astype(np.uint16) if hi <= 1 << 16 else tape
 
 
 def filler(seeds_stream, vocab: Vocab, batch: int, length: int) -> np.ndarray:
-    """(B, length) int32 filler: each row a window of the tape at its own offset."""
+    """(B, length) filler ids (``vocab.ids_dtype``): each row a window of the tape at its own offset."""
     n = max(1 << 23, 2 * length)
     n = 1 << int(np.ceil(np.log2(n)))
     tape = _tape(vocab.filler_offset, vocab.vocab_size, n)
@@ -116,7 +118,7 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
     start = place(streams, lens, trailing, grid, vocab.event_length, opts.depth, opts.spacing, opts.alpha)
     end = start + lens
 
-    ids = filler(streams, vocab, B, T)  # (B, T) int32, a fresh copy of the tape windows
+    ids = filler(streams, vocab, B, T)  # (B, T) ids_dtype, a fresh copy of the tape windows
     ids[:, bos_at] = BOS
     M = tok.shape[2]
     pos = start[:, :, None] + np.arange(M)[None, None, :]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ..errors import UsageError
 from ..ir import DISTRACTOR_KINDS
 
@@ -66,6 +68,11 @@ class Vocab:
     @property
     def filler_offset(self) -> int:
         return self.value_offset + self.values
+
+    @property
+    def ids_dtype(self) -> type[np.integer]:
+        """The numpy type of ``input_ids`` (see :func:`memgen.io.schema.ids_type`)."""
+        return np.uint16 if self.vocab_size <= 1 << 16 else np.int32
 
     @property
     def key_space(self) -> int:
