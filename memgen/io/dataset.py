@@ -177,7 +177,9 @@ class Dataset:
 
     def table(self, name: str) -> pa.Table:
         tables = list(self.iter_tables(name))
-        return pa.concat_tables(tables) if tables else schema_for(self.config(name)["rendering"], manifest_vocab_size(self.manifest)).empty_table()
+        if tables:
+            return pa.concat_tables(tables)
+        return schema_for(self.config(name)["rendering"], manifest_vocab_size(self.manifest)).empty_table()
 
 
 def verify(root: str | Path) -> list[str]:
