@@ -125,3 +125,27 @@ def test_manifest_records_versions_vocab_and_checksums(small_dataset):
                                                       "lookalike"}
     assert all(len(s["sha256"]) == 64 for c in m["configs"].values() for s in c["shards"])
     assert m["command"].startswith("memgen generate")
+
+
+@pytest.mark.parametrize(("vocab_size", "dtype"), [(4096, "uint16"), (70_000, "int32")])
+def test_input_ids_type_follows_the_vocabulary(tmp_path, vocab_size, dtype):
+    """uint16 ids while the vocabulary fits 16 bits, int32 beyond; verify, the card and
+    `datasets` all agree with the shards, and the ids are the same numbers either way."""
+    import datasets
+    import pyarrow as pa
+
+    from memgen.render import RenderOptions
+    from memgen.render.vocab import Vocab
+
+    req = Request(families=("overwrite",), renderings=("token",), lengths=(512,), episodes=3, seed=4,
+                  render=RenderOptions(vocab=Vocab(vocab_size=vocab_size)))
+    out = tmp_path / "ds"
+    generate(req, out)
+    assert verify(out) == []
+    table = Dataset.open(out).table("overwrite-token-512")
+    assert table.schema.field("input_ids").type == pa.list_(getattr(pa, dtype)())
+    ids = table.column("input_ids").combine_chunks().flatten().to_numpy()
+    assert ids.max() < vocab_size and (ids >= vocab_size - 100).sum() > 0  # filler reaches the top
+    hf = datasets.load_dataset(str(out), "overwrite-token-512", split="test")
+    assert hf.features["input_ids"].feature.dtype == dtype
+    assert hf[1]["input_ids"] == table.column("input_ids")[1].as_py()

@@ -121,10 +121,10 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
     ids = filler(streams, vocab, B, T)  # (B, T) ids_dtype, a fresh copy of the tape windows
     ids[:, bos_at] = BOS
     M = tok.shape[2]
-    pos = start[:, :, None] + np.arange(M)[None, None, :]
     keep = np.arange(M)[None, None, :] < lens[:, :, None]
-    rows = np.broadcast_to(np.arange(B)[:, None, None], pos.shape)
-    ids[rows[keep], pos[keep]] = tok[keep]
+    # flat positions in the (B, T) stream: row offset + item start + token index
+    pos = (start + (np.arange(B, dtype=np.int64) * T)[:, None])[:, :, None] + np.arange(M)[None, None, :]
+    ids.reshape(-1)[pos[keep]] = tok[keep]
     return ids, start, end
 
 
