@@ -2,9 +2,13 @@
 
     python benchmarks/bench_generate.py            # all three cases
     python benchmarks/bench_generate.py --case 1k  # one case
+    python benchmarks/bench_generate.py --serial   # no writer thread: build and write in turn
 
 Each case runs in a fresh subprocess so that its peak RSS is its own; the time is the
 library's ``generate()`` call (shards, manifest and card written), without interpreter start.
+One worker process: by default it builds each shard while a writer thread compresses, hashes
+and writes the previous one (what ``memgen generate --workers 1`` does); ``--serial`` measures
+the plain loop, one core.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ CASES = {
 }
 
 
-def run_case(name: str) -> dict:
+def run_case(name: str, serial: bool = False) -> dict:
+    from memgen import pipeline
     from memgen.generators import Knobs
     from memgen.pipeline import Request, generate
+
+    if serial:  # build and write each shard in turn on this thread
+        pipeline._pipelined = lambda req, store, todo: ((it, pipeline._run_item(req, store, it)) for it in todo)
 
     c = CASES[name]
     req = Request(families=c["families"], renderings=("token",), lengths=c["lengths"], episodes=c["episodes"],
@@ -47,15 +55,17 @@ def run_case(name: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", choices=list(CASES), action="append")
+    ap.add_argument("--serial", action="store_true", help="no writer thread (one core)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_case(args.child)))
+        print(json.dumps(run_case(args.child, args.serial)))
         return
     print(f"{'case':<5}{'episodes':>10}{'length':>11}{'tokens':>13}{'seconds':>9}{'tokens/s':>14}"
           f"{'peak RSS MiB':>14}{'shards MB':>11}")
     for name in args.case or list(CASES):
-        out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True, check=True)
+        cmd = [sys.executable, __file__, "--child", name] + ["--serial"] * args.serial
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['case']:<5}{r['episodes']:>10,}{r['length']:>11,}{r['tokens']:>13,}{r['seconds']:>9.2f}"
               f"{r['tokens_per_s'] / 1e6:>12.1f} M{r['peak_rss_mib']:>14,}{r['shard_mb']:>11,.0f}")
