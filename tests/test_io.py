@@ -109,6 +109,34 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
         assert (tmp_path / "cut" / s["path"]).read_bytes() == (tmp_path / "full" / s["path"]).read_bytes()
 
 
+def test_a_failed_write_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
+    """With one worker the writer thread writes shard i while shard i+1 is built: its error
+    (here a full disk on the third shard) still reaches the caller, nothing half-written stays,
+    and the same command then finishes with the bytes of an uninterrupted run."""
+    from memgen.io import store as store_mod
+
+    req = Request(families=("overwrite",), lengths=(1024,), episodes=8, seed=2, shard_size=2)
+    full = generate(req, tmp_path / "full")
+    real = store_mod.LocalStore.write_shard
+    calls = {"n": 0}
+
+    def disk_full_on_third(self, rel, table):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real(self, rel, table)
+
+    monkeypatch.setattr(store_mod.LocalStore, "write_shard", disk_full_on_third)
+    with pytest.raises(OSError, match="No space left"):
+        generate(req, tmp_path / "cut")
+    assert calls["n"] == 3  # the run stopped at the failed write, not after every shard
+    monkeypatch.setattr(store_mod.LocalStore, "write_shard", real)
+    assert not list((tmp_path / "cut").rglob("*.tmp-*"))
+    assert generate(req, tmp_path / "cut") == full
+    for s in full["configs"]["overwrite-token-1024"]["shards"]:
+        assert (tmp_path / "cut" / s["path"]).read_bytes() == (tmp_path / "full" / s["path"]).read_bytes()
+
+
 def test_folder_with_another_dataset_is_refused(small_dataset, tmp_path):
     root = _copy(small_dataset, tmp_path / "c")
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
