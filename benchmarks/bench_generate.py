@@ -30,19 +30,15 @@ CASES = {
 
 
 def run_case(name: str, serial: bool = False) -> dict:
-    from memgen import pipeline
     from memgen.generators import Knobs
     from memgen.pipeline import Request, generate
-
-    if serial:  # build and write each shard in turn on this thread
-        pipeline._pipelined = lambda req, store, todo: ((it, pipeline._run_item(req, store, it)) for it in todo)
 
     c = CASES[name]
     req = Request(families=c["families"], renderings=("token",), lengths=c["lengths"], episodes=c["episodes"],
                   seed=0, knobs=Knobs(**c["knobs"]))
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        m = generate(req, d)
+        m = generate(req, d, writer_thread=not serial)
         wall = time.perf_counter() - t0
         size = sum(s["bytes"] for cfg in m["configs"].values() for s in cfg["shards"])
     tokens = c["episodes"] * c["lengths"][0]

@@ -92,10 +92,6 @@ def run_child(engine: str, workers: int, episodes: int) -> dict:
     req = Request(families=(FAMILY,), renderings=("token",), lengths=(LENGTH,), episodes=episodes, seed=0)
     todo = tasks(req)
     ray_start = None
-    if engine == "serial":  # one worker, no writer thread: build and write each shard in turn
-        from memgen import pipeline
-
-        pipeline._pipelined = lambda req, store, todo: ((it, pipeline._run_item(req, store, it)) for it in todo)
     if engine == "ray":
         import ray
 
@@ -104,7 +100,9 @@ def run_child(engine: str, workers: int, episodes: int) -> dict:
         ray_start = time.perf_counter() - t
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d, WorkerPeaks() as peaks:
         t = time.perf_counter()
-        m = generate(req, os.path.join(d, "ds"), workers=workers, engine="local" if engine == "serial" else engine)
+        # serial: one worker, no writer thread: build and write each shard in turn
+        m = generate(req, os.path.join(d, "ds"), workers=workers, engine="local" if engine == "serial" else engine,
+                     writer_thread=engine != "serial")
         wall = time.perf_counter() - t
         size = sum(s["bytes"] for c in m["configs"].values() for s in c["shards"])
     if engine == "ray":

@@ -541,8 +541,8 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
     g_val = values_sorted[np.maximum(h.last_change[ge], 0)]
     cf = np.cumsum(has_final) - has_final  # finals in earlier groups
     n_final = np.bincount(g_ep[has_final], minlength=B)
-    ep_first = np.cumsum(np.bincount(g_ep, minlength=B)) - np.bincount(g_ep, minlength=B)
-    cf_base = cf[np.minimum(ep_first, gs.size - 1)]
+    n_groups = np.bincount(g_ep, minlength=B)
+    cf_base = cf[np.minimum(np.cumsum(n_groups) - n_groups, gs.size - 1)]  # at each episode's first group
     col = cf - cf_base[g_ep]  # column of a group's final value in its episode's list
 
     changes = order[is_set | h.is_del]
@@ -553,11 +553,15 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (query indices, values), both in reading order
     if settled.any():
         W = int(n_final.max(initial=0))
-        vals = np.full((B, 2 * max(W, 1)), -1, dtype=np.int32)
-        keys = np.full((B, 2 * max(W, 1)), -1, dtype=np.int64)
         fe, fc = g_ep[has_final], col[has_final]
-        vals[fe, fc] = vals[fe, fc + W] = g_val[has_final]
-        keys[fe, fc] = keys[fe, fc + W] = key[order[gs[has_final]]]
+
+        def twice(x: np.ndarray, dtype: type[np.integer]) -> np.ndarray:
+            """(B, 2W): each episode's final list written twice (-1 where it is shorter)."""
+            out = np.full((B, 2 * max(W, 1)), -1, dtype=dtype)
+            out[fe, fc] = out[fe, fc + W] = x
+            return out
+
+        vals = twice(g_val[has_final], np.int32)
         sq = np.flatnonzero(settled)
         sq_ep, g = q_ep[sq], gid[qi[sq]]
         at = col[g]  # the first final value of a key after the query's own (or its own)
@@ -567,7 +571,7 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
         elif W > 0:
             win = np.lib.stride_tricks.sliding_window_view
             v = win(vals, W, axis=1)[sq_ep, at]
-            k = win(keys, W, axis=1)[sq_ep, at]
+            k = win(twice(key[order[gs[has_final]]], np.int64), W, axis=1)[sq_ep, at]
             mask = (k != q_key[sq][:, None]) & (k >= 0) & (v != answer_q[sq][:, None])
             picked = v[mask]
             out_counts[sq] = mask.sum(axis=1)

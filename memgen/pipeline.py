@@ -322,13 +322,15 @@ CHECKPOINT_S = 1.0
 
 def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
              on_shard: Callable[[ShardTask, dict], None] | None = None,
-             engine: str = "local", address: str | None = None) -> dict:
+             engine: str = "local", address: str | None = None, writer_thread: bool = True) -> dict:
     """Generate (or resume) the dataset of ``req`` under ``out``; returns the manifest.
 
     ``out`` is a folder, a ``file://`` URL or any fsspec/pyarrow URL.  Shards are made by
     ``engine`` (``local``: ``workers`` processes; ``ray``: the Ray cluster at ``address``, see
     :func:`memgen.engines.map_tasks`); ``on_shard`` is called in this process as each finishes.
-    The output bytes (shards, manifest, card) are the same for every engine and worker count.
+    With one local worker, a writer thread writes each shard while the next is built
+    (``writer_thread=False``: build and write in turn, one core).  The output bytes (shards,
+    manifest, card) are the same for every engine and worker count.
     While shards are made the manifest says ``incomplete`` and records the finished ones (at most
     :data:`CHECKPOINT_S` behind), so a re-run after a crash keeps them after checking their sha256.
     Bad arguments raise UsageError before anything is written; the few that only a shard task can
@@ -346,7 +348,7 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
         existed, fresh = store.exists(), store.is_empty()
         recorded = prepare_output(req, store)
         try:
-            return _make(req, store, recorded, workers, engine, address, on_shard)
+            return _make(req, store, recorded, workers, engine, address, on_shard, writer_thread)
         except UsageError:
             if fresh:  # these arguments cannot make this dataset: leave the folder as it was
                 store.remove_tree()
@@ -356,7 +358,8 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
 
 
 def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | None, engine: str,
-          address: str | None, on_shard: Callable[[ShardTask, dict], None] | None) -> dict:
+          address: str | None, on_shard: Callable[[ShardTask, dict], None] | None,
+          writer_thread: bool = True) -> dict:
     """The body of :func:`generate` once the output folder is prepared."""
     from .engines import map_tasks
 
@@ -374,7 +377,7 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
     last = time.monotonic()
     todo = [(t, recorded.get(t.path)) for t in tasks(req)]
     run = functools.partial(_run_item, req, store)
-    if engine == "local" and (workers is None or workers <= 1):
+    if writer_thread and engine == "local" and (workers is None or workers <= 1):
         shards = _pipelined(req, store, todo)
     else:
         shards = map_tasks(run, todo, workers, engine, address)

@@ -46,18 +46,16 @@ _TAPE_SEED = 0x6D656D67656E  # "memgen"
 
 
 @lru_cache(maxsize=4)
-def _tape(lo: int, hi: int, n: int) -> np.ndarray:
-    """The filler tape: ``n`` ids uniform on [lo, hi), the same on every machine (stored in the
-    type of ``input_ids``)."""
-    tape = np.random.Generator(np.random.PCG64(_TAPE_SEED)).integers(lo, hi, n, dtype=np.int32)
-    return tape.astype(np.uint16) if hi <= 1 << 16 else tape
+def _tape(lo: int, hi: int, n: int, dtype: type[np.integer]) -> np.ndarray:
+    """The filler tape: ``n`` ids uniform on [lo, hi), the same on every machine, as ``dtype``."""
+    return np.random.Generator(np.random.PCG64(_TAPE_SEED)).integers(lo, hi, n, dtype=np.int32).astype(dtype)
 
 
 def filler(seeds_stream, vocab: Vocab, batch: int, length: int) -> np.ndarray:
     """(B, length) filler ids (``vocab.ids_dtype``): each row a window of the tape at its own offset."""
     n = max(1 << 23, 2 * length)
     n = 1 << int(np.ceil(np.log2(n)))
-    tape = _tape(vocab.filler_offset, vocab.vocab_size, n)
+    tape = _tape(vocab.filler_offset, vocab.vocab_size, n, vocab.ids_dtype)
     off = seeds_stream.integers("filler_offset", 1, n - length + 1)[:, 0]
     windows = np.lib.stride_tricks.sliding_window_view(tape, length)
     return windows[off]

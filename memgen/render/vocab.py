@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import UsageError
+from ..io.schema import ids_type
 from ..ir import DISTRACTOR_KINDS
 
 PAD, BOS, WRITE, QUERY, DELETE, SLOT, ABSENT_TOKEN, ASK_LATEST_TOKEN, ASK_PREVIOUS_TOKEN = range(9)
@@ -72,7 +73,7 @@ class Vocab:
     @property
     def ids_dtype(self) -> type[np.integer]:
         """The numpy type of ``input_ids`` (see :func:`memgen.io.schema.ids_type`)."""
-        return np.uint16 if self.vocab_size <= 1 << 16 else np.int32
+        return ids_type(self.vocab_size).to_pandas_dtype()
 
     @property
     def key_space(self) -> int:
