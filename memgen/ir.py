@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import ir_kernel
+from . import ir_kernel, jit
 
 # ---------------------------------------------------------------------------------------------
 # names and codes (codes are what the vectorised path carries; names are what is stored)
@@ -359,17 +359,12 @@ def _spread(owners: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return offsets
 
 
-#: programs with fewer items than this are replayed by numpy even where the compiled path is
-#: available: small batches (tests, ``replay()`` of one episode) gain nothing from it
-KERNEL_MIN_ITEMS = 1 << 12
-
-
 def replay_program(p: Program, kernel: bool | None = None) -> Program:
     """Interpret every episode of ``p`` in place (DESIGN.md section 3), vectorised.
 
     ``kernel``: use the compiled twin of this function (:mod:`memgen.ir_kernel`, same outputs)
     when it is available; ``None`` (the default) uses it for programs of at least
-    ``KERNEL_MIN_ITEMS`` items.  Either way the result is the same arrays.
+    ``memgen.jit.MIN_ITEMS`` items.  Either way the result is the same arrays.
 
     Fills ``op`` (write / overwrite / silent_write / delete / distractor), ``version`` (for
     sets: how many values the key has had so far, counting across deletes; 0 otherwise),
@@ -386,7 +381,7 @@ def replay_program(p: Program, kernel: bool | None = None) -> Program:
     order; ``other_keys`` are in key order, starting after the query's own key and wrapping.
     """
     if kernel is None:
-        kernel = p.item.size >= KERNEL_MIN_ITEMS
+        kernel = p.item.size >= jit.MIN_ITEMS
     if kernel and ir_kernel.available():
         out = ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k)
         if out is not None:  # None: some episode repeats a value id; numpy handles that

@@ -18,10 +18,10 @@ numba's import, once per process).
 from __future__ import annotations
 
 import functools
-import importlib.util
-import os
 
 import numpy as np
+
+from .jit import available  # noqa: F401  (re-exported: the switch of this twin)
 
 # the codes of memgen.ir, restated (a kernel cannot read a Python module's globals at run time
 # other than as compile-time constants; tests check they agree)
@@ -35,12 +35,6 @@ ABSENT = -1
 #: ragged outputs, in the order of the count and offset rows
 RAGGED = ("stale", "distractor", "deleted", "other_keys", "evidence")
 
-
-
-def available() -> bool:
-    """numba is installed and not disabled (``MEMGEN_KERNELS=0``).  Cheap: imports nothing;
-    numba itself (about 0.4 s to import) is loaded on the first compiled call."""
-    return os.environ.get("MEMGEN_KERNELS", "1") != "0" and importlib.util.find_spec("numba") is not None
 
 
 @functools.cache

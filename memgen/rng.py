@@ -16,9 +16,12 @@ import hashlib
 
 import numpy as np
 
+from . import jit
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_2_53 = 1.0 / (1 << 53)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -72,7 +75,11 @@ class Streams:
 
     def uniform(self, stream: str, n: int) -> np.ndarray:
         """(B, n) float64 uniform on [0, 1)."""
-        return (self.bits(stream, n) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        if self.batch * n >= jit.MIN_ITEMS and jit.available():
+            out = np.empty((self.batch, n))
+            _uniform_kernel(mix64(self.seeds ^ self._tag(stream)), out)
+            return out
+        return (self.bits(stream, n) >> np.uint64(11)).astype(np.float64) * _2_53
 
     def integers(self, stream: str, n: int, high) -> np.ndarray:
         """(B, n) int64 uniform on [0, high); ``high`` broadcasts against (B, n), must be > 0."""
@@ -106,6 +113,10 @@ class Streams:
                 left, right = right, left ^ f
             return (left << np.uint64(half)) | right
 
+        if self.batch * n >= jit.MIN_ITEMS and jit.available():
+            out = np.empty((self.batch, n), dtype=np.int64)
+            _feistel_kernel(np.concatenate(round_keys, axis=1).T.copy(), np.uint64(half), mask, np.uint64(space), out)
+            return out
         x = np.broadcast_to(np.arange(n, dtype=np.uint64)[None, :], (self.batch, n)).copy()
         out = feistel(x)
         bad = out >= np.uint64(space)
@@ -113,3 +124,42 @@ class Streams:
             out = np.where(bad, feistel(out), out)
             bad = out >= np.uint64(space)
         return out.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled twins of uniform() and permutation_index() (memgen.jit): the same numbers, one pass
+
+
+@jit.kernel
+def _uniform_kernel(base, out):  # pragma: no cover - compiled
+    for b in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            z = base[b] + np.uint64(i + 1) * _GOLDEN
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            out[b, i] = np.float64(z >> np.uint64(11)) * _2_53
+
+
+@jit.kernel
+def _feistel_kernel(round_keys, half, mask, space, out):  # pragma: no cover - compiled
+    for b in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            x = np.uint64(i)
+            while True:  # cycle walking, as in permutation_index
+                left = x >> half
+                right = x & mask
+                for r in range(round_keys.shape[0]):
+                    z = right ^ round_keys[r, b]
+                    z ^= z >> np.uint64(30)
+                    z *= _M1
+                    z ^= z >> np.uint64(27)
+                    z *= _M2
+                    z ^= z >> np.uint64(31)
+                    left, right = right, left ^ (z & mask)
+                x = (left << half) | right
+                if x < space:
+                    break
+            out[b, i] = np.int64(x)

@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import ir
+from .. import ir, jit
 from ..errors import UsageError
-from . import Batch, RenderOptions, register_rendering
+from . import Batch, RenderOptions, register_rendering, tokens_kernel
 from .columns import common_columns
 from .layout import Grid, needed_length, place
 from .vocab import (
@@ -59,6 +59,13 @@ def filler(seeds_stream, vocab: Vocab, batch: int, length: int) -> np.ndarray:
     off = seeds_stream.integers("filler_offset", 1, n - length + 1)[:, 0]
     windows = np.lib.stride_tricks.sliding_window_view(tape, length)
     return windows[off]
+
+
+def item_lengths(p: ir.Program, vocab: Vocab) -> np.ndarray:
+    """(B, N) tokens of every item: a marker unless a silent set, an ask marker for queries,
+    the key, and a value (or the answer slot) unless a delete."""
+    silent = (p.item == ir.ITEM_SET) & p.silent
+    return (~silent).astype(np.int64) + (p.item == ir.ITEM_QUERY) + vocab.key_length + (p.item != ir.ITEM_DELETE)
 
 
 def item_tokens(p: ir.Program, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
@@ -100,8 +107,7 @@ def item_tokens(p: ir.Program, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
     after_key = col + q_shift + L
     last = np.where(is_q, SLOT, np.where(is_del, 0, value_tok))
     np.put_along_axis(tok, np.minimum(after_key, M - 1)[:, :, None], last[:, :, None].astype(np.int32), axis=2)
-    length = after_key + (~is_del)  # deletes end after the key
-    return tok, length
+    return tok, item_lengths(p, vocab)
 
 
 def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_at: np.ndarray):
@@ -111,13 +117,20 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
     from ..rng import Streams
 
     streams = Streams(batch.seeds ^ np.uint64(hash_rendering(rendering, T)))
-    tok, lens = item_tokens(p, vocab)
+    # large batches: the compiled twin writes the items straight into the stream
+    compiled = jit.available() and p.item.size >= jit.MIN_ITEMS
+    lens = item_lengths(p, vocab) if compiled else None
+    if not compiled:
+        tok, lens = item_tokens(p, vocab)
     trailing = _trailing_queries(p)
     start = place(streams, lens, trailing, grid, vocab.event_length, opts.depth, opts.spacing, opts.alpha)
     end = start + lens
 
     ids = filler(streams, vocab, B, T)  # (B, T) ids_dtype, a fresh copy of the tape windows
     ids[:, bos_at] = BOS
+    if compiled:
+        tokens_kernel.write_items(ids, start, p, vocab)
+        return ids, start, end
     M = tok.shape[2]
     keep = np.arange(M)[None, None, :] < lens[:, :, None]
     # flat positions in the (B, T) stream: row offset + item start + token index

@@ -1,5 +1,6 @@
-"""The compiled replay (memgen.ir_kernel) against the numpy interpreter: same arrays, field by
-field, on generated batches of every family and on random hand-made episodes."""
+"""The compiled twins (memgen.ir_kernel, memgen.render.tokens_kernel) against the numpy paths:
+the same arrays, field by field, on generated batches of every family and on random hand-made
+episodes; and the same shard bytes with and without them."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ir import episodes
 
-from memgen import ir, ir_kernel
+from memgen import ir, ir_kernel, jit
 from memgen.generators import Knobs, build_program, get_family
+from memgen.io.dataset import shard_bytes
+from memgen.pipeline import Request, build_shard, tasks
+from memgen.render import RenderOptions
 from memgen.render.vocab import Vocab
 from memgen.rng import Streams, episode_seeds
 
@@ -95,3 +99,44 @@ def test_kernel_declines_repeated_values():
                     queries=(ir.Query(qid=0, key=1, after=1),))
     p = ir.Program.from_episode(ep)
     assert ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k) is None
+
+
+@pytest.mark.parametrize("family,rendering,length,knobs", [
+    ("overwrite", "token", 1024, dict(keys=64, overwrites=16, queries=64)),
+    ("mixed", "token", 4096, {}),
+    ("mixed", "chunk", 4096, dict(query_position="interleaved")),
+    ("discard", "bridge", 8192, {}),
+    ("distractor", "token", 2048, {}),
+])
+def test_shards_are_the_same_bytes_with_or_without_kernels(family, rendering, length, knobs, monkeypatch):
+    req = Request(families=(family,), renderings=(rendering,), lengths=(length,), episodes=120, seed=5,
+                  knobs=Knobs(**knobs), render=RenderOptions(spacing="powerlaw" if family == "discard" else "uniform"))
+    task = tasks(req)[0]
+    digests = []
+    for threshold in (0, 1 << 60):  # every batch compiled; none
+        monkeypatch.setattr(jit, "MIN_ITEMS", threshold)
+        digests.append(shard_bytes(build_shard(req, task, block_items=1000))[1])
+    assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("n,space", [(64, 65536), (80, 1024), (7, 7), (300, 1000), (5, 3)])
+def test_compiled_draws_are_the_numpy_draws(n, space, monkeypatch):
+    from memgen.rng import Streams
+
+    s = Streams(episode_seeds(11, 0, 200))
+    got = {}
+    for threshold in (0, 1 << 60):
+        monkeypatch.setattr(jit, "MIN_ITEMS", threshold)
+        try:
+            perm = s.permutation_index("p", n, space)
+        except ValueError:
+            perm = None
+        got[threshold] = (s.uniform("u", n), s.integers("i", n, 10), s.exponential("e", n), perm)
+    a, b = got.values()
+    for x, y in zip(a, b, strict=True):
+        if x is None:
+            assert y is None
+        else:
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    if a[3] is not None:
+        assert all(len(set(row)) == n and max(row) < space for row in a[3].tolist())
