@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import jit
 from ..errors import UsageError
 from ..rng import Streams
 
@@ -71,10 +72,17 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
         gaps = streams.exponential("layout_gaps", N + 1)
     else:
         raise UsageError(f"unknown spacing {spacing!r}; choose uniform or powerlaw")
+    d0, d1 = depth
+    if B * N >= jit.MIN_ITEMS and jit.available():  # the compiled twin of the steps below
+        start = np.empty((B, N), dtype=np.int64)
+        _place_kernel(gaps, np.ascontiguousarray(is_tail), np.ascontiguousarray(item_len, dtype=np.int64),
+                      streams.uniform("layout_in_chunk", N), body_chunks.astype(np.int64),
+                      n_tail.astype(np.int64), cap, total_slots, C, grid.reserved_chunks.astype(np.int64),
+                      grid.offset, float(d0), float(d1), start)
+        return start
     gaps = np.where(np.append(is_tail, np.zeros((B, 1), dtype=bool), axis=1), 0.0, gaps)
     cum = np.cumsum(gaps, axis=1)
     x = cum[:, :N] / cum[:, N:N + 1]  # (B, N) in (0, 1)
-    d0, d1 = depth
     x = d0 + (d1 - d0) * x
     desired_chunk = np.minimum((x * body_chunks[:, None]).astype(np.int64), np.maximum(body_chunks - 1, 0)[:, None])
     j = np.arange(N)[None, :]
@@ -103,3 +111,59 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
     frac = np.sort(chunk_of + streams.uniform("layout_in_chunk", N), axis=1) - chunk_of
     fill_before = np.minimum((frac * (free + 1)).astype(np.int64), free)
     return grid.offset + chunk_of * C + reserved + fill_before + len_before_in_chunk
+
+
+@jit.kernel
+def _place_kernel(gaps, is_tail, item_len, u_in, body_chunks, n_tail, cap, total_slots, C, reserved, offset, d0,
+                  d1, start):  # pragma: no cover - compiled
+    """Steps 1 (after the gaps are drawn) to 3 of :func:`place`, a row at a time; the same
+    arithmetic in the same order, so the same starts."""
+    B, N = start.shape
+    x = np.empty(N)
+    chunk_of = np.empty(N, np.int64)
+    v = np.empty(N)
+    for b in range(B):
+        # 1. desired positions
+        cum = 0.0
+        for j in range(N):
+            if not is_tail[b, j]:
+                cum += gaps[b, j]
+            x[j] = cum
+        cum += gaps[b, N]
+        n_body = N - n_tail[b]
+        top = max(body_chunks[b] - 1, 0)
+        # 2. greedy push forward, then keep within the stream
+        run = np.iinfo(np.int64).min
+        for j in range(N):
+            if is_tail[b, j]:
+                a = total_slots - n_tail[b] + (j - n_body)
+            else:
+                xj = d0 + (d1 - d0) * (x[j] / cum)
+                a = min(np.int64(xj * body_chunks[b]), top) * cap
+            run = max(run, a - j)
+            chunk_of[j] = min(j + run, total_slots - N + j) // cap
+        # 3. inside each chunk: the free tokens spread over the gaps by sorted fractions
+        for j in range(N):
+            v[j] = chunk_of[j] + u_in[b, j]
+        lo = 0
+        while lo < N:
+            hi = lo
+            items = 0
+            while hi < N and chunk_of[hi] == chunk_of[lo]:
+                items += item_len[b, hi]
+                hi += 1
+            for i in range(lo + 1, hi):  # sort the run (insertion: runs are short); a run's
+                y = v[i]  # values never interleave with the next run's, so this is the row's sort
+                k = i - 1
+                while k >= lo and v[k] > y:
+                    v[k + 1] = v[k]
+                    k -= 1
+                v[k + 1] = y
+            c = chunk_of[lo]
+            free = C - reserved[c] - items
+            before = 0
+            for j in range(lo, hi):
+                fill = min(np.int64((v[j] - c) * (free + 1)), free)
+                start[b, j] = offset + c * C + reserved[c] + fill + before
+                before += item_len[b, j]
+            lo = hi
