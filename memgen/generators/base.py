@@ -186,10 +186,10 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     last_del_t = np.full((B, KT), -1.0)
     np.maximum.at(last_del_t, (np.broadcast_to(rows, del_key.shape), del_key), del_t)
     holds = written & (last_set_t > last_del_t)
-    # silent flag of the last set of each key: sets sorted by time, take the last per key
+    # silent flag of the last set of each key (set times are distinct draws)
     last_silent = np.zeros((B, KT), dtype=bool)
-    order_t = np.argsort(set_t, axis=1, kind="stable")
-    last_silent[rows, set_key[rows, order_t]] = set_silent[rows, order_t]
+    is_last = set_t == last_set_t[rows, set_key]
+    last_silent[np.broadcast_to(rows, set_key.shape)[is_last], set_key[is_last]] = set_silent[is_last]
     facts = KeyFacts(written, nvals, distracted, deleted, holds, last_silent)
 
     # ---- queries: rank keys by the policy (ties at random), ask them in that order
@@ -228,9 +228,12 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     ku[:, n_before_q:] = ask_u
 
     order = np.argsort(times, axis=1, kind="stable")
-    take = lambda a: np.take_along_axis(np.ascontiguousarray(a), order, axis=1)  # noqa: E731
+    n_items = item.shape[1]
+    flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
+    take = lambda a: np.ascontiguousarray(a).reshape(-1)[flat_order].reshape(B, n_items)  # noqa: E731
+    key_of = key_ids.reshape(-1)[(kidx + np.arange(0, B * KT, KT)[:, None]).reshape(-1)].reshape(B, n_items)
     p = ir.Program(
-        item=take(item), key=take(np.take_along_axis(key_ids, kidx, axis=1)),
+        item=take(item), key=take(key_of),
         value=take(value).astype(np.int64), silent=take(silent), kind=take(kind).astype(np.int8),
         alias=take(alias).astype(np.int64), ask=take(ask), k=np.zeros(item.shape, dtype=np.int64))
     ku = take(ku)

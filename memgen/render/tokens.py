@@ -21,7 +21,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .. import ir, jit
 from ..errors import UsageError
@@ -29,7 +28,6 @@ from . import Batch, RenderOptions, register_rendering, tokens_kernel
 from .columns import common_columns
 from .layout import Grid, needed_length, place
 from .vocab import (
-    ABSENT_TOKEN,
     ASK_LATEST_TOKEN,
     ASK_PREVIOUS_TOKEN,
     BOS,
@@ -156,8 +154,13 @@ def _trailing_queries(p: ir.Program) -> np.ndarray:
 def token_answer_text(p: ir.Program, vocab: Vocab) -> pa.Array:
     """Answers as the token a model should emit at the slot, in decimal; "unknown" if absent."""
     a = p.answer[p.item == ir.ITEM_QUERY]
-    tokens = pa.array(np.where(a >= 0, a + vocab.value_offset, ABSENT_TOKEN).astype(np.int32))
-    return pc.if_else(pa.array(a < 0), ir.ABSENT_TEXT, pc.cast(tokens, pa.string()))
+    return _answer_texts(vocab.value_offset, vocab.values).take(pa.array(np.where(a >= 0, a, vocab.values)))
+
+
+@lru_cache(maxsize=4)
+def _answer_texts(value_offset: int, values: int) -> pa.Array:
+    """Every answer text by value id; "unknown" after the last value."""
+    return pa.array([str(value_offset + v) for v in range(values)] + [ir.ABSENT_TEXT], pa.string())
 
 
 def _ids_column(ids: np.ndarray) -> pa.Array:
