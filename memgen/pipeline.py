@@ -193,16 +193,16 @@ def build_shard(req: Request, task: ShardTask, block_items: int = BLOCK_ITEMS):
     """The Arrow table of one shard (pure: same request and task, same table).
 
     Episodes are built in blocks of about ``block_items`` items (events and queries), so that
-    the numpy arrays of a block stay in the CPU cache; the blocks' tables are joined into one
-    (each episode depends only on its own seed, so the bytes do not depend on the block size)."""
+    the numpy arrays of a block stay in the CPU cache.  The table holds one chunk per block;
+    the shard writer joins them into its one record batch (in the writer thread, when there is
+    one).  Each episode depends only on its own seed, so the bytes do not depend on the block
+    size."""
     plan = get_family(task.family)(req.knobs, task.length)
     base = derive_seed("episode", req.seed, task.family)
     per = max(1, block_items // (plan.events + plan.queries))
     tables = [_build_block(req, task, plan, base, start, min(per, task.start + task.rows - start))
               for start in range(task.start, task.start + task.rows, per)]
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables).combine_chunks()
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def _build_block(req: Request, task: ShardTask, plan, base: int, start: int, rows: int):

@@ -69,8 +69,11 @@ IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)
 
 
 def shard_bytes(table: pa.Table) -> tuple[pa.Buffer, str]:
-    """The Arrow IPC file bytes of ``table`` (one record batch: deterministic) and their sha256.
-    Encoding into memory, then one write, is faster than streaming through a Python file."""
+    """The Arrow IPC file bytes of ``table`` (one record batch: deterministic, whatever the
+    table's chunks) and their sha256.  Encoding into memory, then one write, is faster than
+    streaming through a Python file."""
+    if any(c.num_chunks > 1 for c in table.columns):
+        table = table.combine_chunks()
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema, options=IPC_OPTIONS) as writer:
         writer.write_table(table, max_chunksize=max(1, table.num_rows))
