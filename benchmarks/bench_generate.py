@@ -3,18 +3,26 @@
     python benchmarks/bench_generate.py            # all three cases
     python benchmarks/bench_generate.py --case 1k  # one case
     python benchmarks/bench_generate.py --serial   # no writer thread: build and write in turn
+    python benchmarks/bench_generate.py --numpy    # without the compiled twins (MEMGEN_KERNELS=0)
 
 Each case runs in a fresh subprocess so that its peak RSS is its own; the time is the
 library's ``generate()`` call (shards, manifest and card written), without interpreter start.
 One worker process: by default it builds each shard while a writer thread compresses, hashes
 and writes the previous one (what ``memgen generate --workers 1`` does); ``--serial`` measures
 the plain loop, one core.
+
+The compiled twins (memgen.jit) cost a fixed time once per process: importing numba and loading
+the kernels from numba's disk cache (compiling them, the first time on a machine).  The child
+pays it first by generating a small dataset of the same shape, timed apart and printed as
+"warm-up"; "seconds" and "tokens/s" are the run after it.  ``--cold`` leaves the warm-up
+out, so that "seconds" includes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,13 +37,25 @@ CASES = {
 }
 
 
-def run_case(name: str, serial: bool = False) -> dict:
+def run_case(name: str, serial: bool = False, cold: bool = False) -> dict:
     from memgen.generators import Knobs
     from memgen.pipeline import Request, generate
 
     c = CASES[name]
     req = Request(families=c["families"], renderings=("token",), lengths=c["lengths"], episodes=c["episodes"],
                   seed=0, knobs=Knobs(**c["knobs"]))
+    warm = 0.0
+    if not cold:  # another seed, few episodes, the same shapes, every batch compiled: kernels loaded
+        from memgen import jit
+
+        small = Request(families=c["families"], renderings=("token",), lengths=c["lengths"],
+                        episodes=max(2, c["episodes"] // 100), seed=1, knobs=Knobs(**c["knobs"]))
+        threshold, jit.MIN_ITEMS = jit.MIN_ITEMS, 0
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            generate(small, d, writer_thread=not serial)
+            warm = time.perf_counter() - t0
+        jit.MIN_ITEMS = threshold
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         m = generate(req, d, writer_thread=not serial)
@@ -45,26 +65,30 @@ def run_case(name: str, serial: bool = False) -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     return {"case": name, "episodes": c["episodes"], "length": c["lengths"][0], "tokens": tokens,
             "seconds": round(wall, 3), "tokens_per_s": round(tokens / wall), "peak_rss_mib": round(rss),
-            "shard_mb": round(size / 1e6, 1)}
+            "shard_mb": round(size / 1e6, 1), "warm_up_s": round(warm, 2)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", choices=list(CASES), action="append")
     ap.add_argument("--serial", action="store_true", help="no writer thread (one core)")
+    ap.add_argument("--numpy", action="store_true", help="numpy paths only (MEMGEN_KERNELS=0)")
+    ap.add_argument("--cold", action="store_true", help="no warm-up: the timed run loads the kernels")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_case(args.child, args.serial)))
+        print(json.dumps(run_case(args.child, args.serial, args.cold)))
         return
+    env = dict(os.environ, **({"MEMGEN_KERNELS": "0"} if args.numpy else {}))
     print(f"{'case':<5}{'episodes':>10}{'length':>11}{'tokens':>13}{'seconds':>9}{'tokens/s':>14}"
-          f"{'peak RSS MiB':>14}{'shards MB':>11}")
+          f"{'peak RSS MiB':>14}{'shards MB':>11}{'warm-up s':>11}")
     for name in args.case or list(CASES):
-        cmd = [sys.executable, __file__, "--child", name] + ["--serial"] * args.serial
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, __file__, "--child", name] + ["--serial"] * args.serial + ["--cold"] * args.cold
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['case']:<5}{r['episodes']:>10,}{r['length']:>11,}{r['tokens']:>13,}{r['seconds']:>9.2f}"
-              f"{r['tokens_per_s'] / 1e6:>12.1f} M{r['peak_rss_mib']:>14,}{r['shard_mb']:>11,.0f}")
+              f"{r['tokens_per_s'] / 1e6:>12.1f} M{r['peak_rss_mib']:>14,}{r['shard_mb']:>11,.0f}"
+              f"{r['warm_up_s']:>11.2f}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from .rng import Streams, derive_seed, episode_seeds
 MAX_LENGTH = (1 << 31) - 1
 #: tokens per shard when --shard-size is not given: bounds a worker's memory at any length
 SHARD_TOKENS = 1 << 22
-#: items (events and queries) built at once inside a shard: small enough for the CPU cache
+#: items (events and queries) built at once inside a shard: small enough for the CPU cache.
+#: Each block is one record batch of its shard, so changing this changes the shard bytes.
 BLOCK_ITEMS = 1 << 16
 
 
@@ -189,17 +190,19 @@ def tasks(req: Request) -> list[ShardTask]:
     return out
 
 
-def build_shard(req: Request, task: ShardTask, block_items: int = BLOCK_ITEMS):
+def build_shard(req: Request, task: ShardTask, block_items: int | None = None):
     """The Arrow table of one shard (pure: same request and task, same table).
 
-    Episodes are built in blocks of about ``block_items`` items (events and queries), so that
-    the numpy arrays of a block stay in the CPU cache.  The table holds one chunk per block;
-    the shard writer joins them into its one record batch (in the writer thread, when there is
-    one).  Each episode depends only on its own seed, so the bytes do not depend on the block
-    size."""
+    Episodes are built in blocks of about ``block_items`` items (events and queries;
+    ``BLOCK_ITEMS`` by default), so that the numpy arrays of a block stay in the CPU cache.
+    The table holds one chunk per block and the shard one record batch per chunk: joining them
+    would cost a copy of the whole shard in fresh memory.  The blocks are fixed by the config
+    (``BLOCK_ITEMS`` and the items per episode), so the bytes are the same on every run; each
+    episode depends only on its own
+    seed, so its rows do not depend on the block size."""
     plan = get_family(task.family)(req.knobs, task.length)
     base = derive_seed("episode", req.seed, task.family)
-    per = max(1, block_items // (plan.events + plan.queries))
+    per = max(1, (block_items or BLOCK_ITEMS) // (plan.events + plan.queries))
     tables = [_build_block(req, task, plan, base, start, min(per, task.start + task.rows - start))
               for start in range(task.start, task.start + task.rows, per)]
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

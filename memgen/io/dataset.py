@@ -69,14 +69,12 @@ IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)
 
 
 def shard_bytes(table: pa.Table) -> tuple[pa.Buffer, str]:
-    """The Arrow IPC file bytes of ``table`` (one record batch: deterministic, whatever the
-    table's chunks) and their sha256.  Encoding into memory, then one write, is faster than
-    streaming through a Python file."""
-    if any(c.num_chunks > 1 for c in table.columns):
-        table = table.combine_chunks()
+    """The Arrow IPC file bytes of ``table`` and their sha256: one record batch per chunk of
+    the table (a shard's chunks are its build blocks, fixed by the config: deterministic).
+    Encoding into memory, then one write, is faster than streaming through a Python file."""
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema, options=IPC_OPTIONS) as writer:
-        writer.write_table(table, max_chunksize=max(1, table.num_rows))
+        writer.write_table(table)
     buf = sink.getvalue()
     return buf, hashlib.sha256(memoryview(buf)).hexdigest()
 
