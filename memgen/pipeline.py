@@ -191,21 +191,26 @@ def tasks(req: Request) -> list[ShardTask]:
 
 
 def build_shard(req: Request, task: ShardTask, block_items: int | None = None):
-    """The Arrow table of one shard (pure: same request and task, same table).
+    """The Arrow table of one shard (pure: same request and task, same table): the blocks of
+    :func:`build_blocks`, one chunk each."""
+    tables = list(build_blocks(req, task, block_items))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
-    Episodes are built in blocks of about ``block_items`` items (events and queries;
-    ``BLOCK_ITEMS`` by default), so that the numpy arrays of a block stay in the CPU cache.
-    The table holds one chunk per block and the shard one record batch per chunk: joining them
-    would cost a copy of the whole shard in fresh memory.  The blocks are fixed by the config
-    (``BLOCK_ITEMS`` and the items per episode), so the bytes are the same on every run; each
-    episode depends only on its own
-    seed, so its rows do not depend on the block size."""
+
+def build_blocks(req: Request, task: ShardTask, block_items: int | None = None):
+    """The shard's episodes as tables of about ``block_items`` items (events and queries;
+    ``BLOCK_ITEMS`` by default), in order.
+
+    Blocks keep the numpy arrays of a build in the CPU cache, and each becomes one record
+    batch of the shard: joining them would copy the whole shard into fresh memory.  The blocks
+    are fixed by the config (``BLOCK_ITEMS`` and the items per episode), so the bytes are the
+    same on every run; each episode depends only on its own seed, so its rows do not depend on
+    the block size."""
     plan = get_family(task.family)(req.knobs, task.length)
     base = derive_seed("episode", req.seed, task.family)
     per = max(1, (block_items or BLOCK_ITEMS) // (plan.events + plan.queries))
-    tables = [_build_block(req, task, plan, base, start, min(per, task.start + task.rows - start))
-              for start in range(task.start, task.start + task.rows, per)]
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    for start in range(task.start, task.start + task.rows, per):
+        yield _build_block(req, task, plan, base, start, min(per, task.start + task.rows - start))
 
 
 def _build_block(req: Request, task: ShardTask, plan, base: int, start: int, rows: int):
@@ -248,37 +253,56 @@ def _write(task: ShardTask, store: Store, table) -> dict:
 
 
 def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | None]]):
-    """One worker: yield ``(item, entry)`` like :func:`memgen.engines.map_tasks`, building each
-    shard in this thread while a writer thread encodes, hashes and writes the one before.
+    """One worker: yield ``(item, entry)`` like :func:`memgen.engines.map_tasks`, building
+    blocks in this thread while a writer thread encodes each finished block and, at the end of
+    a shard, hashes and writes it.
 
-    The two stages overlap because the heavy parts of both (numpy, Arrow's zstd, sha256, file
-    I/O) release the GIL; at most two shards are in memory.  Bytes and order are those of the
-    plain loop."""
+    The two stages overlap because the heavy parts of both (numpy and the compiled kernels,
+    Arrow's zstd, sha256, file I/O) release the GIL.  At most ``AHEAD`` blocks wait for the
+    writer, so memory stays bounded; a write error stops the run at the next block.  Bytes and
+    order are those of the plain loop."""
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    pending = None
+    from .io.dataset import ShardEncoder
+
+    def finish(task: ShardTask, enc: ShardEncoder) -> dict:
+        buf, digest = enc.finish()
+        store.write_encoded(task.path, buf)
+        return {"path": task.path, "rows": task.rows, "sha256": digest, "bytes": buf.size}
+
+    inflight: deque = deque()  # futures of the writer, oldest first
+    pending = None  # (item, future of its entry): the shard being finished
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memgen-writer") as writer:
         try:
             for item in todo:
                 task, recorded = item
                 kept = _kept(task, store, recorded)
-                if kept is not None:
-                    if pending is not None:
-                        yield pending[0], pending[1].result()
-                        pending = None
-                    yield item, kept
-                    continue
-                table = build_shard(req, task)
+                if kept is None:
+                    enc = ShardEncoder()
+                    for block in build_blocks(req, task):
+                        inflight.append(writer.submit(enc.add, block))
+                        del block
+                        while len(inflight) > AHEAD or (inflight and inflight[0].done()):
+                            inflight.popleft().result()  # raises a write error here
                 if pending is not None:
                     yield pending[0], pending[1].result()
-                pending = (item, writer.submit(_write, task, store, table))
-                del table
+                    pending = None
+                if kept is not None:
+                    yield item, kept
+                    continue
+                pending = (item, writer.submit(finish, task, enc))
+                inflight.append(pending[1])
             if pending is not None:
                 yield pending[0], pending[1].result()
                 pending = None
         finally:
-            if pending is not None:  # closed early: let the write in flight finish (it is atomic)
-                pending[1].cancel()
+            for f in inflight:  # closed early: what is queued is dropped; a write in flight is atomic
+                f.cancel()
+
+
+#: blocks built ahead of the writer (memory: a few blocks, not whole shards)
+AHEAD = 2
 
 
 def _manifest(req: Request, entries: dict[str, dict], status: str) -> dict:

@@ -87,7 +87,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     req = Request(families=("overwrite", "discard"), lengths=(1024,), episodes=6, seed=4, shard_size=2)
     full = generate(req, tmp_path / "full")
 
-    real = pipeline.build_shard
+    real = pipeline.build_blocks
     calls = {"n": 0}
 
     def crash_on_fourth(*args, **kwargs):
@@ -96,10 +96,10 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "build_shard", crash_on_fourth)
+    monkeypatch.setattr(pipeline, "build_blocks", crash_on_fourth)
     with pytest.raises(KeyboardInterrupt):
         generate(req, tmp_path / "cut")
-    monkeypatch.setattr(pipeline, "build_shard", real)
+    monkeypatch.setattr(pipeline, "build_blocks", real)
     with pytest.raises(MemgenError):  # an unfinished folder is not a dataset yet
         Dataset.open(tmp_path / "cut")
     assert not list((tmp_path / "cut").rglob("*.tmp-*"))  # no half shard left behind
@@ -117,20 +117,20 @@ def test_a_failed_write_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch)
 
     req = Request(families=("overwrite",), lengths=(1024,), episodes=8, seed=2, shard_size=2)
     full = generate(req, tmp_path / "full")
-    real = store_mod.LocalStore.write_shard
+    real = store_mod.LocalStore.write_encoded
     calls = {"n": 0}
 
-    def disk_full_on_third(self, rel, table):
+    def disk_full_on_third(self, rel, buf):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(28, "No space left on device")
-        return real(self, rel, table)
+        return real(self, rel, buf)
 
-    monkeypatch.setattr(store_mod.LocalStore, "write_shard", disk_full_on_third)
+    monkeypatch.setattr(store_mod.LocalStore, "write_encoded", disk_full_on_third)
     with pytest.raises(OSError, match="No space left"):
         generate(req, tmp_path / "cut")
     assert calls["n"] == 3  # the run stopped at the failed write, not after every shard
-    monkeypatch.setattr(store_mod.LocalStore, "write_shard", real)
+    monkeypatch.setattr(store_mod.LocalStore, "write_encoded", real)
     assert not list((tmp_path / "cut").rglob("*.tmp-*"))
     assert generate(req, tmp_path / "cut") == full
     for s in full["configs"]["overwrite-token-1024"]["shards"]:

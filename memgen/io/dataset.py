@@ -68,15 +68,41 @@ def atomic_write_text(path: Path, text: str) -> None:
 IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)
 
 
+class ShardEncoder:
+    """A shard's Arrow IPC file, encoded in memory a block at a time: one record batch per
+    chunk of each table added (a shard's chunks are its build blocks, fixed by the config:
+    deterministic).  Encoding into memory, then one write, is faster than streaming through a
+    Python file; block by block, encoding can overlap building the next block."""
+
+    def __init__(self) -> None:
+        self._sink: pa.BufferOutputStream | None = None
+        self._writer = None
+        self._broken = False
+
+    def add(self, table: pa.Table) -> None:
+        try:
+            if self._writer is None:
+                self._sink = pa.BufferOutputStream()
+                self._writer = ipc.new_file(self._sink, table.schema, options=IPC_OPTIONS)
+            self._writer.write_table(table)
+        except BaseException:
+            self._broken = True
+            raise
+
+    def finish(self) -> tuple[pa.Buffer, str]:
+        """The file's bytes and their sha256."""
+        if self._broken or self._writer is None:
+            raise RuntimeError("a block of this shard failed to encode: the shard is not written")
+        self._writer.close()
+        buf = self._sink.getvalue()
+        return buf, hashlib.sha256(memoryview(buf)).hexdigest()
+
+
 def shard_bytes(table: pa.Table) -> tuple[pa.Buffer, str]:
-    """The Arrow IPC file bytes of ``table`` and their sha256: one record batch per chunk of
-    the table (a shard's chunks are its build blocks, fixed by the config: deterministic).
-    Encoding into memory, then one write, is faster than streaming through a Python file."""
-    sink = pa.BufferOutputStream()
-    with ipc.new_file(sink, table.schema, options=IPC_OPTIONS) as writer:
-        writer.write_table(table)
-    buf = sink.getvalue()
-    return buf, hashlib.sha256(memoryview(buf)).hexdigest()
+    """The Arrow IPC file bytes of ``table`` (one record batch per chunk) and their sha256."""
+    enc = ShardEncoder()
+    enc.add(table)
+    return enc.finish()
 
 
 def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:

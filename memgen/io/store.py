@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import UsageError
-from .dataset import TMP_MARK, atomic_write_bytes, sha256_file, write_shard
+from .dataset import TMP_MARK, atomic_write_bytes, sha256_file
 
 #: fsspec protocols whose files live in one process's memory: other workers cannot see them
 PROCESS_LOCAL = ("memory",)
@@ -81,8 +81,16 @@ class Store(ABC):
         """Write a whole file atomically (temporary name, then rename)."""
 
     @abstractmethod
+    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
+        """Write an encoded shard (:class:`~memgen.io.dataset.ShardEncoder`) atomically."""
+
     def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
         """Write ``table`` as an Arrow IPC shard atomically; returns (sha256, bytes)."""
+        from .dataset import shard_bytes
+
+        buf, digest = shard_bytes(table)
+        self.write_encoded(rel, buf)
+        return digest, buf.size
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode()
@@ -156,8 +164,8 @@ class LocalStore(Store):
     def write_bytes(self, rel: str, data: bytes) -> None:
         atomic_write_bytes(self.root / rel, data)
 
-    def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
-        return write_shard(self.root / rel, table)
+    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
+        atomic_write_bytes(self.root / rel, memoryview(buf))
 
 
 class FsspecStore(Store):
@@ -282,10 +290,7 @@ class FsspecStore(Store):
             raise
         self._commit(tmp, rel)
 
-    def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
-        from .dataset import shard_bytes
-
-        buf, digest = shard_bytes(table)
+    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
         tmp = self._tmp(rel)
         self._fs.makedirs(tmp.rpartition("/")[0], exist_ok=True)
         try:
@@ -295,7 +300,6 @@ class FsspecStore(Store):
             self._discard(tmp)
             raise
         self._commit(tmp, rel)
-        return digest, buf.size
 
 
 def _arrow_fs(url: str, why: str) -> tuple[Any, str]:
