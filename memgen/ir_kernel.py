@@ -44,8 +44,8 @@ def _compiled():
 
     jit = functools.partial(numba.njit, cache=True, nogil=True)
     global _probe
-    _probe = jit(inline="always")(_probe)  # the kernel below calls it by this global name
-    return jit(_walk)
+    _probe = jit(inline="always")(_probe)  # the kernels below call it by this global name
+    return jit(_count), jit(_walk)
 
 
 def _probe(table_key, table_stamp, stamp, x, mask):  # pragma: no cover - compiled
@@ -61,12 +61,103 @@ def _probe(table_key, table_stamp, stamp, x, mask):  # pragma: no cover - compil
     return h, False
 
 
-def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, probe, offsets,
+def _count(item, key, value, ask, kreq, N, offsets):  # pragma: no cover - compiled
+    """Pass 1: the ``offsets`` (5, B*N + 1) of the five ragged outputs, from running counts
+    alone (no lists are built).  With distinct values the lengths have closed forms: the
+    stale trap is the key's sets so far but the answer's; the deleted trap, its sets before its
+    last delete but the answer's; the distractor trap, every distractor of the key so far; the
+    other keys' trap, one value per other key that holds one now.  Returns False if some
+    episode repeats a value id (the caller then uses the numpy path)."""
+    B = item.size // N
+    H = 1
+    while H < 2 * N:
+        H *= 2
+    mask = H - 1
+    table_key = np.empty(H, np.int64)
+    table_stamp = np.full(H, -1, np.int64)
+    table_slot = np.empty(H, np.int64)
+    ns = np.empty(N, np.int64)  # per slot: sets, distractors so far; sets before its last delete
+    nd = np.empty(N, np.int64)
+    at_del = np.empty(N, np.int64)
+    lc = np.empty(N, np.int64)  # last change (set or delete) position, -1 if none
+    lc_set = np.empty(N, np.bool_)
+    tot0 = tot1 = tot2 = tot3 = tot4 = 0
+    for b in range(B):
+        base = b * N
+        for j in range(N):
+            v = value[base + j]
+            if v >= 0 and _probe(table_key, table_stamp, 2 * b, v, mask)[1]:
+                return False
+        nslot = 0
+        holding = 0  # keys holding a value now
+        for j in range(N):
+            f = base + j
+            offsets[0, f] = tot0
+            offsets[1, f] = tot1
+            offsets[2, f] = tot2
+            offsets[3, f] = tot3
+            offsets[4, f] = tot4
+            it = item[f]
+            if it == ITEM_PAD:
+                continue
+            h, seen = _probe(table_key, table_stamp, 2 * b + 1, key[f], mask)
+            if not seen:
+                table_slot[h] = nslot
+                ns[nslot] = 0
+                nd[nslot] = 0
+                at_del[nslot] = 0
+                lc[nslot] = -1
+                lc_set[nslot] = False
+                nslot += 1
+            s = table_slot[h]
+            if it == ITEM_SET:
+                if not (lc[s] >= 0 and lc_set[s]):
+                    holding += 1
+                ns[s] += 1
+                lc[s] = j
+                lc_set[s] = True
+            elif it == ITEM_DELETE:
+                if lc[s] >= 0 and lc_set[s]:
+                    holding -= 1
+                at_del[s] = ns[s]
+                lc[s] = j
+                lc_set[s] = False
+            elif it == ITEM_DISTRACTOR:
+                nd[s] += 1
+            else:
+                holds = lc[s] >= 0 and lc_set[s]
+                nq = ns[s]
+                a = ask[f]
+                kq = kreq[f]
+                rank = nq  # the deciding set, 1-based among the key's sets
+                ok = True
+                if a == ASK_VERSION:
+                    rank = kq
+                    ok = kq >= 1 and kq <= nq
+                elif a == ASK_PREVIOUS:
+                    rank = nq - 1
+                    ok = nq >= 2
+                defined = holds and ok
+                tot0 += nq - (1 if defined else 0)
+                tot1 += nd[s]
+                tot2 += at_del[s] - (1 if defined and rank <= at_del[s] else 0)
+                tot3 += holding - (1 if holds else 0)
+                tot4 += ((1 if defined else 0) + (1 if defined and a != ASK_LATEST and rank != nq else 0)
+                         + (1 if not holds and lc[s] >= 0 else 0))
+    offsets[0, B * N] = tot0
+    offsets[1, B * N] = tot1
+    offsets[2, B * N] = tot2
+    offsets[3, B * N] = tot3
+    offsets[4, B * N] = tot4
+    return True
+
+
+def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, offsets,
           stale, distractor, deleted, other_keys, evidence):  # pragma: no cover - compiled
-    """Interpret every episode (rows of N items, flat arrays).  With ``fill`` False, write the
-    scalar outputs and the ``offsets`` (5, B*N + 1) of the ragged lists; with ``fill`` True,
-    write the lists.  Returns False if some episode repeats a value id (the caller then uses
-    the numpy path)."""
+    """Pass 2: interpret every episode (rows of N items, flat arrays): the scalar outputs and
+    the lists, at the offsets of pass 1.  Returns the flat index of the first query whose lists
+    do not have pass 1's lengths (each list has N entries of slack, so a mismatch never
+    writes outside it), or -1."""
     B = item.size // N
     H = 1
     while H < 2 * N:
@@ -96,20 +187,13 @@ def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, pro
     fl_val = np.empty(N, np.int64)
     nxt = np.empty(N, np.int64)
     big = np.iinfo(np.int64).max
-    tot0 = tot1 = tot2 = tot3 = tot4 = 0  # running lengths of the five ragged outputs
     for b in range(B):
         base = b * N
-        # ---- distinct value ids (else the numpy path, which de-duplicates trap lists)
-        if not fill:
-            for j in range(N):
-                v = value[base + j]
-                if v >= 0 and _probe(table_key, table_stamp, 2 * b, v, mask)[1]:
-                    return False
         # ---- slots: the episode's distinct keys, numbered in key order
         nslot = 0
         for j in range(N):
             if item[base + j] != ITEM_PAD:
-                h, seen = _probe(table_key, table_stamp, 2 * b + 1, key[base + j], mask)
+                h, seen = _probe(table_key, table_stamp, b, key[base + j], mask)
                 if not seen:
                     table_slot[h] = nslot
                     skey[nslot] = key[base + j]
@@ -185,36 +269,27 @@ def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, pro
             last_del[s] = -1
         for j in range(N):
             f = base + j
-            if not fill:
-                offsets[0, f] = tot0
-                offsets[1, f] = tot1
-                offsets[2, f] = tot2
-                offsets[3, f] = tot3
-                offsets[4, f] = tot4
             it = item[f]
             if it == ITEM_PAD:
                 continue
             s = slot[j]
             if it == ITEM_SET:
-                if not fill:
-                    held_before = lc[s] >= 0 and lc_set[s]
-                    op[f] = OP_SILENT if silent[f] else (OP_OVERWRITE if held_before else OP_WRITE)
-                    version[f] = ns[s] + 1
+                held_before = lc[s] >= 0 and lc_set[s]
+                op[f] = OP_SILENT if silent[f] else (OP_OVERWRITE if held_before else OP_WRITE)
+                version[f] = ns[s] + 1
                 ns[s] += 1
                 lc[s] = j
                 lc_set[s] = True
                 continue
             if it == ITEM_DELETE:
-                if not fill:
-                    op[f] = OP_DELETE
+                op[f] = OP_DELETE
                 ndel[s] += 1
                 lc[s] = j
                 lc_set[s] = False
                 last_del[s] = j
                 continue
             if it == ITEM_DISTRACTOR:
-                if not fill:
-                    op[f] = OP_DISTRACTOR
+                op[f] = OP_DISTRACTOR
                 nd[s] += 1
                 continue
             # ---- a query: answered against the state at its own position
@@ -231,20 +306,19 @@ def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, pro
             defined = holds and target >= 0
             ans = value[base + target] if defined else ABSENT
             settled = j > last_ep_change
-            if not fill:
-                answer[f] = ans
-                if a != ASK_LATEST:
-                    probe[f] = PROBE_VERSION
-                elif ndel[s] > 0:
-                    probe[f] = PROBE_DISCARD
-                elif nd[s] > 0:
-                    probe[f] = PROBE_DISTRACTOR
-                elif holds and silent[base + cur]:
-                    probe[f] = PROBE_NO_WRITE_SIGNAL
-                elif nq >= 2:
-                    probe[f] = PROBE_OVERWRITE
-                else:
-                    probe[f] = PROBE_WRITE
+            answer[f] = ans
+            if a != ASK_LATEST:
+                probe[f] = PROBE_VERSION
+            elif ndel[s] > 0:
+                probe[f] = PROBE_DISCARD
+            elif nd[s] > 0:
+                probe[f] = PROBE_DISTRACTOR
+            elif holds and silent[base + cur]:
+                probe[f] = PROBE_NO_WRITE_SIGNAL
+            elif nq >= 2:
+                probe[f] = PROBE_OVERWRITE
+            else:
+                probe[f] = PROBE_WRITE
             # traps of the key's own history: sets and distractors before the query
             c0 = 0
             c2 = 0
@@ -254,20 +328,17 @@ def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, pro
                 p = set_pos[i]
                 v = value[base + p]
                 if v != ans:
-                    if fill:
-                        stale[o0 + c0] = v
+                    stale[o0 + c0] = v
                     c0 += 1
                     if p < last_del[s]:
-                        if fill:
-                            deleted[o2 + c2] = v
+                        deleted[o2 + c2] = v
                         c2 += 1
             c1 = 0
             o1 = offsets[1, f]
             for i in range(dis_off[s], dis_off[s] + nd[s]):
                 v = value[base + dis_pos[i]]
                 if v != ans:
-                    if fill:
-                        distractor[o1 + c1] = v
+                    distractor[o1 + c1] = v
                     c1 += 1
             # other keys' current values
             c3 = 0
@@ -277,48 +348,35 @@ def _walk(item, key, value, silent, ask, kreq, N, fill, op, version, answer, pro
                 at = final_rank[s]
                 first = at + 1 if at < W and fl_slot[at] == s else at
                 c3 = W - (first - at)
-                if fill:
-                    for i in range(first, W):
-                        other_keys[o3 + i - first] = fl_val[i]
-                    for i in range(at):
-                        other_keys[o3 + W - first + i] = fl_val[i]
+                for i in range(first, W):
+                    other_keys[o3 + i - first] = fl_val[i]
+                for i in range(at):
+                    other_keys[o3 + W - first + i] = fl_val[i]
             else:  # sets before the query, still alive at it, in reading order
                 for i in range(n_ep_sets):
                     p = ep_sets[i]
                     if p >= j:
                         break
                     if kill[p] > j and slot[p] != s:
-                        if fill:
-                            other_keys[o3 + c3] = value[base + p]
+                        other_keys[o3 + c3] = value[base + p]
                         c3 += 1
             # evidence: the deciding set; the current value's set; the delete that emptied it
             c4 = 0
             o4 = offsets[4, f]
             deciding = target if defined else -1
             if deciding >= 0:
-                if fill:
-                    evidence[o4 + c4] = base + deciding
+                evidence[o4 + c4] = base + deciding
                 c4 += 1
             if defined and a != ASK_LATEST and cur != deciding:
-                if fill:
-                    evidence[o4 + c4] = base + cur
+                evidence[o4 + c4] = base + cur
                 c4 += 1
             if not holds and cur >= 0:
-                if fill:
-                    evidence[o4 + c4] = base + cur
+                evidence[o4 + c4] = base + cur
                 c4 += 1
-            tot0 += c0
-            tot1 += c1
-            tot2 += c2
-            tot3 += c3
-            tot4 += c4
-    if not fill:
-        offsets[0, B * N] = tot0
-        offsets[1, B * N] = tot1
-        offsets[2, B * N] = tot2
-        offsets[3, B * N] = tot3
-        offsets[4, B * N] = tot4
-    return True
+            if (c0 != offsets[0, f + 1] - o0 or c1 != offsets[1, f + 1] - o1 or c2 != offsets[2, f + 1] - o2
+                    or c3 != offsets[3, f + 1] - o3 or c4 != offsets[4, f + 1] - o4):
+                return f
+    return -1
 
 
 
@@ -336,13 +394,15 @@ def replay(item, key, value, silent, ask, kreq):
     answer = np.full(size, ABSENT, dtype=np.int64)
     probe = np.full(size, -1, dtype=np.int8)
     offsets = np.empty((5, size + 1), dtype=np.int64)
-    empty64, empty32 = np.zeros(0, np.int64), np.zeros(0, np.int32)
-    walk = _compiled()
-    if not walk(*args, False, op, version, answer, probe, offsets, empty64, empty64, empty64, empty32, empty64):
+    count, walk = _compiled()
+    if not count(args[0], args[1], args[2], args[4], args[5], N, offsets):
         return None
     total = offsets[:, -1]
-    lists = [np.empty(int(total[i]), dtype=np.int32 if name == "other_keys" else np.int64)
-             for i, name in enumerate(RAGGED)]
-    walk(*args, True, op, version, answer, probe, offsets, *lists)
+    lists = [np.empty(int(total[i]) + N, dtype=np.int32 if name == "other_keys" else np.int64)
+             for i, name in enumerate(RAGGED)]  # N entries of slack: see _walk
+    bad = walk(*args, op, version, answer, probe, offsets, *lists)
+    if bad >= 0:  # a bug, never data: the two passes disagree
+        raise AssertionError(f"compiled replay: the lists of item {bad} do not have their counted lengths")
+    lists = [v[:int(total[i])] for i, v in enumerate(lists)]
     traps = {name: (offsets[i], lists[i]) for i, name in enumerate(RAGGED[:4])}
     return op, version, answer, probe, traps, (offsets[4], lists[4])
