@@ -170,8 +170,9 @@ class Program:
     version: np.ndarray | None = None
     answer: np.ndarray | None = None
     probe: np.ndarray | None = None
+    # ragged (offsets over every flat item b * N + n, values): only queries have entries
     traps: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
-    # per query: flat indices (b * N + n) of the items that decide its answer
+    # per query: flat indices (b * N + n) of the items that decide its answer (ragged, as traps)
     evidence: tuple[np.ndarray, np.ndarray] | None = None
 
     @property

@@ -222,10 +222,6 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     kind = np.concatenate([np.broadcast_to(d, k.shape) for _, k, _, _, _, d, _ in kinds_items], axis=1)
     alias = np.concatenate([np.broadcast_to(a, k.shape) for _, k, *_, a in kinds_items], axis=1)
     n_before_q = item.shape[1] - Q
-    ask = np.zeros(item.shape, dtype=np.int8)
-    ask[:, n_before_q:] = ask_pref
-    ku = np.zeros(item.shape)
-    ku[:, n_before_q:] = ask_u
 
     order = np.argsort(times, axis=1, kind="stable")
     n_items = item.shape[1]
@@ -235,26 +231,26 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     p = ir.Program(
         item=take(item), key=take(key_of),
         value=take(value).astype(np.int64), silent=take(silent), kind=take(kind).astype(np.int8),
-        alias=take(alias).astype(np.int64), ask=take(ask), k=np.zeros(item.shape, dtype=np.int64))
-    ku = take(ku)
+        alias=take(alias).astype(np.int64), ask=np.zeros((B, n_items), dtype=np.int8),
+        k=np.zeros((B, n_items), dtype=np.int64))
 
     # ---- asks only where defined: version k needs k values, previous needs two, both a
-    # current value; otherwise the query asks for the latest value
-    is_q = p.item == ir.ITEM_QUERY
+    # current value; otherwise the query asks for the latest value.  Work on the queries only:
+    # qpos are their flat positions in reading order, (q_row, q_col) where they were drawn.
+    qpos = np.flatnonzero(p.item.reshape(-1) == ir.ITEM_QUERY)
+    src = flat_order[qpos]
+    q_row, q_col = src // n_items, src % n_items - n_before_q
     if plan.interleaved:
-        n_values, q_holds = ir.query_history(p)
+        n_values, q_holds = (a.reshape(-1)[qpos] for a in ir.query_history(p))
     else:  # every query comes after every event: the final facts of its key decide
-        q_kidx = np.zeros(item.shape, dtype=np.int64)
-        q_kidx[:, n_before_q:] = q_key
-        q_kidx = take(q_kidx)
-        n_values = np.where(is_q, nvals[rows, q_kidx], 0)
-        q_holds = is_q & holds[rows, q_kidx]
-    want_v = is_q & (p.ask == ir.ASK_VERSION) & q_holds & (n_values >= 1)
-    want_p = is_q & (p.ask == ir.ASK_PREVIOUS) & q_holds & (n_values >= 2)
+        q_kidx = q_key[q_row, q_col]
+        n_values, q_holds = nvals[q_row, q_kidx], holds[q_row, q_kidx]
+    ask_q, ku_q = ask_pref[q_row, q_col], ask_u[q_row, q_col]
+    want_v = (ask_q == ir.ASK_VERSION) & q_holds & (n_values >= 1)
+    want_p = (ask_q == ir.ASK_PREVIOUS) & q_holds & (n_values >= 2)
     top = np.minimum(n_values, plan.max_version)
-    p.k = np.where(want_v, 1 + np.minimum((ku * top).astype(np.int64), top - 1), 0)
-    p.ask = np.where(want_v, ir.ASK_VERSION, np.where(want_p, ir.ASK_PREVIOUS, ir.ASK_LATEST)).astype(np.int8)
-    p.ask[~is_q] = 0
+    p.k.reshape(-1)[qpos] = np.where(want_v, 1 + np.minimum((ku_q * top).astype(np.int64), top - 1), 0)
+    p.ask.reshape(-1)[qpos] = np.where(want_v, ir.ASK_VERSION, np.where(want_p, ir.ASK_PREVIOUS, ir.ASK_LATEST))
     return ir.replay_program(p)
 
 

@@ -37,19 +37,14 @@ def row_offsets(mask: np.ndarray) -> np.ndarray:
 
 
 def ragged_take(ragged: tuple[np.ndarray, np.ndarray], owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-lists of a ragged array (offsets over all flat items) for ``owners`` (ascending);
-    every non-owner has an empty list, so the values are already in owner order."""
+    """Sub-lists of a ragged array (offsets over all flat items) for ``owners``: every query
+    of a program, ascending.  Replay gives lists to queries only, so the values are already in
+    owner order and the owners' offsets are the new offsets."""
     offsets, values = ragged
-    lo, hi = offsets[owners], offsets[owners + 1]
-    counts = hi - lo
-    if counts.sum() == values.size:
-        new = np.zeros(owners.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=new[1:])
-        return new, values
-    idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    new = np.zeros(owners.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=new[1:])
-    return new, values[idx]
+    new = np.empty(owners.size + 1, dtype=np.int64)
+    new[:-1] = offsets[owners]
+    new[-1] = offsets[-1]
+    return new, values
 
 
 def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.ndarray | None,
