@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ir
+from .. import ir, jit
 from ..errors import UsageError
 from ..rng import Streams
 
@@ -178,18 +178,22 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     # ---- key facts (at the end) for the query policy
     written = np.zeros((B, KT), dtype=bool)
     written[:, :K] = True
-    nvals = _count(set_key, KT)
-    distracted = _count(dis_key, KT) > 0
-    deleted = _count(del_key, KT) > 0
-    last_set_t = np.full((B, KT), -1.0)
-    np.maximum.at(last_set_t, (np.broadcast_to(rows, set_key.shape), set_key), set_t)
-    last_del_t = np.full((B, KT), -1.0)
-    np.maximum.at(last_del_t, (np.broadcast_to(rows, del_key.shape), del_key), del_t)
-    holds = written & (last_set_t > last_del_t)
-    # silent flag of the last set of each key (set times are distinct draws)
+    last_set_t, last_del_t = np.full((B, KT), -1.0), np.full((B, KT), -1.0)
     last_silent = np.zeros((B, KT), dtype=bool)
-    is_last = set_t == last_set_t[rows, set_key]
-    last_silent[np.broadcast_to(rows, set_key.shape)[is_last], set_key[is_last]] = set_silent[is_last]
+    if B * S >= jit.MIN_ITEMS and jit.available():  # the compiled twin of the lines below
+        nvals, distracted, deleted = np.zeros((B, KT), dtype=np.int64), np.zeros((B, KT), bool), np.zeros((B, KT), bool)
+        _key_facts_kernel(set_key, set_t, np.ascontiguousarray(set_silent), del_key, del_t, dis_key, nvals,
+                          distracted, deleted, last_set_t, last_del_t, last_silent)
+    else:
+        nvals = _count(set_key, KT)
+        distracted = _count(dis_key, KT) > 0
+        deleted = _count(del_key, KT) > 0
+        np.maximum.at(last_set_t, (np.broadcast_to(rows, set_key.shape), set_key), set_t)
+        np.maximum.at(last_del_t, (np.broadcast_to(rows, del_key.shape), del_key), del_t)
+        # silent flag of the last set of each key (set times are distinct draws)
+        is_last = set_t == last_set_t[rows, set_key]
+        last_silent[np.broadcast_to(rows, set_key.shape)[is_last], set_key[is_last]] = set_silent[is_last]
+    holds = written & (last_set_t > last_del_t)
     facts = KeyFacts(written, nvals, distracted, deleted, holds, last_silent)
 
     # ---- queries: rank keys by the policy (ties at random), ask them in that order
@@ -286,3 +290,25 @@ def _aliases(streams: Streams, episode_keys: np.ndarray, target: np.ndarray, key
             return alias
     raise UsageError("could not find look-alike keys outside the episode's keys: "
                      "raise --key-tokens or lower --keys")
+
+
+@jit.kernel
+def _key_facts_kernel(set_key, set_t, set_silent, del_key, del_t, dis_key, nvals, distracted, deleted, last_set_t,
+                      last_del_t, last_silent):  # pragma: no cover - compiled
+    """The per-key facts of :func:`build_program` (counts, flags, last times, the silent flag
+    of the last set), a row at a time: the same values as its numpy lines."""
+    for b in range(set_key.shape[0]):
+        for i in range(set_key.shape[1]):
+            k = set_key[b, i]
+            nvals[b, k] += 1
+            last_set_t[b, k] = max(last_set_t[b, k], set_t[b, i])
+        for i in range(set_key.shape[1]):  # in order: the last of equal times wins, as numpy's assignment
+            k = set_key[b, i]
+            if set_t[b, i] == last_set_t[b, k]:
+                last_silent[b, k] = set_silent[b, i]
+        for i in range(del_key.shape[1]):
+            k = del_key[b, i]
+            deleted[b, k] = True
+            last_del_t[b, k] = max(last_del_t[b, k], del_t[b, i])
+        for i in range(dis_key.shape[1]):
+            distracted[b, dis_key[b, i]] = True
