@@ -184,7 +184,7 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
     ep_sets = np.empty(N, np.int64)  # positions of the episode's sets, in reading order
     final_rank = np.empty(N + 1, np.int64)  # per slot: final-holding slots before it
     fl_slot = np.empty(N, np.int64)  # the final list: slots holding a value at the end
-    fl_val = np.empty(N, np.int64)
+    fl_val = np.empty(N, np.int32)  # as other_keys: the copies below are plain copies
     nxt = np.empty(N, np.int64)
     big = np.iinfo(np.int64).max
     for b in range(B):
