@@ -3,6 +3,6 @@
 __version__ = "0.1.0"
 
 #: Bumped whenever the bytes of any generated output change for the same command.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 #: Bumped whenever columns are renamed, added or retyped.
 SCHEMA_VERSION = "2"

@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 
+from . import jit
 from .jit import available  # noqa: F401  (re-exported: the switch of this twin)
 
 # the codes of memgen.ir, restated (a kernel cannot read a Python module's globals at run time
@@ -36,9 +37,14 @@ ABSENT = -1
 RAGGED = ("stale", "distractor", "deleted", "other_keys", "evidence")
 
 
+def _compiled():
+    """``(count, walk)``, compiled once per process (under the lock: never twice)."""
+    with jit.LOCK:
+        return _compile()
+
 
 @functools.cache
-def _compiled():
+def _compile():
     """The compiled kernels (compiled once per machine, then loaded from numba's disk cache)."""
     import numba
 

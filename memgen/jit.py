@@ -12,11 +12,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from collections.abc import Callable
 
 #: batches with fewer elements than this stay on the numpy path (nothing to gain, and a small
 #: command should not import numba)
 MIN_ITEMS = 1 << 12
+#: held while a kernel is compiled or loaded, so that threads never compile one twice
+LOCK = threading.Lock()
 
 
 @functools.cache
@@ -37,9 +40,11 @@ def kernel(fn: Callable) -> Callable:
     def call(*args):
         nonlocal compiled
         if compiled is None:
-            import numba
+            with LOCK:
+                if compiled is None:
+                    import numba
 
-            compiled = numba.njit(cache=True, nogil=True)(fn)
+                    compiled = numba.njit(cache=True, nogil=True)(fn)
         return compiled(*args)
 
     call.py_func = fn
