@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .. import ir
+from .. import ir, jit
 from ..io import schema
 from . import Batch
 
@@ -18,6 +18,21 @@ _PROBES = pa.array(ir.PROBES, pa.string())
 
 def _i32(a: np.ndarray) -> pa.Array:
     return pa.array(np.ascontiguousarray(a, dtype=np.int32))
+
+
+def _take_i32(a: np.ndarray, idx: np.ndarray) -> pa.Array:
+    """``a[idx]`` as an int32 Arrow array (one compiled pass for large batches, see memgen.jit)."""
+    if idx.size >= jit.MIN_ITEMS and jit.available():
+        out = np.empty(idx.size, dtype=np.int32)
+        _take_i32_kernel(np.ascontiguousarray(a), idx, out)
+        return pa.array(out)
+    return _i32(a[idx])
+
+
+@jit.kernel
+def _take_i32_kernel(a, idx, out):  # pragma: no cover - compiled
+    for i in range(idx.size):
+        out[i] = a[idx[i]]
 
 
 def _names(table: pa.Array, codes: np.ndarray) -> pa.Array:
@@ -61,15 +76,17 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     is_ev = (p.item != ir.ITEM_QUERY) & (p.item != ir.ITEM_PAD)
     ev = np.flatnonzero(flat(is_ev))
     qf = np.flatnonzero(flat(is_q))
-    minus = np.full(B * N, -1, dtype=np.int64)
-    ch = minus if chunk is None else flat(chunk)
-    sg = minus if segment is None else flat(segment)
+    ch = None if chunk is None else flat(chunk)
+    sg = None if segment is None else flat(segment)
+    minus = pa.array(np.full(ev.size, -1, dtype=np.int32))  # no chunk / segment
 
+    op = flat(p.op)[ev]
     events = pa.StructArray.from_arrays(
-        [_names(_OPS, flat(p.op)[ev]), _i32(flat(p.key)[ev]), _i32(flat(p.value)[ev]),
-         _i32(flat(p.version)[ev]), pa.array(flat(p.op)[ev] != ir.OP_SILENT),
-         _names(_KINDS, flat(p.kind)[ev]), _i32(flat(p.alias)[ev]), _i32(flat(start)[ev]),
-         _i32(flat(end)[ev]), _i32(ch[ev]), _i32(sg[ev])],
+        [_names(_OPS, op), _take_i32(flat(p.key), ev), _take_i32(flat(p.value), ev),
+         _take_i32(flat(p.version), ev), pa.array(op != ir.OP_SILENT),
+         _names(_KINDS, flat(p.kind)[ev]), _take_i32(flat(p.alias), ev), _take_i32(flat(start), ev),
+         _take_i32(flat(end), ev), minus if ch is None else _take_i32(ch, ev),
+         minus if sg is None else _take_i32(sg, ev)],
         fields=list(schema.EVENT))
 
     # query position within its row, 0-based, is its qid
@@ -97,9 +114,9 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
         ev_off = np.zeros(qf.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(owner[keep], minlength=qf.size), out=ev_off[1:])
     queries = pa.StructArray.from_arrays(
-        [_i32(qid), _i32(flat(p.key)[qf]), _names(_ASKS, flat(p.ask)[qf]), _i32(flat(p.k)[qf]),
+        [_i32(qid), _take_i32(flat(p.key), qf), _names(_ASKS, flat(p.ask)[qf]), _take_i32(flat(p.k), qf),
          _i32(answer), answer_text, _names(_PROBES, flat(p.probe)[qf]), traps,
-         _i32(flat(start)[qf]), _i32(flat(end)[qf]), _list(ev_off, _i32(ev_vals))],
+         _take_i32(flat(start), qf), _take_i32(flat(end), qf), _list(ev_off, _i32(ev_vals))],
         fields=list(schema.QUERY))
 
     return {
