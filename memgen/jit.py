@@ -23,13 +23,10 @@ LOCK = threading.Lock()
 
 
 @functools.cache
-def _installed() -> bool:
-    return importlib.util.find_spec("numba") is not None
-
-
 def available() -> bool:
-    """numba is installed and not turned off with ``MEMGEN_KERNELS=0``.  Imports nothing."""
-    return os.environ.get("MEMGEN_KERNELS", "1") != "0" and _installed()
+    """numba is installed and not turned off with ``MEMGEN_KERNELS=0`` (read once, at the first
+    call).  Imports nothing."""
+    return os.environ.get("MEMGEN_KERNELS", "1") != "0" and importlib.util.find_spec("numba") is not None
 
 
 def kernel(fn: Callable) -> Callable:

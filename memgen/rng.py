@@ -12,6 +12,7 @@ driven by a counter; the stream tag is hashed from a name so that streams never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -27,12 +28,14 @@ _2_53 = 1.0 / (1 << 53)
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser, elementwise on uint64 (returns a new array)."""
     x = np.asarray(x, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = x ^ (x >> np.uint64(30))
-        z = z * _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+    if x.ndim == 0:  # numpy warns on scalar overflow only (arrays wrap silently): the wrap is intended
+        with np.errstate(over="ignore"):
+            return mix64(x.reshape(1))[0]
+    z = x ^ (x >> np.uint64(30))
+    z = z * _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
     return z
 
 
@@ -63,7 +66,9 @@ class Streams:
     def batch(self) -> int:
         return self.seeds.size
 
-    def _tag(self, stream: str) -> np.uint64:
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _tag(stream: str) -> np.uint64:
         return np.uint64(derive_seed("stream", stream))
 
     def bits(self, stream: str, n: int) -> np.ndarray:
