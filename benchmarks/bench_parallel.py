@@ -11,7 +11,9 @@ processes, each building and writing in turn.
 
 Each run is a fresh subprocess; its time is the library's ``generate()`` call (shards, manifest
 and card written; interpreter start and imports excluded; for Ray, the cluster is started
-before the clock, and its start is reported apart).  The figure kept is the fastest of the
+before the clock, and its start is reported apart).  Before the clock, each run makes a small
+job of the same shape on the same engine (timed apart as "warm-up"), so that the compiled
+kernels (memgen.jit) are loaded in the caller, the fork server and Ray's workers.  The figure kept is the fastest of the
 repeats (other processes on a shared machine only ever add time).  Worker memory is each
 worker's peak resident set (``VmHWM``), read from ``/proc`` while the job runs.
 """
@@ -98,6 +100,15 @@ def run_child(engine: str, workers: int, episodes: int) -> dict:
         t = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, logging_level="ERROR")
         ray_start = time.perf_counter() - t
+    # warm-up, timed apart: a small job of the same shape on the same engine, so that the caller,
+    # the fork server (hence every worker) or Ray's workers have numba's kernels loaded
+    warm = Request(families=(FAMILY,), renderings=("token",), lengths=(LENGTH,), episodes=2 * 64 * max(1, workers),
+                   seed=1)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:
+        t = time.perf_counter()
+        generate(warm, os.path.join(d, "warm"), workers=workers, engine="local" if engine == "serial" else engine,
+                 writer_thread=engine != "serial")
+        warm_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d, WorkerPeaks() as peaks:
         t = time.perf_counter()
         # serial: one worker, no writer thread: build and write each shard in turn
@@ -112,7 +123,7 @@ def run_child(engine: str, workers: int, episodes: int) -> dict:
     shard = build_shard(req, todo[0]) if engine == "serial" else None
     return {"engine": engine, "workers": workers, "episodes": episodes, "tokens": episodes * LENGTH,
             "shards": len(todo), "rows_per_shard": todo[0].rows, "seconds": round(wall, 3),
-            "ray_start_s": None if ray_start is None else round(ray_start, 2),
+            "ray_start_s": None if ray_start is None else round(ray_start, 2), "warm_up_s": round(warm_s, 2),
             "worker_peak_rss_mib": sorted(round(v) for v in peaks.peaks.values()),
             "fork_server_rss_mib": round(peaks.server) or None,
             "caller_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -154,12 +165,12 @@ def main() -> None:
               f"{one['shards']} shards of {one['rows_per_shard']} rows ({one['shard_table_mib']} MiB as a table), "
               f"{one['shards_mb_on_disk']} MB on disk; best of {args.repeat}")
         print(f"{'engine':<8}{'workers':>8}{'seconds':>9}{'Mtok/s':>8}{'speed-up':>9}{'worker peak RSS MiB':>22}"
-              f"{'caller MiB':>11}{'fork server MiB':>16}")
+              f"{'caller MiB':>11}{'fork server MiB':>16}{'warm-up s':>10}")
         for (engine, workers), r in best.items():
             peaks = r["worker_peak_rss_mib"]
             print(f"{engine:<8}{workers:>8}{r['seconds']:>9.2f}{r['tokens'] / r['seconds'] / 1e6:>8.1f}"
                   f"{one['seconds'] / r['seconds']:>8.2f}x{(max(peaks) if peaks else '-'):>22}"
-                  f"{r['caller_peak_rss_mib']:>11}{r['fork_server_rss_mib'] or '-':>16}")
+                  f"{r['caller_peak_rss_mib']:>11}{r['fork_server_rss_mib'] or '-':>16}{r['warm_up_s']:>10.2f}")
         if ("ray", 2) in best:
             ray = best[("ray", 2)]
             print(f"ray overhead vs 2 local workers: {ray['seconds'] - two['seconds']:+.2f} s "

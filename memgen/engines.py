@@ -127,7 +127,7 @@ def _context(module: str | None = None) -> Any:
     if START_METHOD == "forkserver":
         # imported once by the server, inherited by every worker; no effect once the server runs
         extra = [module] if module and module not in ("__main__", "memgen.pipeline") else []
-        ctx.set_forkserver_preload(["memgen.pipeline", *extra])
+        ctx.set_forkserver_preload(["memgen.pipeline", "memgen.warm", *extra])
     return ctx
 
 

@@ -213,6 +213,23 @@ def build_blocks(req: Request, task: ShardTask, block_items: int | None = None):
         yield _build_block(req, task, plan, base, start, min(per, task.start + task.rows - start))
 
 
+def warm_kernels() -> None:
+    """Load every compiled twin now (numba's import and its disk cache: about 0.7 s; the first
+    time on a machine, compiling): build one small block of each token rendering with every
+    batch compiled.  A no-op where the twins are off."""
+    from . import jit
+
+    if not jit.available():
+        return
+    threshold, jit.MIN_ITEMS = jit.MIN_ITEMS, 0
+    try:
+        req = Request(families=("mixed",), renderings=("token", "chunk", "bridge"), lengths=(2048,), episodes=2)
+        for task in tasks(req):
+            build_shard(req, task)
+    finally:
+        jit.MIN_ITEMS = threshold
+
+
 def _build_block(req: Request, task: ShardTask, plan, base: int, start: int, rows: int):
     seeds = episode_seeds(base, start, rows)
     vocab = req.render.vocab
