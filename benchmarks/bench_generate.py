@@ -84,7 +84,7 @@ def main() -> None:
         return
     env = dict(os.environ, **({"MEMGEN_KERNELS": "0"} if args.numpy else {}))
     print(f"{'case':<5}{'episodes':>10}{'length':>11}{'tokens':>13}{'seconds':>9}{'tokens/s':>14}"
-          f"{'runs (M tokens/s)':>26}{'peak RSS MiB':>14}{'shards MB':>11}{'warm-up s':>11}")
+          f"  {'runs (M tokens/s)':<34}{'peak RSS MiB':>14}{'shards MB':>11}{'warm-up s':>11}")
     for name in args.case or list(CASES):
         cmd = [sys.executable, __file__, "--child", name] + ["--serial"] * args.serial + ["--cold"] * args.cold
         runs = []
@@ -95,7 +95,7 @@ def main() -> None:
         r = runs[len(runs) // 2]  # the median run
         spread = " / ".join(f"{x['tokens_per_s'] / 1e6:.1f}" for x in runs)
         print(f"{r['case']:<5}{r['episodes']:>10,}{r['length']:>11,}{r['tokens']:>13,}{r['seconds']:>9.2f}"
-              f"{r['tokens_per_s'] / 1e6:>12.1f} M{spread:>26}{max(x['peak_rss_mib'] for x in runs):>14,}"
+              f"{r['tokens_per_s'] / 1e6:>12.1f} M  {spread:<34}{max(x['peak_rss_mib'] for x in runs):>14,}"
               f"{r['shard_mb']:>11,.0f}{r['warm_up_s']:>11.2f}")
 
 
