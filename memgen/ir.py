@@ -360,6 +360,13 @@ def _spread(owners: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
     return offsets
 
 
+def other_keys_dtype(p: Program) -> type[np.integer]:
+    """The dtype of the ``other_keys`` lists: uint16 when every value id of ``p`` fits 16 bits
+    (the token renderings' value ids always do), int32 beyond.  They are most of a shard's
+    bytes; both interpreters use this."""
+    return np.uint16 if p.value.size == 0 or p.value.max() < 1 << 16 else np.int32
+
+
 def replay_program(p: Program, kernel: bool | None = None) -> Program:
     """Interpret every episode of ``p`` in place (DESIGN.md section 3), vectorised.
 
@@ -384,7 +391,7 @@ def replay_program(p: Program, kernel: bool | None = None) -> Program:
     if kernel is None:
         kernel = p.item.size >= jit.MIN_ITEMS
     if kernel and ir_kernel.available():
-        out = ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k)
+        out = ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k, other_keys_dtype(p))
         if out is not None:  # None: some episode repeats a value id; numpy handles that
             op, version, answer, probe, p.traps, p.evidence = out
             p.op, p.version = op.reshape(p.shape), version.reshape(p.shape)
@@ -480,7 +487,7 @@ def replay_program(p: Program, kernel: bool | None = None) -> Program:
         if not distinct:
             ragged = _unique_ragged(*ragged)
         traps[name] = (_spread(q_flat, np.diff(ragged[0]), size), ragged[1])
-    traps["other_keys"] = _other_keys(p, h, values_sorted, qi, q_flat, answer_q, distinct)
+    traps["other_keys"] = _other_keys(p, h, values_sorted, qi, q_flat, answer_q, distinct, other_keys_dtype(p))
     shape = p.shape
     p.op, p.version = op.reshape(shape), version.reshape(shape)
     p.answer, p.probe, p.traps = answer.reshape(shape), probe.reshape(shape), traps
@@ -525,7 +532,7 @@ def _unique_ragged(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
 
 
 def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarray, q_flat: np.ndarray,
-                answer_q: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
+                answer_q: np.ndarray, distinct: bool, dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
     """Current values of the other keys of the episode at each query's position.
 
     ``qi``/``q_flat``/``answer_q`` describe the queries in reading order (``q_flat`` ascending).
@@ -542,7 +549,7 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
     size = B * N
     order, is_set = h.order, h.is_set
     if q_flat.size == 0:
-        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=dtype)
     n = order.size
     key = p.key.reshape(-1)
     q_key = key[q_flat]
@@ -572,12 +579,13 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
         fe, fc = g_ep[has_final], col[has_final]
 
         def twice(x: np.ndarray, dtype: type[np.integer]) -> np.ndarray:
-            """(B, 2W): each episode's final list written twice (-1 where it is shorter)."""
-            out = np.full((B, 2 * max(W, 1)), -1, dtype=dtype)
+            """(B, 2W): each episode's final list written twice (-1, or 0 for unsigned values, where
+            it is shorter: the key list's -1 masks those)."""
+            out = np.full((B, 2 * max(W, 1)), -1 if np.issubdtype(dtype, np.signedinteger) else 0, dtype=dtype)
             out[fe, fc] = out[fe, fc + W] = x
             return out
 
-        vals = twice(g_val[has_final], np.int32)
+        vals = twice(g_val[has_final], dtype)
         sq = np.flatnonzero(settled)
         sq_ep, g = q_ep[sq], gid[qi[sq]]
         at = col[g]  # the first final value of a key after the query's own (or its own)
@@ -592,7 +600,7 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
             picked = v[mask]
             out_counts[sq] = mask.sum(axis=1)
         else:
-            picked = np.zeros(0, dtype=np.int32)
+            picked = np.zeros(0, dtype=dtype)
         parts.append((sq, picked))
     if (~settled).any():
         idx = np.arange(n)
@@ -616,7 +624,7 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
         keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != q_key[uq_i][pair_q])
                 & (s_val_o[pair_s] != answer_q[uq_i][pair_q]))
         out_counts[uq_i] = np.bincount(pair_q[keep], minlength=uq.size)
-        ragged = (np.concatenate([[0], np.cumsum(out_counts[uq_i])]), s_val_o[pair_s[keep]].astype(np.int32))
+        ragged = (np.concatenate([[0], np.cumsum(out_counts[uq_i])]), s_val_o[pair_s[keep]].astype(dtype))
         if not distinct:
             ragged = _unique_ragged(*ragged)
             out_counts[uq_i] = np.diff(ragged[0])
@@ -625,7 +633,7 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
     if len(parts) == 1:
         return offsets, parts[0][1]
     starts = np.concatenate([[0], np.cumsum(out_counts)])
-    values = np.empty(int(starts[-1]), dtype=np.int32)
+    values = np.empty(int(starts[-1]), dtype=dtype)
     for owners, vals_ in parts:  # each part's lists are in reading order: scatter them whole
         lens = out_counts[owners]
         values[np.repeat(starts[owners], lens) + _ranges(lens)] = vals_

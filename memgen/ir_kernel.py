@@ -190,7 +190,7 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
     ep_sets = np.empty(N, np.int64)  # positions of the episode's sets, in reading order
     final_rank = np.empty(N + 1, np.int64)  # per slot: final-holding slots before it
     fl_slot = np.empty(N, np.int64)  # the final list: slots holding a value at the end
-    fl_val = np.empty(N, np.int32)  # as other_keys: the copies below are plain copies
+    fl_val = np.empty(N, other_keys.dtype)  # as other_keys: the copies below are plain copies
     nxt = np.empty(N, np.int64)
     big = np.iinfo(np.int64).max
     for b in range(B):
@@ -386,7 +386,7 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
 
 
 
-def replay(item, key, value, silent, ask, kreq):
+def replay(item, key, value, silent, ask, kreq, other_keys_dtype=np.int32):
     """The outputs of :func:`memgen.ir.replay_program` for a (B, N) program, or None when some
     episode repeats a value id.  Returns ``(op, version, answer, probe, traps, evidence)`` with
     flat (B*N) arrays and ragged ``(offsets, values)`` pairs over flat item indices."""
@@ -404,7 +404,7 @@ def replay(item, key, value, silent, ask, kreq):
     if not count(args[0], args[1], args[2], args[4], args[5], N, offsets):
         return None
     total = offsets[:, -1]
-    lists = [np.empty(int(total[i]) + N, dtype=np.int32 if name == "other_keys" else np.int64)
+    lists = [np.empty(int(total[i]) + N, dtype=other_keys_dtype if name == "other_keys" else np.int64)
              for i, name in enumerate(RAGGED)]  # N entries of slack: see _walk
     bad = walk(*args, op, version, answer, probe, offsets, *lists)
     if bad >= 0:  # a bug, never data: the two passes disagree

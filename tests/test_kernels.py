@@ -16,7 +16,7 @@ from memgen.render import RenderOptions
 from memgen.render.vocab import Vocab
 from memgen.rng import Streams, episode_seeds
 
-pytestmark = pytest.mark.skipif(not ir_kernel.available(), reason="compiled twins off: numba missing or MEMGEN_KERNELS=0")
+pytestmark = pytest.mark.skipif(not ir_kernel.available(), reason="compiled twins off (no numba, or MEMGEN_KERNELS=0)")
 
 INPUTS = ("item", "key", "value", "silent", "kind", "alias", "ask", "k")
 
@@ -60,6 +60,20 @@ def test_kernel_replays_generated_batches_like_numpy(family, position):
     a, b = _both(p)
     _assert_same(a, b)
     assert (a.answer[a.item == ir.ITEM_QUERY] >= 0).any()  # the batch asks something answerable
+
+
+def test_kernel_and_numpy_agree_on_wide_value_ids():
+    """Value ids past 16 bits: other_keys lists are int32 on both paths (uint16 below)."""
+    vocab = Vocab()
+    plan = get_family("mixed")(Knobs(query_position="interleaved"), 2048)
+    p = _inputs(build_program(plan, Streams(episode_seeds(3, 0, 32)), vocab.key_space, vocab.key_tokens,
+                              vocab.values))
+    assert ir.other_keys_dtype(p) == np.uint16
+    p.value = np.where(p.value >= 0, p.value + 70_000, p.value)
+    assert ir.other_keys_dtype(p) == np.int32
+    a, b = _both(p)
+    _assert_same(a, b)
+    assert a.traps["other_keys"][1].dtype == np.int32 and a.traps["other_keys"][1].max() >= 70_000
 
 
 def test_kernel_handles_the_bench_shape_many_short_items():

@@ -161,9 +161,9 @@ Columns: `id`, `family`, `rendering`, `seed`, `target_length`, `length`, `events
 `op`, `key`, `value`, `version`, `signal`, `kind`, `alias`, `start`, `end`, `chunk`, `segment`),
 `queries` (list of `qid`, `key`, `ask`, `version`, `answer`, `answer_text`, `probe`, `traps`,
 `start`, `end`, `evidence`), plus the rendering's own columns (`input_ids`; `chunk_size`;
-`segments`; `context`, `questions`, `prompt`, `tokenizer`, `domain`). `input_ids` are uint16
-while the vocabulary has at most 65,536 ids (int32 beyond); cast them to int64 (`torch.long`)
-before an embedding lookup.
+`segments`; `context`, `questions`, `prompt`, `tokenizer`, `domain`). `input_ids`, and the
+token renderings' trap lists, are uint16 while the vocabulary has at most 65,536 ids (int32
+beyond); cast ids to int64 (`torch.long`) before an embedding lookup.
 
 ## Use
 

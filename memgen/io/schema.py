@@ -2,8 +2,10 @@
 
 Common columns for every rendering, then each rendering's own.  Integer fields are int32
 (positions, keys, values, versions); ``seed`` is the episode's uint64 seed; ``input_ids`` are
-uint16 for vocabularies of up to 65,536 ids and int32 beyond (:func:`ids_type`).  Fields that a
-rendering does not use hold -1 (``chunk``, ``segment``) or an empty list (``evidence``).
+uint16 for vocabularies of up to 65,536 ids and int32 beyond (:func:`ids_type`), and so are
+the token renderings' trap lists (value ids, never -1, below the vocabulary size; text: int32).
+Fields that a rendering does not use hold -1 (``chunk``, ``segment``) or an empty list
+(``evidence``).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-TRAPS = pa.struct([
-    ("stale", pa.list_(pa.int32())),
-    ("distractor", pa.list_(pa.int32())),
-    ("other_keys", pa.list_(pa.int32())),
-    ("deleted", pa.list_(pa.int32())),
-])
+INT32 = pa.int32()
+
+
+def traps_struct(value_type: pa.DataType = INT32) -> pa.DataType:
+    """The ``traps`` struct with lists of ``value_type`` value ids."""
+    return pa.struct([(name, pa.list_(value_type)) for name in ("stale", "distractor", "other_keys", "deleted")])
+
+
+TRAPS = traps_struct()
 
 EVENT = pa.struct([
     ("op", pa.string()),
@@ -33,30 +38,42 @@ EVENT = pa.struct([
     ("segment", pa.int32()),
 ])
 
-QUERY = pa.struct([
-    ("qid", pa.int32()),
-    ("key", pa.int32()),
-    ("ask", pa.string()),
-    ("version", pa.int32()),
-    ("answer", pa.int32()),
-    ("answer_text", pa.string()),
-    ("probe", pa.string()),
-    ("traps", TRAPS),
-    ("start", pa.int32()),
-    ("end", pa.int32()),
-    ("evidence", pa.list_(pa.int32())),
-])
 
-COMMON = [
-    pa.field("id", pa.string()),
-    pa.field("family", pa.string()),
-    pa.field("rendering", pa.string()),
-    pa.field("seed", pa.uint64()),
-    pa.field("target_length", pa.int32()),
-    pa.field("length", pa.int32()),
-    pa.field("events", pa.list_(EVENT)),
-    pa.field("queries", pa.list_(QUERY)),
-]
+
+def query_struct(value_type: pa.DataType = INT32) -> pa.DataType:
+    """The ``queries`` struct, its traps holding ``value_type`` value ids."""
+    return pa.struct([
+        ("qid", pa.int32()),
+        ("key", pa.int32()),
+        ("ask", pa.string()),
+        ("version", pa.int32()),
+        ("answer", pa.int32()),
+        ("answer_text", pa.string()),
+        ("probe", pa.string()),
+        ("traps", traps_struct(value_type)),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("evidence", pa.list_(pa.int32())),
+    ])
+
+
+QUERY = query_struct()
+
+
+def common_fields(value_type: pa.DataType = INT32) -> list[pa.Field]:
+    return [
+        pa.field("id", pa.string()),
+        pa.field("family", pa.string()),
+        pa.field("rendering", pa.string()),
+        pa.field("seed", pa.uint64()),
+        pa.field("target_length", pa.int32()),
+        pa.field("length", pa.int32()),
+        pa.field("events", pa.list_(EVENT)),
+        pa.field("queries", pa.list_(query_struct(value_type))),
+    ]
+
+
+COMMON = common_fields()
 
 #: the vocabulary size that schemas assume when none is given (the token renderings' default)
 DEFAULT_VOCAB_SIZE = 4096
@@ -88,10 +105,17 @@ RENDERING_COLUMNS: dict[str, Callable[[int | None], list[pa.Field]]] = {
 }
 
 
+def trap_type(rendering: str, vocab_size: int | None = DEFAULT_VOCAB_SIZE) -> pa.DataType:
+    """The type of the trap lists' value ids: the token renderings' value ids are tokens of the
+    vocabulary offset back, so they fit wherever ``input_ids`` fit (:func:`ids_type`); text
+    keeps int32.  The ``other_keys`` lists are most of a shard's bytes: 16 bits halve them."""
+    return pa.int32() if rendering == "text" else ids_type(vocab_size)
+
+
 def schema_for(rendering: str, vocab_size: int | None = DEFAULT_VOCAB_SIZE) -> pa.Schema:
     """The schema of a shard of ``rendering`` (token renderings: for a vocabulary of
-    ``vocab_size`` ids, which decides the type of ``input_ids``)."""
-    return pa.schema(COMMON + RENDERING_COLUMNS[rendering](vocab_size))
+    ``vocab_size`` ids, which decides the type of ``input_ids`` and of the trap lists)."""
+    return pa.schema(common_fields(trap_type(rendering, vocab_size)) + RENDERING_COLUMNS[rendering](vocab_size))
 
 
 def manifest_vocab_size(manifest: dict) -> int | None:

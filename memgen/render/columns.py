@@ -64,11 +64,11 @@ def ragged_take(ragged: tuple[np.ndarray, np.ndarray], owners: np.ndarray) -> tu
 
 def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.ndarray | None,
                    segment: np.ndarray | None, length: np.ndarray, rendering: str,
-                   answer_text: pa.Array) -> dict[str, pa.Array]:
+                   answer_text: pa.Array, trap_type: pa.DataType = schema.INT32) -> dict[str, pa.Array]:
     """Columns shared by every rendering.  ``start``/``end``/``chunk``/``segment`` are (B, N)
     per item; ``chunk``/``segment`` None mean -1 (not applicable).  Evidence is given as the
     chunks of the deciding items (empty without chunks).  ``answer_text`` is one string per
-    query, in reading order."""
+    query, in reading order.  Trap lists are ``trap_type`` (:func:`memgen.io.schema.trap_type`)."""
     p = batch.program
     B, N = p.shape
     flat = lambda a: a.reshape(-1)  # noqa: E731
@@ -97,8 +97,8 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     traps = []
     for name in ir.TRAP_FIELDS:
         off, vals = ragged_take(p.traps[name], qf)
-        traps.append(_list(off, _i32(vals)))
-    traps = pa.StructArray.from_arrays(traps, fields=list(schema.TRAPS))
+        traps.append(_list(off, pa.array(np.ascontiguousarray(vals, dtype=trap_type.to_pandas_dtype()))))
+    traps = pa.StructArray.from_arrays(traps, fields=list(schema.traps_struct(trap_type)))
     ev_off, ev_items = ragged_take(p.evidence, qf)
     if chunk is None:
         ev_off = np.zeros(qf.size + 1, dtype=np.int64)
@@ -117,7 +117,7 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
         [_i32(qid), _take_i32(flat(p.key), qf), _names(_ASKS, flat(p.ask)[qf]), _take_i32(flat(p.k), qf),
          _i32(answer), answer_text, _names(_PROBES, flat(p.probe)[qf]), traps,
          _take_i32(flat(start), qf), _take_i32(flat(end), qf), _list(ev_off, _i32(ev_vals))],
-        fields=list(schema.QUERY))
+        fields=list(schema.query_struct(trap_type)))
 
     return {
         "id": pa.array(batch.ids, pa.string()),

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from .. import ir, jit
 from ..errors import UsageError
+from ..io import schema
 from . import Batch, RenderOptions, register_rendering, tokens_kernel
 from .columns import common_columns
 from .layout import Grid, needed_length, place
@@ -183,7 +184,7 @@ def render_token(batch: Batch, opts: RenderOptions) -> pa.Table:
     grid = Grid(T, C, offset, reserved)
     ids, start, end = _render(batch, opts, grid, "token", np.array([0]))
     cols = common_columns(batch, start, end, None, None, np.full(ids.shape[0], T), "token",
-                          token_answer_text(batch.program, opts.vocab))
+                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     return pa.table(cols)
 
@@ -198,7 +199,7 @@ def render_chunk(batch: Batch, opts: RenderOptions) -> pa.Table:
     reserved[0] = True
     ids, start, end = _render(batch, opts, Grid(T, C, 0, reserved), "chunk", np.array([0]))
     cols = common_columns(batch, start, end, start // C, None, np.full(ids.shape[0], T), "chunk",
-                          token_answer_text(batch.program, opts.vocab))
+                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     cols["chunk_size"] = pa.array(np.full(ids.shape[0], C, dtype=np.int32))
     return pa.table(cols)
@@ -221,7 +222,7 @@ def render_bridge(batch: Batch, opts: RenderOptions) -> pa.Table:
     bos_at = np.arange(S) * seg_len
     ids, start, end = _render(batch, opts, Grid(T, C, 0, reserved), "bridge", bos_at)
     cols = common_columns(batch, start, end, None, start // seg_len, np.full(ids.shape[0], T), "bridge",
-                          token_answer_text(batch.program, opts.vocab))
+                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     bounds = np.arange(S + 1, dtype=np.int32) * seg_len
     cols["segments"] = pa.ListArray.from_arrays(

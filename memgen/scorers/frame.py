@@ -96,7 +96,9 @@ def _codes(arr: pa.Array, names: tuple[str, ...], what: str, source: str) -> np.
 def _ragged(lists: pa.Array) -> Ragged:
     counts = _ints(pc.list_value_length(lists), 0)
     values = pc.list_flatten(lists)
-    return Ragged.from_counts(counts, pc.fill_null(values, -1).to_numpy(zero_copy_only=False))
+    if values.null_count:  # (the -1 fill needs a signed type; token datasets store uint16 traps)
+        values = pc.fill_null(values.cast(pa.int64()), -1)
+    return Ragged.from_counts(counts, values.to_numpy(zero_copy_only=False))
 
 
 def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | None = None,
