@@ -227,8 +227,13 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     alias = np.concatenate([np.broadcast_to(a, k.shape) for _, k, *_, a in kinds_items], axis=1)
     n_before_q = item.shape[1] - Q
 
-    order = np.argsort(times, axis=1, kind="stable")
     n_items = item.shape[1]
+    if plan.interleaved:
+        order = np.argsort(times, axis=1, kind="stable")
+    else:  # end queries come after every event, in their own order: sort the events only
+        order = np.empty((B, n_items), dtype=np.int64)
+        order[:, :n_before_q] = np.argsort(times[:, :n_before_q], axis=1, kind="stable")
+        order[:, n_before_q:] = np.arange(n_before_q, n_items)
     flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
     take = lambda a: np.ascontiguousarray(a).reshape(-1)[flat_order].reshape(B, n_items)  # noqa: E731
     key_of = key_ids.reshape(-1)[(kidx + np.arange(0, B * KT, KT)[:, None]).reshape(-1)].reshape(B, n_items)
