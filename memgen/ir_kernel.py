@@ -49,8 +49,9 @@ def _compile():
     import numba
 
     jit = functools.partial(numba.njit, cache=True, nogil=True)
-    global _probe
-    _probe = jit(inline="always")(_probe)  # the kernels below call it by this global name
+    global _probe, _table
+    _probe = jit(inline="always")(_probe)  # the kernels below call them by these global names
+    _table = jit(_table)
     return jit(_count), jit(_walk)
 
 
@@ -67,6 +68,14 @@ def _probe(table_key, table_stamp, stamp, x, mask):  # pragma: no cover - compil
     return h, False
 
 
+def _table(N):  # pragma: no cover - compiled
+    """An open-addressing table for up to N keys (load at most 1/2): keys, stamps, slots, mask."""
+    H = 1
+    while H < 2 * N:
+        H *= 2
+    return np.empty(H, np.int64), np.full(H, -1, np.int64), np.empty(H, np.int64), H - 1
+
+
 def _count(item, key, value, ask, kreq, N, offsets):  # pragma: no cover - compiled
     """Pass 1: the ``offsets`` (5, B*N + 1) of the five ragged outputs, from running counts
     alone (no lists are built).  With distinct values the lengths have closed forms: the
@@ -75,13 +84,7 @@ def _count(item, key, value, ask, kreq, N, offsets):  # pragma: no cover - compi
     other keys' trap, one value per other key that holds one now.  Returns False if some
     episode repeats a value id (the caller then uses the numpy path)."""
     B = item.size // N
-    H = 1
-    while H < 2 * N:
-        H *= 2
-    mask = H - 1
-    table_key = np.empty(H, np.int64)
-    table_stamp = np.full(H, -1, np.int64)
-    table_slot = np.empty(H, np.int64)
+    table_key, table_stamp, table_slot, mask = _table(N)
     ns = np.empty(N, np.int64)  # per slot: sets, distractors so far; sets before its last delete
     nd = np.empty(N, np.int64)
     at_del = np.empty(N, np.int64)
@@ -165,13 +168,7 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
     do not have pass 1's lengths (each list has N entries of slack, so a mismatch never
     writes outside it), or -1."""
     B = item.size // N
-    H = 1
-    while H < 2 * N:
-        H *= 2
-    mask = H - 1
-    table_key = np.empty(H, np.int64)
-    table_stamp = np.full(H, -1, np.int64)
-    table_slot = np.empty(H, np.int64)
+    table_key, table_stamp, table_slot, mask = _table(N)
     slot = np.empty(N, np.int64)  # per item: its key's slot (slots in key order)
     skey = np.empty(N, np.int64)  # per slot, by first appearance: the key id
     rank = np.empty(N, np.int64)
