@@ -100,9 +100,10 @@ def run_child(engine: str, workers: int, episodes: int) -> dict:
         t = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, logging_level="ERROR")
         ray_start = time.perf_counter() - t
-    # warm-up, timed apart: a small job of the same shape on the same engine, so that the caller,
-    # the fork server (hence every worker) or Ray's workers have numba's kernels loaded
-    warm = Request(families=(FAMILY,), renderings=("token",), lengths=(LENGTH,), episodes=2 * 64 * max(1, workers),
+    # warm-up, timed apart: a job of 8 shards a worker, same shape, same engine, so that the caller,
+    # the fork server (hence every worker) or Ray's workers have numba's kernels loaded, and the
+    # fork server has finished starting
+    warm = Request(families=(FAMILY,), renderings=("token",), lengths=(LENGTH,), episodes=8 * 64 * max(1, workers),
                    seed=1)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:
         t = time.perf_counter()
