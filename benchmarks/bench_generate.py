@@ -5,6 +5,7 @@
     python benchmarks/bench_generate.py --serial   # no writer thread: build and write in turn
     python benchmarks/bench_generate.py --numpy    # without the compiled twins (MEMGEN_KERNELS=0)
     python benchmarks/bench_generate.py --cold     # the kernels' load time inside the timed run
+    python benchmarks/bench_generate.py --breakdown  # also: CPU seconds per shard, by stage
 
 Each case runs ``--repeat`` times (3 by default), each in a fresh subprocess so that its peak
 RSS is its own; the median run is shown, with every run's tokens/s, fastest first.  The time
@@ -23,6 +24,7 @@ out, so that "seconds" includes it.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import resource
@@ -39,7 +41,43 @@ CASES = {
 }
 
 
-def run_case(name: str, serial: bool = False, cold: bool = False) -> dict:
+def _clock_stages() -> collections.Counter:
+    """Wrap the stages of a shard with thread CPU clocks (each stage runs in one thread):
+    building blocks, encoding them (Arrow IPC + zstd), closing and hashing, writing the file."""
+    from memgen import pipeline
+    from memgen.io import dataset, store
+
+    clocks: collections.Counter = collections.Counter()
+
+    def clocked(stage, fn):
+        def run(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                clocks[stage] += time.thread_time() - t
+        return run
+
+    real_blocks = pipeline.build_blocks
+
+    def build_blocks(*args, **kwargs):  # a generator: clock each block as it is made
+        blocks = real_blocks(*args, **kwargs)
+        while True:
+            t = time.thread_time()
+            block = next(blocks, None)
+            clocks["build"] += time.thread_time() - t
+            if block is None:
+                return
+            yield block
+
+    pipeline.build_blocks = build_blocks
+    dataset.ShardEncoder.add = clocked("encode", dataset.ShardEncoder.add)
+    dataset.ShardEncoder.finish = clocked("close+sha256", dataset.ShardEncoder.finish)
+    store.LocalStore.write_encoded = clocked("file", store.LocalStore.write_encoded)
+    return clocks
+
+
+def run_case(name: str, serial: bool = False, cold: bool = False, breakdown: bool = False) -> dict:
     from memgen.generators import Knobs
     from memgen.pipeline import Request, generate
 
@@ -52,22 +90,23 @@ def run_case(name: str, serial: bool = False, cold: bool = False) -> dict:
 
         small = Request(families=c["families"], renderings=("token",), lengths=c["lengths"],
                         episodes=max(2, c["episodes"] // 100), seed=1, knobs=Knobs(**c["knobs"]))
-        threshold, jit.MIN_ITEMS = jit.MIN_ITEMS, 0
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory() as d, jit.everywhere():
             t0 = time.perf_counter()
             generate(small, d, writer_thread=not serial)
             warm = time.perf_counter() - t0
-        jit.MIN_ITEMS = threshold
+    clocks = _clock_stages() if breakdown else None
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         m = generate(req, d, writer_thread=not serial)
         wall = time.perf_counter() - t0
         size = sum(s["bytes"] for cfg in m["configs"].values() for s in cfg["shards"])
     tokens = c["episodes"] * c["lengths"][0]
+    n_shards = sum(len(cfg["shards"]) for cfg in m["configs"].values())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     return {"case": name, "episodes": c["episodes"], "length": c["lengths"][0], "tokens": tokens,
             "seconds": round(wall, 3), "tokens_per_s": round(tokens / wall), "peak_rss_mib": round(rss),
-            "shard_mb": round(size / 1e6, 1), "warm_up_s": round(warm, 2)}
+            "shard_mb": round(size / 1e6, 1), "warm_up_s": round(warm, 2), "shards": n_shards,
+            "cpu_s_per_shard": {k: round(v / n_shards, 3) for k, v in (clocks or {}).items()}}
 
 
 def main() -> None:
@@ -77,16 +116,18 @@ def main() -> None:
     ap.add_argument("--numpy", action="store_true", help="numpy paths only (MEMGEN_KERNELS=0)")
     ap.add_argument("--cold", action="store_true", help="no warm-up: the timed run loads the kernels")
     ap.add_argument("--repeat", type=int, default=3, help="runs per case (fresh processes); the median is shown")
+    ap.add_argument("--breakdown", action="store_true", help="also CPU seconds per shard by stage (median run)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_case(args.child, args.serial, args.cold)))
+        print(json.dumps(run_case(args.child, args.serial, args.cold, args.breakdown)))
         return
     env = dict(os.environ, **({"MEMGEN_KERNELS": "0"} if args.numpy else {}))
     print(f"{'case':<5}{'episodes':>10}{'length':>11}{'tokens':>13}{'seconds':>9}{'tokens/s':>14}"
           f"  {'runs (M tokens/s)':<34}{'peak RSS MiB':>14}{'shards MB':>11}{'warm-up s':>11}")
     for name in args.case or list(CASES):
-        cmd = [sys.executable, __file__, "--child", name] + ["--serial"] * args.serial + ["--cold"] * args.cold
+        cmd = ([sys.executable, __file__, "--child", name] + ["--serial"] * args.serial + ["--cold"] * args.cold
+               + ["--breakdown"] * args.breakdown)
         runs = []
         for _ in range(args.repeat):  # each run in a fresh process: this machine is shared and noisy
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
@@ -97,6 +138,9 @@ def main() -> None:
         print(f"{r['case']:<5}{r['episodes']:>10,}{r['length']:>11,}{r['tokens']:>13,}{r['seconds']:>9.2f}"
               f"{r['tokens_per_s'] / 1e6:>12.1f} M  {spread:<34}{max(x['peak_rss_mib'] for x in runs):>14,}"
               f"{r['shard_mb']:>11,.0f}{r['warm_up_s']:>11.2f}")
+        if args.breakdown:
+            stages = ", ".join(f"{k} {v:.3f}" for k, v in r["cpu_s_per_shard"].items())
+            print(f"      CPU s per shard ({r['shards']} shards): {stages}")
 
 
 if __name__ == "__main__":

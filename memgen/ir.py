@@ -388,9 +388,7 @@ def replay_program(p: Program, kernel: bool | None = None) -> Program:
     Trap lists hold each value once.  ``stale``, ``distractor`` and ``deleted`` are in reading
     order; ``other_keys`` are in key order, starting after the query's own key and wrapping.
     """
-    if kernel is None:
-        kernel = p.item.size >= jit.MIN_ITEMS
-    if kernel and ir_kernel.available():
+    if jit.pays(p.item.size) if kernel is None else kernel and jit.available():
         out = ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k, other_keys_dtype(p))
         if out is not None:  # None: some episode repeats a value id; numpy handles that
             op, version, answer, probe, p.traps, p.evidence = out
@@ -578,10 +576,10 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
         W = int(n_final.max(initial=0))
         fe, fc = g_ep[has_final], col[has_final]
 
-        def twice(x: np.ndarray, dtype: type[np.integer]) -> np.ndarray:
+        def twice(x: np.ndarray, dt: type[np.integer]) -> np.ndarray:
             """(B, 2W): each episode's final list written twice (-1, or 0 for unsigned values, where
             it is shorter: the key list's -1 masks those)."""
-            out = np.full((B, 2 * max(W, 1)), -1 if np.issubdtype(dtype, np.signedinteger) else 0, dtype=dtype)
+            out = np.full((B, 2 * max(W, 1)), -1 if np.issubdtype(dt, np.signedinteger) else 0, dtype=dt)
             out[fe, fc] = out[fe, fc + W] = x
             return out
 

@@ -11,7 +11,7 @@ and the tests check that both give the same arrays, field by field.
 
 numba is optional: without it, or with ``MEMGEN_KERNELS=0`` in the environment, the numpy
 path runs.  Compiled code is cached on disk (``cache=True``), so only the first run on a
-machine pays for compiling (a few seconds); later processes load it (about 0.7 s with
+machine pays for compiling (a few seconds); later processes load it (about 0.5 s with
 numba's import, once per process).
 """
 
@@ -22,7 +22,6 @@ import functools
 import numpy as np
 
 from . import jit
-from .jit import available  # noqa: F401  (re-exported: the switch of this twin)
 
 # the codes of memgen.ir, restated (a kernel cannot read a Python module's globals at run time
 # other than as compile-time constants; tests check they agree)

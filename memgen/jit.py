@@ -9,11 +9,12 @@ few seconds) happens once per machine.  ``MEMGEN_KERNELS=0`` turns every twin of
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: batches with fewer elements than this stay on the numpy path (nothing to gain, and a small
 #: command should not import numba)
@@ -27,6 +28,24 @@ def available() -> bool:
     """numba is installed and not turned off with ``MEMGEN_KERNELS=0`` (read once, at the first
     call).  Imports nothing."""
     return os.environ.get("MEMGEN_KERNELS", "1") != "0" and importlib.util.find_spec("numba") is not None
+
+
+def pays(n: int) -> bool:
+    """Whether a batch of ``n`` elements takes the compiled twin: at least ``MIN_ITEMS`` of them,
+    and the twins on."""
+    return n >= MIN_ITEMS and available()
+
+
+@contextlib.contextmanager
+def everywhere() -> Iterator[None]:
+    """Within the block every batch takes the compiled twins, whatever its size (to load them
+    all with a small job).  Not thread-safe: ``MIN_ITEMS`` is module state."""
+    global MIN_ITEMS
+    threshold, MIN_ITEMS = MIN_ITEMS, 0
+    try:
+        yield
+    finally:
+        MIN_ITEMS = threshold
 
 
 def kernel(fn: Callable) -> Callable:
@@ -44,5 +63,4 @@ def kernel(fn: Callable) -> Callable:
                     compiled = numba.njit(cache=True, nogil=True)(fn)
         return compiled(*args)
 
-    call.py_func = fn
     return call

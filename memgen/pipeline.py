@@ -214,20 +214,17 @@ def build_blocks(req: Request, task: ShardTask, block_items: int | None = None):
 
 
 def warm_kernels() -> None:
-    """Load every compiled twin now (numba's import and its disk cache: about 0.7 s; the first
-    time on a machine, compiling): build one small block of each token rendering with every
-    batch compiled.  A no-op where the twins are off."""
+    """Load every compiled twin now (numba's import and its disk cache, about half a second; the
+    first time on a machine, compiling): build one small block of each token rendering with
+    every batch compiled.  A no-op where the twins are off."""
     from . import jit
 
     if not jit.available():
         return
-    threshold, jit.MIN_ITEMS = jit.MIN_ITEMS, 0
-    try:
-        req = Request(families=("mixed",), renderings=("token", "chunk", "bridge"), lengths=(2048,), episodes=2)
+    req = Request(families=("mixed",), renderings=("token", "chunk", "bridge"), lengths=(2048,), episodes=2)
+    with jit.everywhere():
         for task in tasks(req):
             build_shard(req, task)
-    finally:
-        jit.MIN_ITEMS = threshold
 
 
 def _build_block(req: Request, task: ShardTask, plan, base: int, start: int, rows: int):
@@ -259,14 +256,17 @@ def _kept(task: ShardTask, store: Store, recorded: dict | None) -> dict | None:
     if (recorded is not None and recorded.get("rows") == task.rows
             and store.size(task.path) == recorded.get("bytes")
             and store.sha256(task.path) == recorded.get("sha256")):
-        return {"path": task.path, "rows": task.rows, "sha256": recorded["sha256"],
-                "bytes": recorded["bytes"]}
+        return _entry(task, recorded["sha256"], recorded["bytes"])
     return None
 
 
+def _entry(task: ShardTask, sha256: str, size: int) -> dict:
+    """A shard's manifest entry."""
+    return {"path": task.path, "rows": task.rows, "sha256": sha256, "bytes": size}
+
+
 def _write(task: ShardTask, store: Store, table) -> dict:
-    digest, size = store.write_shard(task.path, table)
-    return {"path": task.path, "rows": task.rows, "sha256": digest, "bytes": size}
+    return _entry(task, *store.write_shard(task.path, table))
 
 
 def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | None]]):
@@ -286,7 +286,7 @@ def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | No
     def finish(task: ShardTask, enc: ShardEncoder) -> dict:
         buf, digest = enc.finish()
         store.write_encoded(task.path, buf)
-        return {"path": task.path, "rows": task.rows, "sha256": digest, "bytes": buf.size}
+        return _entry(task, digest, buf.size)
 
     inflight: deque = deque()  # futures of the writer, oldest first
     pending = None  # (item, future of its entry): the shard being finished

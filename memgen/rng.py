@@ -80,7 +80,7 @@ class Streams:
 
     def uniform(self, stream: str, n: int) -> np.ndarray:
         """(B, n) float64 uniform on [0, 1)."""
-        if self.batch * n >= jit.MIN_ITEMS and jit.available():
+        if jit.pays(self.batch * n):
             out = np.empty((self.batch, n))
             _uniform_kernel(mix64(self.seeds ^ self._tag(stream)), out)
             return out
@@ -118,7 +118,7 @@ class Streams:
                 left, right = right, left ^ f
             return (left << np.uint64(half)) | right
 
-        if self.batch * n >= jit.MIN_ITEMS and jit.available():
+        if jit.pays(self.batch * n):
             out = np.empty((self.batch, n), dtype=np.int64)
             _feistel_kernel(np.concatenate(round_keys, axis=1).T.copy(), np.uint64(half), mask, np.uint64(space), out)
             return out

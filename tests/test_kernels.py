@@ -16,7 +16,7 @@ from memgen.render import RenderOptions
 from memgen.render.vocab import Vocab
 from memgen.rng import Streams, episode_seeds
 
-pytestmark = pytest.mark.skipif(not ir_kernel.available(), reason="compiled twins off (no numba, or MEMGEN_KERNELS=0)")
+pytestmark = pytest.mark.skipif(not jit.available(), reason="compiled twins off (no numba, or MEMGEN_KERNELS=0)")
 
 INPUTS = ("item", "key", "value", "silent", "kind", "alias", "ask", "k")
 

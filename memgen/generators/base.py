@@ -180,7 +180,7 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     written[:, :K] = True
     last_set_t, last_del_t = np.full((B, KT), -1.0), np.full((B, KT), -1.0)
     last_silent = np.zeros((B, KT), dtype=bool)
-    if B * S >= jit.MIN_ITEMS and jit.available():  # the compiled twin of the lines below
+    if jit.pays(B * S):  # the compiled twin of the lines below
         nvals, distracted, deleted = np.zeros((B, KT), dtype=np.int64), np.zeros((B, KT), bool), np.zeros((B, KT), bool)
         _key_facts_kernel(set_key, set_t, np.ascontiguousarray(set_silent), del_key, del_t, dis_key, nvals,
                           distracted, deleted, last_set_t, last_del_t, last_silent)

@@ -22,7 +22,7 @@ def _i32(a: np.ndarray) -> pa.Array:
 
 def _take_i32(a: np.ndarray, idx: np.ndarray) -> pa.Array:
     """``a[idx]`` as an int32 Arrow array (one compiled pass for large batches, see memgen.jit)."""
-    if idx.size >= jit.MIN_ITEMS and jit.available():
+    if jit.pays(idx.size):
         out = np.empty(idx.size, dtype=np.int32)
         _take_i32_kernel(np.ascontiguousarray(a), idx, out)
         return pa.array(out)

@@ -73,7 +73,7 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
     else:
         raise UsageError(f"unknown spacing {spacing!r}; choose uniform or powerlaw")
     d0, d1 = depth
-    if B * N >= jit.MIN_ITEMS and jit.available():  # the compiled twin of the steps below
+    if jit.pays(B * N):  # the compiled twin of the steps below
         start = np.empty((B, N), dtype=np.int64)
         _place_kernel(gaps, np.ascontiguousarray(is_tail), np.ascontiguousarray(item_len, dtype=np.int64),
                       streams.uniform("layout_in_chunk", N), body_chunks.astype(np.int64),

@@ -33,7 +33,7 @@ from .vocab import (
     ASK_PREVIOUS_TOKEN,
     BOS,
     DELETE,
-    DISTRACTOR_MARKER,
+    KIND_MARKERS,
     QUERY,
     SLOT,
     VERSION_OFFSET,
@@ -86,10 +86,7 @@ def item_tokens(p: ir.Program, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
     key_tok = (digits + vocab.key_offset).astype(np.int32)
     value_tok = (p.value + vocab.value_offset).astype(np.int32)
 
-    markers = np.zeros(len(ir.KINDS), dtype=np.int32)
-    for kind, tok in DISTRACTOR_MARKER.items():
-        markers[ir.KINDS.index(kind)] = tok
-    marker = np.select([is_set, is_del, is_dis, is_q], [WRITE, DELETE, markers[p.kind], QUERY], 0)
+    marker = np.select([is_set, is_del, is_dis, is_q], [WRITE, DELETE, KIND_MARKERS[p.kind], QUERY], 0)
     ask_tok = np.select([p.ask == ir.ASK_LATEST, p.ask == ir.ASK_PREVIOUS],
                         [ASK_LATEST_TOKEN, ASK_PREVIOUS_TOKEN], VERSION_OFFSET + p.k - 1)
 
@@ -117,9 +114,10 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
 
     streams = Streams(batch.seeds ^ np.uint64(hash_rendering(rendering, T)))
     # large batches: the compiled twin writes the items straight into the stream
-    compiled = jit.available() and p.item.size >= jit.MIN_ITEMS
-    lens = item_lengths(p, vocab) if compiled else None
-    if not compiled:
+    compiled = jit.pays(p.item.size)
+    if compiled:
+        lens = item_lengths(p, vocab)
+    else:
         tok, lens = item_tokens(p, vocab)
     trailing = _trailing_queries(p)
     start = place(streams, lens, trailing, grid, vocab.event_length, opts.depth, opts.spacing, opts.alpha)

@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ir, ir_kernel
+from .. import ir
 from ..jit import kernel
-from .vocab import (
-    ASK_LATEST_TOKEN,
-    ASK_PREVIOUS_TOKEN,
-    DELETE,
-    DISTRACTOR_MARKER,
-    QUERY,
-    SLOT,
-    VERSION_OFFSET,
-    WRITE,
-    Vocab,
-)
+from .vocab import ASK_LATEST_TOKEN, ASK_PREVIOUS_TOKEN, DELETE, KIND_MARKERS, QUERY, SLOT, VERSION_OFFSET, WRITE, Vocab
 
 
 @kernel
@@ -34,22 +24,22 @@ def _write(ids, T, start, item, key, alias, value, silent, kind, ask, k, markers
     for f in range(start.size):
         it = item[f]
         pos = (f // N) * T + start[f]
-        if it == ir_kernel.ITEM_SET and silent[f]:
+        if it == ir.ITEM_SET and silent[f]:
             pass  # a silent set starts with its key
-        elif it == ir_kernel.ITEM_SET:
+        elif it == ir.ITEM_SET:
             ids[pos] = WRITE
             pos += 1
-        elif it == ir_kernel.ITEM_DELETE:
+        elif it == ir.ITEM_DELETE:
             ids[pos] = DELETE
             pos += 1
-        elif it == ir_kernel.ITEM_DISTRACTOR:
+        elif it == ir.ITEM_DISTRACTOR:
             ids[pos] = markers[kind[f]]
             pos += 1
-        elif it == ir_kernel.ITEM_QUERY:
+        elif it == ir.ITEM_QUERY:
             ids[pos] = QUERY
             a = ask[f]
-            ids[pos + 1] = (ASK_LATEST_TOKEN if a == ir_kernel.ASK_LATEST
-                            else ASK_PREVIOUS_TOKEN if a == ir_kernel.ASK_PREVIOUS else VERSION_OFFSET + k[f] - 1)
+            ids[pos + 1] = (ASK_LATEST_TOKEN if a == ir.ASK_LATEST
+                            else ASK_PREVIOUS_TOKEN if a == ir.ASK_PREVIOUS else VERSION_OFFSET + k[f] - 1)
             pos += 2
         else:  # padding, as the numpy path writes it: marker 0, key, value
             ids[pos] = 0
@@ -59,18 +49,15 @@ def _write(ids, T, start, item, key, alias, value, silent, kind, ask, k, markers
             ids[pos + d] = named % key_tokens + key_offset
             named //= key_tokens
         pos += key_length
-        if it == ir_kernel.ITEM_QUERY:
+        if it == ir.ITEM_QUERY:
             ids[pos] = SLOT
-        elif it != ir_kernel.ITEM_DELETE:
+        elif it != ir.ITEM_DELETE:
             ids[pos] = value[f] + value_offset
 
 
 def write_items(ids: np.ndarray, start: np.ndarray, p: ir.Program, vocab: Vocab) -> None:
     """Write the tokens of every item of ``p`` into ``ids`` (B, T) at ``start`` (B, N), in place."""
-    markers = np.zeros(len(ir.KINDS), dtype=np.int64)
-    for kind, tok in DISTRACTOR_MARKER.items():
-        markers[ir.KINDS.index(kind)] = tok
     flat = lambda a: np.ascontiguousarray(a).reshape(-1)  # noqa: E731
     _write(ids.reshape(-1), ids.shape[1], flat(start), flat(p.item), flat(p.key), flat(p.alias),
-           flat(p.value), flat(p.silent), flat(p.kind), flat(p.ask), flat(p.k), markers,
+           flat(p.value), flat(p.silent), flat(p.kind), flat(p.ask), flat(p.k), KIND_MARKERS,
            vocab.key_length, vocab.key_tokens, vocab.key_offset, vocab.value_offset)

@@ -38,6 +38,8 @@ from ..ir import DISTRACTOR_KINDS
 PAD, BOS, WRITE, QUERY, DELETE, SLOT, ABSENT_TOKEN, ASK_LATEST_TOKEN, ASK_PREVIOUS_TOKEN = range(9)
 DISTRACTOR_MARKER = {kind: 9 + i for i, kind in enumerate(DISTRACTOR_KINDS)}
 VERSION_OFFSET = 16
+#: the marker of each distractor kind by its code in ``memgen.ir.KINDS`` (code 0: not a distractor)
+KIND_MARKERS = np.array([0] + [DISTRACTOR_MARKER[k] for k in DISTRACTOR_KINDS], dtype=np.int32)
 
 
 @dataclass(frozen=True)
