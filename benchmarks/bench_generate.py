@@ -43,9 +43,10 @@ CASES = {
 
 def _clock_stages() -> collections.Counter:
     """Wrap the stages of a shard with thread CPU clocks (each stage runs in one thread):
-    building blocks, encoding them (Arrow IPC + zstd), closing and hashing, writing the file."""
+    building blocks; in the writer, each block's encoding (Arrow IPC + zstd) with its sha256
+    and file writes, the footer, and the commit (close and rename)."""
     from memgen import pipeline
-    from memgen.io import dataset, store
+    from memgen.io import dataset
 
     clocks: collections.Counter = collections.Counter()
 
@@ -71,9 +72,9 @@ def _clock_stages() -> collections.Counter:
             yield block
 
     pipeline.build_blocks = build_blocks
-    dataset.ShardEncoder.add = clocked("encode", dataset.ShardEncoder.add)
-    dataset.ShardEncoder.finish = clocked("close+sha256", dataset.ShardEncoder.finish)
-    store.LocalStore.write_encoded = clocked("file", store.LocalStore.write_encoded)
+    dataset.ShardEncoder.add = clocked("encode+sha256+write", dataset.ShardEncoder.add)
+    dataset.ShardEncoder.finish = clocked("footer", dataset.ShardEncoder.finish)
+    dataset.PendingFile.commit = clocked("commit", dataset.PendingFile.commit)
     return clocks
 
 

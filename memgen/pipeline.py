@@ -248,7 +248,7 @@ def run_task(req: Request, task: ShardTask, root: str | Path | Store, recorded: 
     kept = _kept(task, store, recorded)
     if kept is not None:
         return kept
-    return _write(task, store, build_shard(req, task))
+    return _entry(task, *store.write_shard(task.path, build_blocks(req, task)))
 
 
 def _kept(task: ShardTask, store: Store, recorded: dict | None) -> dict | None:
@@ -265,57 +265,63 @@ def _entry(task: ShardTask, sha256: str, size: int) -> dict:
     return {"path": task.path, "rows": task.rows, "sha256": sha256, "bytes": size}
 
 
-def _write(task: ShardTask, store: Store, table) -> dict:
-    return _entry(task, *store.write_shard(task.path, table))
-
-
 def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | None]]):
     """One worker: yield ``(item, entry)`` like :func:`memgen.engines.map_tasks`, building
-    blocks in this thread while a writer thread encodes each finished block and, at the end of
-    a shard, hashes and writes it.
+    blocks in this thread while a writer thread encodes each finished block, hashes it and
+    writes it to the shard's temporary file, and at the end of a shard writes the footer and
+    renames the file into place.
 
     The two stages overlap because the heavy parts of both (numpy and the compiled kernels,
     Arrow's zstd, sha256, file I/O) release the GIL.  At most ``AHEAD`` blocks wait for the
-    writer, so memory stays bounded; a write error stops the run at the next block.  Bytes and
-    order are those of the plain loop."""
+    writer, so memory stays bounded; a write error stops the run at the next block, and a
+    run that stops for any reason removes its unfinished temporary files.  Bytes and order
+    are those of the plain loop."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from .io.dataset import ShardEncoder
+    from .io.dataset import PendingFile, ShardEncoder
 
-    def finish(task: ShardTask, enc: ShardEncoder) -> dict:
-        buf, digest = enc.finish()
-        store.write_encoded(task.path, buf)
-        return _entry(task, digest, buf.size)
+    def finish(task: ShardTask, enc: ShardEncoder, out: PendingFile) -> dict:
+        digest, size = enc.finish()
+        out.commit()
+        return _entry(task, digest, size)
 
     inflight: deque = deque()  # futures of the writer, oldest first
     pending = None  # (item, future of its entry): the shard being finished
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memgen-writer") as writer:
-        try:
-            for item in todo:
-                task, recorded = item
-                kept = _kept(task, store, recorded)
-                if kept is None:
-                    enc = ShardEncoder()
-                    for block in build_blocks(req, task):
-                        inflight.append(writer.submit(enc.add, block))
-                        del block
-                        while len(inflight) > AHEAD or (inflight and inflight[0].done()):
-                            inflight.popleft().result()  # raises a write error here
+    open_files: list[PendingFile] = []  # shards started and not yet committed
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memgen-writer") as writer:
+            try:
+                for item in todo:
+                    task, recorded = item
+                    kept = _kept(task, store, recorded)
+                    if kept is None:
+                        open_files = [f for f in open_files if not f.done]
+                        out = store.open_pending(task.path)
+                        open_files.append(out)
+                        enc = ShardEncoder(out)
+                        for block in build_blocks(req, task):
+                            inflight.append(writer.submit(enc.add, block))
+                            del block
+                            while len(inflight) > AHEAD or (inflight and inflight[0].done()):
+                                inflight.popleft().result()  # raises a write error here
+                    if pending is not None:
+                        yield pending[0], pending[1].result()
+                        pending = None
+                    if kept is not None:
+                        yield item, kept
+                        continue
+                    pending = (item, writer.submit(finish, task, enc, out))
+                    inflight.append(pending[1])
                 if pending is not None:
                     yield pending[0], pending[1].result()
                     pending = None
-                if kept is not None:
-                    yield item, kept
-                    continue
-                pending = (item, writer.submit(finish, task, enc))
-                inflight.append(pending[1])
-            if pending is not None:
-                yield pending[0], pending[1].result()
-                pending = None
-        finally:
-            for f in inflight:  # closed early: what is queued is dropped; a write in flight is atomic
-                f.cancel()
+            finally:
+                for f in inflight:  # closed early: what is queued is dropped
+                    f.cancel()
+    finally:  # the writer has stopped: remove what it did not finish
+        for f in open_files:
+            f.abort()
 
 
 #: blocks built ahead of the writer (memory: a few blocks, not whole shards)

@@ -111,26 +111,29 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
 
 def test_a_failed_write_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
     """With one worker the writer thread writes shard i while shard i+1 is built: its error
-    (here a full disk on the third shard) still reaches the caller, nothing half-written stays,
+    (here a full disk in the third shard) still reaches the caller, nothing half-written stays,
     and the same command then finishes with the bytes of an uninterrupted run."""
     from memgen.io import store as store_mod
 
-    req = Request(families=("overwrite",), lengths=(1024,), episodes=8, seed=2, shard_size=2)
+    req = Request(families=("overwrite",), lengths=(1024,), episodes=12, seed=2, shard_size=2)
     full = generate(req, tmp_path / "full")
-    real = store_mod.LocalStore.write_encoded
-    calls = {"n": 0}
+    real = store_mod.LocalStore.open_pending
+    opened = {"n": 0}
 
-    def disk_full_on_third(self, rel, buf):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(28, "No space left on device")
-        return real(self, rel, buf)
+    def disk_full_in_third(self, rel):
+        opened["n"] += 1
+        out = real(self, rel)
+        if opened["n"] == 3:
+            def write(data):
+                raise OSError(28, "No space left on device")
+            out.write = write
+        return out
 
-    monkeypatch.setattr(store_mod.LocalStore, "write_encoded", disk_full_on_third)
+    monkeypatch.setattr(store_mod.LocalStore, "open_pending", disk_full_in_third)
     with pytest.raises(OSError, match="No space left"):
         generate(req, tmp_path / "cut")
-    assert calls["n"] == 3  # the run stopped at the failed write, not after every shard
-    monkeypatch.setattr(store_mod.LocalStore, "write_encoded", real)
+    assert opened["n"] <= 4  # the run stopped at the failed write (one shard ahead at most), not after all six
+    monkeypatch.setattr(store_mod.LocalStore, "open_pending", real)
     assert not list((tmp_path / "cut").rglob("*.tmp-*"))
     assert generate(req, tmp_path / "cut") == full
     for s in full["configs"]["overwrite-token-1024"]["shards"]:

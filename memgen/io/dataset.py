@@ -14,12 +14,14 @@ exist and produces the same bytes.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -45,17 +47,59 @@ def sha256_file(path: Path, block: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes | memoryview | pa.Buffer) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+class PendingFile:
+    """A file being written under a temporary name: ``commit()`` renames it into place and
+    ``abort()`` removes it, so a reader never sees a half file.  As a context manager it
+    commits on a clean exit and aborts on an error."""
+
+    def __init__(self, raw: BinaryIO, commit: Callable[[], None], discard: Callable[[], None]):
+        self._raw, self._commit, self._discard = raw, commit, discard
+        self.done = False  # committed or aborted
+
+    def write(self, data) -> int:
+        return self._raw.write(data)
+
+    def commit(self) -> None:
+        try:
+            self._raw.close()
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
+        self.done = True
+
+    def abort(self) -> None:
+        """Remove the temporary file (a no-op once committed or aborted)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self._raw.close()
+        except Exception:  # the file is discarded anyway: its close error (a full disk) is moot
+            pass
+        self._discard()
+
+    def __enter__(self) -> PendingFile:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def pending_file(path: Path) -> PendingFile:
+    """A :class:`PendingFile` for ``path``: a temporary name in the same folder, renamed on commit."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return PendingFile(open(tmp, "wb"), lambda: os.replace(tmp, path), lambda: tmp.unlink(missing_ok=True))
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview | pa.Buffer) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    with pending_file(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -69,47 +113,81 @@ IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)
 
 
 class ShardEncoder:
-    """A shard's Arrow IPC file, encoded in memory a block at a time: one record batch per
-    chunk of each table added (a shard's chunks are its build blocks, fixed by the config:
-    deterministic).  Encoding into memory, then one write, is faster than streaming through a
-    Python file; block by block, encoding can overlap building the next block."""
+    """A shard's Arrow IPC file, encoded a block at a time straight into ``out`` (a binary
+    file, usually a :class:`PendingFile`) and hashed as it is written.
 
-    def __init__(self) -> None:
-        self._sink: pa.BufferOutputStream | None = None
+    One record batch per chunk of each table added (a shard's chunks are its build blocks,
+    fixed by the config: deterministic).  Streaming block by block keeps no copy of the shard
+    in memory, and the hashing and the file writes of each block overlap building the next:
+    when the last block is encoded only the footer is left."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._sink = _HashingSink(out)
         self._writer = None
         self._broken = False
 
     def add(self, table: pa.Table) -> None:
+        if self._broken:
+            raise RuntimeError("an earlier block of this shard failed to encode")
         try:
             if self._writer is None:
-                self._sink = pa.BufferOutputStream()
                 self._writer = ipc.new_file(self._sink, table.schema, options=IPC_OPTIONS)
             self._writer.write_table(table)
         except BaseException:
             self._broken = True
             raise
 
-    def finish(self) -> tuple[pa.Buffer, str]:
-        """The file's bytes and their sha256."""
+    def finish(self) -> tuple[str, int]:
+        """Write the footer; returns the file's sha256 and size (the caller commits ``out``)."""
         if self._broken or self._writer is None:
             raise RuntimeError("a block of this shard failed to encode: the shard is not written")
         self._writer.close()
-        buf = self._sink.getvalue()
-        return buf, hashlib.sha256(memoryview(buf)).hexdigest()
+        return self._sink.sha256.hexdigest(), self._sink.size
 
 
-def shard_bytes(table: pa.Table) -> tuple[pa.Buffer, str]:
+class _HashingSink:
+    """The file object pyarrow's IPC writer writes to (through ``pyarrow.PythonFile``):
+    every write goes to ``out`` and into the running sha256."""
+
+    closed = False
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self._out.write(data)
+        n = memoryview(data).nbytes
+        self.size += n
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:  # pyarrow closes its wrapper; ``out`` is committed by its owner
+        pass
+
+
+def shard_bytes(table: pa.Table) -> tuple[bytes, str]:
     """The Arrow IPC file bytes of ``table`` (one record batch per chunk) and their sha256."""
-    enc = ShardEncoder()
+    out = io.BytesIO()
+    enc = ShardEncoder(out)
     enc.add(table)
-    return enc.finish()
+    digest, _ = enc.finish()
+    return out.getvalue(), digest
 
 
 def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:
     """Write one shard atomically (temporary name, then rename); returns (sha256, bytes)."""
-    buf, digest = shard_bytes(table)
-    atomic_write_bytes(path, memoryview(buf))
-    return digest, buf.size
+    with pending_file(path) as f:
+        enc = ShardEncoder(f)
+        enc.add(table)
+        return enc.finish()
 
 
 def read_shard(path: Path) -> pa.Table:

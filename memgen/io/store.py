@@ -17,13 +17,14 @@ import hashlib
 import os
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import UsageError
-from .dataset import TMP_MARK, atomic_write_bytes, sha256_file
+from .dataset import TMP_MARK, PendingFile, ShardEncoder, atomic_write_bytes, pending_file, sha256_file
 
 #: fsspec protocols whose files live in one process's memory: other workers cannot see them
 PROCESS_LOCAL = ("memory",)
@@ -81,16 +82,17 @@ class Store(ABC):
         """Write a whole file atomically (temporary name, then rename)."""
 
     @abstractmethod
-    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
-        """Write an encoded shard (:class:`~memgen.io.dataset.ShardEncoder`) atomically."""
+    def open_pending(self, rel: str) -> PendingFile:
+        """A file for ``rel`` at a temporary name: renamed into place by its ``commit()``."""
 
-    def write_shard(self, rel: str, table: pa.Table) -> tuple[str, int]:
-        """Write ``table`` as an Arrow IPC shard atomically; returns (sha256, bytes)."""
-        from .dataset import shard_bytes
-
-        buf, digest = shard_bytes(table)
-        self.write_encoded(rel, buf)
-        return digest, buf.size
+    def write_shard(self, rel: str, tables: pa.Table | Iterable[pa.Table]) -> tuple[str, int]:
+        """Write a table, or the blocks of one in order (each block one or more record
+        batches), as an Arrow IPC shard, atomically; returns (sha256, bytes)."""
+        with self.open_pending(rel) as out:
+            enc = ShardEncoder(out)
+            for table in [tables] if isinstance(tables, pa.Table) else tables:
+                enc.add(table)
+            return enc.finish()
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode()
@@ -164,8 +166,8 @@ class LocalStore(Store):
     def write_bytes(self, rel: str, data: bytes) -> None:
         atomic_write_bytes(self.root / rel, data)
 
-    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
-        atomic_write_bytes(self.root / rel, memoryview(buf))
+    def open_pending(self, rel: str) -> PendingFile:
+        return pending_file(self.root / rel)
 
 
 class FsspecStore(Store):
@@ -290,16 +292,10 @@ class FsspecStore(Store):
             raise
         self._commit(tmp, rel)
 
-    def write_encoded(self, rel: str, buf: pa.Buffer) -> None:
+    def open_pending(self, rel: str) -> PendingFile:
         tmp = self._tmp(rel)
         self._fs.makedirs(tmp.rpartition("/")[0], exist_ok=True)
-        try:
-            with self._fs.open(tmp, "wb") as raw:
-                raw.write(memoryview(buf))
-        except BaseException:
-            self._discard(tmp)
-            raise
-        self._commit(tmp, rel)
+        return PendingFile(self._fs.open(tmp, "wb"), lambda: self._commit(tmp, rel), lambda: self._discard(tmp))
 
 
 def _arrow_fs(url: str, why: str) -> tuple[Any, str]:
