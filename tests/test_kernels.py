@@ -62,6 +62,28 @@ def test_kernel_replays_generated_batches_like_numpy(family, position):
     assert (a.answer[a.item == ir.ITEM_QUERY] >= 0).any()  # the batch asks something answerable
 
 
+@pytest.mark.parametrize("family", ["write", "overwrite", "version", "distractor", "no_write_signal", "discard",
+                                    "mixed"])
+@pytest.mark.parametrize("position", ["end", "interleaved"])
+def test_compiled_assembly_builds_the_numpy_program(family, position, monkeypatch):
+    """build_program's items in reading order, and the asks of end queries, from the compiled
+    assembly are the numpy ones, field by field (then replayed alike)."""
+    vocab = Vocab()
+    plan = get_family(family)(Knobs(query_position=position), 2048)
+    progs = []
+    for threshold in (0, 1 << 60):  # every batch compiled; none
+        monkeypatch.setattr(jit, "MIN_ITEMS", threshold)
+        progs.append(build_program(plan, Streams(episode_seeds(9, 0, 48)), vocab.key_space, vocab.key_tokens,
+                                   vocab.values))
+    a, b = progs
+    for f in INPUTS:
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and np.array_equal(x, y), f
+    _assert_same(a, b)
+    if family in ("version", "mixed"):  # version and previous asks were resolved, not only latest
+        assert {ir.ASK_VERSION, ir.ASK_PREVIOUS} <= set(a.ask[a.item == ir.ITEM_QUERY].tolist())
+
+
 def test_kernel_and_numpy_agree_on_wide_value_ids():
     """Value ids past 16 bits: other_keys lists are int32 on both paths (uint16 below)."""
     vocab = Vocab()

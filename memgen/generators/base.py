@@ -218,36 +218,46 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
         (ir.ITEM_DISTRACTOR, dis_key, dis_t, dis_val, False, dis_kind, dis_alias),
         (ir.ITEM_QUERY, q_key, q_t, ir.ABSENT, False, 0, -1),
     ]
-    item = np.concatenate([np.full(k.shape, it, dtype=np.int8) for it, k, *_ in kinds_items], axis=1)
-    kidx = np.concatenate([k for _, k, *_ in kinds_items], axis=1)
     times = np.concatenate([t for _, _, t, *_ in kinds_items], axis=1)
-    value = np.concatenate([np.broadcast_to(v, k.shape) for _, k, _, v, *_ in kinds_items], axis=1)
-    silent = np.concatenate([np.broadcast_to(s, k.shape) for _, k, _, _, s, *_ in kinds_items], axis=1)
-    kind = np.concatenate([np.broadcast_to(d, k.shape) for _, k, _, _, _, d, _ in kinds_items], axis=1)
-    alias = np.concatenate([np.broadcast_to(a, k.shape) for _, k, *_, a in kinds_items], axis=1)
-    n_before_q = item.shape[1] - Q
-
-    n_items = item.shape[1]
+    n_items = times.shape[1]
+    n_before_q = n_items - Q
     if plan.interleaved:
         order = np.argsort(times, axis=1, kind="stable")
     else:  # end queries come after every event, in their own order: sort the events only
         order = np.empty((B, n_items), dtype=np.int64)
         order[:, :n_before_q] = np.argsort(times[:, :n_before_q], axis=1, kind="stable")
         order[:, n_before_q:] = np.arange(n_before_q, n_items)
-    flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
-    take = lambda a: np.ascontiguousarray(a).reshape(-1)[flat_order].reshape(B, n_items)  # noqa: E731
-    key_of = key_ids.reshape(-1)[(kidx + np.arange(0, B * KT, KT)[:, None]).reshape(-1)].reshape(B, n_items)
     p = ir.Program(
-        item=take(item), key=take(key_of),
-        value=take(value).astype(np.int64), silent=take(silent), kind=take(kind).astype(np.int8),
-        alias=take(alias).astype(np.int64), ask=np.zeros((B, n_items), dtype=np.int8),
-        k=np.zeros((B, n_items), dtype=np.int64))
+        item=np.empty((B, n_items), dtype=np.int8), key=np.empty((B, n_items), dtype=np.int64),
+        value=np.empty((B, n_items), dtype=np.int64), silent=np.empty((B, n_items), dtype=bool),
+        kind=np.empty((B, n_items), dtype=np.int8), alias=np.empty((B, n_items), dtype=np.int64),
+        ask=np.zeros((B, n_items), dtype=np.int8), k=np.zeros((B, n_items), dtype=np.int64))
+    if jit.pays(B * n_items):  # the compiled twin of the lines below, with the asks of end queries
+        _assemble_kernel(order, set_key, set_val, set_silent, del_key, dis_key, dis_val, dis_kind, dis_alias,
+                         q_key, key_ids, ask_pref, ask_u, nvals, holds, plan.max_version, not plan.interleaved,
+                         p.item, p.key, p.value, p.silent, p.kind, p.alias, p.ask, p.k)
+        if not plan.interleaved:
+            return ir.replay_program(p)
+    else:
+        flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
+
+        def take(a, out):
+            out.reshape(-1)[:] = np.concatenate([np.broadcast_to(x, k.shape) for k, x in a], axis=1
+                                                ).reshape(-1)[flat_order]
+
+        take([(k, it) for it, k, *_ in kinds_items], p.item)
+        take([(k, k) for _, k, *_ in kinds_items], p.key)  # key indices, then the episode's key ids
+        p.key[:] = key_ids.reshape(-1)[(p.key + np.arange(0, B * KT, KT)[:, None]).reshape(-1)].reshape(B, n_items)
+        take([(k, v) for _, k, _, v, *_ in kinds_items], p.value)
+        take([(k, s) for _, k, _, _, s, *_ in kinds_items], p.silent)
+        take([(k, d) for _, k, _, _, _, d, _ in kinds_items], p.kind)
+        take([(k, a) for _, k, *_, a in kinds_items], p.alias)
 
     # ---- asks only where defined: version k needs k values, previous needs two, both a
     # current value; otherwise the query asks for the latest value.  Work on the queries only:
     # qpos are their flat positions in reading order, (q_row, q_col) where they were drawn.
     qpos = np.flatnonzero(p.item.reshape(-1) == ir.ITEM_QUERY)
-    src = flat_order[qpos]
+    src = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)[qpos]
     q_row, q_col = src // n_items, src % n_items - n_before_q
     if plan.interleaved:
         n_values, q_holds = (a.reshape(-1)[qpos] for a in ir.query_history(p))
@@ -261,6 +271,45 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     p.k.reshape(-1)[qpos] = np.where(want_v, 1 + np.minimum((ku_q * top).astype(np.int64), top - 1), 0)
     p.ask.reshape(-1)[qpos] = np.where(want_v, ir.ASK_VERSION, np.where(want_p, ir.ASK_PREVIOUS, ir.ASK_LATEST))
     return ir.replay_program(p)
+
+
+@jit.kernel
+def _assemble_kernel(order, set_key, set_val, set_silent, del_key, dis_key, dis_val, dis_kind, dis_alias, q_key,
+                     key_ids, ask_pref, ask_u, nvals, holds, max_version, end_asks, item, key, value, silent, kind,
+                     alias, ask, k):  # pragma: no cover - compiled
+    """The items of :func:`build_program` in reading order, a row at a time: each position
+    takes the fields of the item ``order`` puts there (sets, deletes, distractors, queries, in
+    that order of the drawn arrays); with ``end_asks``, also the queries' asks, from their
+    key's final facts.  The same values as the numpy lines."""
+    S, D, X = set_key.shape[1], del_key.shape[1], dis_key.shape[1]
+    for b in range(order.shape[0]):
+        for j in range(order.shape[1]):
+            s = order[b, j]
+            kd, val, sil, kn, al = 0, ir.ABSENT, False, 0, -1
+            if s < S:
+                it, kd, val, sil = ir.ITEM_SET, set_key[b, s], set_val[b, s], set_silent[b, s]
+            elif s < S + D:
+                it, kd = ir.ITEM_DELETE, del_key[b, s - S]
+            elif s < S + D + X:
+                s -= S + D
+                it, kd, val, kn, al = ir.ITEM_DISTRACTOR, dis_key[b, s], dis_val[b, s], dis_kind[b, s], dis_alias[b, s]
+            else:
+                s -= S + D + X
+                it, kd = ir.ITEM_QUERY, q_key[b, s]
+                if end_asks and holds[b, kd]:
+                    n = nvals[b, kd]
+                    if ask_pref[b, s] == ir.ASK_VERSION and n >= 1:
+                        top = min(n, max_version)
+                        ask[b, j] = ir.ASK_VERSION
+                        k[b, j] = 1 + min(np.int64(ask_u[b, s] * top), top - 1)
+                    elif ask_pref[b, s] == ir.ASK_PREVIOUS and n >= 2:
+                        ask[b, j] = ir.ASK_PREVIOUS
+            item[b, j] = it
+            key[b, j] = key_ids[b, kd]
+            value[b, j] = val
+            silent[b, j] = sil
+            kind[b, j] = kn
+            alias[b, j] = al
 
 
 def _count(idx: np.ndarray, n: int) -> np.ndarray:
