@@ -176,3 +176,33 @@ def test_compiled_draws_are_the_numpy_draws(n, space, monkeypatch):
             assert x.dtype == y.dtype and np.array_equal(x, y)
     if a[3] is not None:
         assert all(len(set(row)) == n and max(row) < space for row in a[3].tolist())
+
+
+@pytest.mark.parametrize("names", [("write", "overwrite", "silent_write", "delete", "distractor"),
+                                   ("", "a", "exactly sixteen!", "unknown"),
+                                   ("a name longer than sixteen bytes", "b")])
+def test_compiled_names_spell_like_arrow_take(names, monkeypatch):
+    """Names.spell: the compiled copy of padded names gives Arrow's take, buffers included (a
+    shard's bytes hold them); names past 16 bytes always take Arrow's path."""
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from memgen.render.columns import Names
+
+    codes = np.random.default_rng(1).integers(0, len(names), 5000).astype(np.int8)
+    spelled = []
+    for threshold in (0, 1 << 60):
+        monkeypatch.setattr(jit, "MIN_ITEMS", threshold)
+        spelled.append(Names(names).spell(codes))
+    assert spelled[0].equals(spelled[1]) and spelled[0].to_pylist() == [names[c] for c in codes]
+
+    def ipc_bytes(a):
+        out = _io.BytesIO()
+        table = pa.table({"s": pa.StructArray.from_arrays([a], names=["s"])})  # nested, as in a shard
+        with ipc.new_file(out, table.schema) as w:
+            w.write_table(table)
+        return out.getvalue()
+
+    assert ipc_bytes(spelled[0]) == ipc_bytes(spelled[1])

@@ -3,6 +3,8 @@ straight into Arrow list/struct arrays: no Python loop over episodes, events or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
@@ -10,10 +12,62 @@ from .. import ir, jit
 from ..io import schema
 from . import Batch
 
-_OPS = pa.array(ir.OPS, pa.string())
-_KINDS = pa.array(ir.KINDS, pa.string())
-_ASKS = pa.array(ir.ASKS, pa.string())
-_PROBES = pa.array(ir.PROBES, pa.string())
+
+class Names:
+    """A small table of strings that spells codes (indices into it) as an Arrow string array.
+
+    Large batches are spelled by one compiled pass that copies each name as 16 padded bytes
+    (names longer than that take Arrow's ``take``); both give the same array."""
+
+    WIDTH = 16
+
+    def __init__(self, names: list[str] | tuple[str, ...]):
+        self.table = pa.array(list(names), pa.string())
+        raw = [n.encode() for n in names]
+        self.lengths = np.array([len(b) for b in raw], dtype=np.int32)
+        self.padded = None
+        if max(self.lengths, default=0) <= self.WIDTH:
+            self.padded = np.zeros((len(raw), self.WIDTH), dtype=np.uint8)
+            for i, b in enumerate(raw):
+                self.padded[i, :len(b)] = np.frombuffer(b, dtype=np.uint8)
+
+    def spell(self, codes: np.ndarray) -> pa.Array:
+        if self.padded is None or not jit.pays(codes.size):
+            return self.table.take(pa.array(np.ascontiguousarray(codes, dtype=np.int32)))
+        offsets = np.empty(codes.size + 1, dtype=np.int32)
+        size = _name_offsets_kernel(codes, self.lengths, offsets)
+        data = np.empty(size + self.WIDTH, dtype=np.uint8)
+        _name_bytes_kernel(codes, self.padded, offsets, data)
+        # the slack is not part of the array (Arrow's IPC writer would write a longer buffer)
+        return pa.StringArray.from_buffers(codes.size, pa.py_buffer(offsets), pa.py_buffer(data[:size]))
+
+
+@jit.kernel
+def _name_offsets_kernel(codes, lengths, offsets):  # pragma: no cover - compiled
+    """The string offsets of ``codes``; returns the bytes they take."""
+    pos = 0
+    offsets[0] = 0
+    for i in range(codes.size):
+        pos += lengths[codes[i]]
+        offsets[i + 1] = pos
+    return pos
+
+
+@jit.kernel
+def _name_bytes_kernel(codes, padded, offsets, data):  # pragma: no cover - compiled
+    """Each code's name at its offset: 16 bytes copied (one wide store), the padding then
+    overwritten by the next name (``data`` has 16 bytes of slack)."""
+    for i in range(codes.size):
+        o = offsets[i]
+        c = codes[i]
+        for t in range(16):
+            data[o + t] = padded[c, t]
+
+
+_OPS = Names(ir.OPS)
+_KINDS = Names(ir.KINDS)
+_ASKS = Names(ir.ASKS)
+_PROBES = Names(ir.PROBES)
 
 
 def _i32(a: np.ndarray) -> pa.Array:
@@ -35,8 +89,35 @@ def _take_i32_kernel(a, idx, out):  # pragma: no cover - compiled
         out[i] = a[idx[i]]
 
 
-def _names(table: pa.Array, codes: np.ndarray) -> pa.Array:
-    return table.take(pa.array(np.ascontiguousarray(codes, dtype=np.int32)))
+@jit.kernel
+def _event_columns_kernel(ev, op, key, value, version, kind, alias, start, end, o_op, o_key, o_value, o_version,
+                          o_kind, o_alias, o_start, o_end):  # pragma: no cover - compiled
+    """The events' fields at the flat indices ``ev``, into the ``o_`` arrays (int32 or int8 codes)."""
+    for i in range(ev.size):
+        f = ev[i]
+        o_op[i] = op[f]
+        o_key[i] = key[f]
+        o_value[i] = value[f]
+        o_version[i] = version[f]
+        o_kind[i] = kind[f]
+        o_alias[i] = alias[f]
+        o_start[i] = start[f]
+        o_end[i] = end[f]
+
+
+@jit.kernel
+def _query_columns_kernel(qf, key, ask, k, answer, probe, start, end, o_key, o_ask, o_k, o_answer, o_probe, o_start,
+                          o_end):  # pragma: no cover - compiled
+    """The queries' fields at the flat indices ``qf``, into the ``o_`` arrays (int32 or int8 codes)."""
+    for i in range(qf.size):
+        f = qf[i]
+        o_key[i] = key[f]
+        o_ask[i] = ask[f]
+        o_k[i] = k[f]
+        o_answer[i] = answer[f]
+        o_probe[i] = probe[f]
+        o_start[i] = start[f]
+        o_end[i] = end[f]
 
 
 def _list(offsets: np.ndarray, values: pa.Array, type_: pa.DataType | None = None) -> pa.Array:
@@ -64,11 +145,13 @@ def ragged_take(ragged: tuple[np.ndarray, np.ndarray], owners: np.ndarray) -> tu
 
 def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.ndarray | None,
                    segment: np.ndarray | None, length: np.ndarray, rendering: str,
-                   answer_text: pa.Array, trap_type: pa.DataType = schema.INT32) -> dict[str, pa.Array]:
+                   answer_text: pa.Array | Callable[[np.ndarray], pa.Array],
+                   trap_type: pa.DataType = schema.INT32) -> dict[str, pa.Array]:
     """Columns shared by every rendering.  ``start``/``end``/``chunk``/``segment`` are (B, N)
     per item; ``chunk``/``segment`` None mean -1 (not applicable).  Evidence is given as the
     chunks of the deciding items (empty without chunks).  ``answer_text`` is one string per
-    query, in reading order.  Trap lists are ``trap_type`` (:func:`memgen.io.schema.trap_type`)."""
+    query, in reading order, or a function that makes them from the queries' answers (value
+    ids, ABSENT for none).  Trap lists are ``trap_type`` (:func:`memgen.io.schema.trap_type`)."""
     p = batch.program
     B, N = p.shape
     flat = lambda a: a.reshape(-1)  # noqa: E731
@@ -80,20 +163,32 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     sg = None if segment is None else flat(segment)
     minus = pa.array(np.full(ev.size, -1, dtype=np.int32))  # no chunk / segment
 
-    op = flat(p.op)[ev]
+    e_fields = (p.op, p.key, p.value, p.version, p.kind, p.alias, start, end)
+    q_fields = (p.key, p.ask, p.k, p.answer, p.probe, start, end)
+    if jit.pays(p.item.size):  # one compiled pass for each, instead of a gather per column
+        e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = (
+            np.empty(ev.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in e_fields)
+        _event_columns_kernel(ev, *(flat(np.ascontiguousarray(a)) for a in e_fields), e_op, e_key, e_value,
+                              e_version, e_kind, e_alias, e_start, e_end)
+        q_key, q_ask, q_k, answer, q_probe, q_start, q_end = (
+            np.empty(qf.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in q_fields)
+        _query_columns_kernel(qf, *(flat(np.ascontiguousarray(a)) for a in q_fields), q_key, q_ask, q_k, answer,
+                              q_probe, q_start, q_end)
+    else:
+        e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = (
+            flat(a)[ev] if a.dtype == np.int8 else flat(a)[ev].astype(np.int32) for a in e_fields)
+        q_key, q_ask, q_k, answer, q_probe, q_start, q_end = (
+            flat(a)[qf] if a.dtype == np.int8 else flat(a)[qf].astype(np.int32) for a in q_fields)
     events = pa.StructArray.from_arrays(
-        [_names(_OPS, op), _take_i32(flat(p.key), ev), _take_i32(flat(p.value), ev),
-         _take_i32(flat(p.version), ev), pa.array(op != ir.OP_SILENT),
-         _names(_KINDS, flat(p.kind)[ev]), _take_i32(flat(p.alias), ev), _take_i32(flat(start), ev),
-         _take_i32(flat(end), ev), minus if ch is None else _take_i32(ch, ev),
-         minus if sg is None else _take_i32(sg, ev)],
+        [_OPS.spell(e_op), pa.array(e_key), pa.array(e_value), pa.array(e_version), pa.array(e_op != ir.OP_SILENT),
+         _KINDS.spell(e_kind), pa.array(e_alias), pa.array(e_start), pa.array(e_end),
+         minus if ch is None else _take_i32(ch, ev), minus if sg is None else _take_i32(sg, ev)],
         fields=list(schema.EVENT))
 
     # query position within its row, 0-based, is its qid
     q_rows = qf // N
     q_off = row_offsets(is_q)
     qid = np.arange(qf.size) - q_off[q_rows]
-    answer = flat(p.answer)[qf]
     traps = []
     for name in ir.TRAP_FIELDS:
         off, vals = ragged_take(p.traps[name], qf)
@@ -113,10 +208,11 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
         ev_vals = c[keep]
         ev_off = np.zeros(qf.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(owner[keep], minlength=qf.size), out=ev_off[1:])
+    if callable(answer_text):
+        answer_text = answer_text(answer)
     queries = pa.StructArray.from_arrays(
-        [_i32(qid), _take_i32(flat(p.key), qf), _names(_ASKS, flat(p.ask)[qf]), _take_i32(flat(p.k), qf),
-         _i32(answer), answer_text, _names(_PROBES, flat(p.probe)[qf]), traps,
-         _take_i32(flat(start), qf), _take_i32(flat(end), qf), _list(ev_off, _i32(ev_vals))],
+        [_i32(qid), pa.array(q_key), _ASKS.spell(q_ask), pa.array(q_k), pa.array(answer), answer_text,
+         _PROBES.spell(q_probe), traps, pa.array(q_start), pa.array(q_end), _list(ev_off, _i32(ev_vals))],
         fields=list(schema.query_struct(trap_type)))
 
     return {

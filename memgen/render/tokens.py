@@ -26,7 +26,7 @@ from .. import ir, jit
 from ..errors import UsageError
 from ..io import schema
 from . import Batch, RenderOptions, register_rendering, tokens_kernel
-from .columns import common_columns
+from .columns import Names, common_columns
 from .layout import Grid, needed_length, place
 from .vocab import (
     ASK_LATEST_TOKEN,
@@ -150,16 +150,17 @@ def _trailing_queries(p: ir.Program) -> np.ndarray:
     return (p.item == ir.ITEM_QUERY) & (np.arange(N)[None, :] > last_ev[:, None])
 
 
-def token_answer_text(p: ir.Program, vocab: Vocab) -> pa.Array:
-    """Answers as the token a model should emit at the slot, in decimal; "unknown" if absent."""
-    a = p.answer[p.item == ir.ITEM_QUERY]
-    return _answer_texts(vocab.value_offset, vocab.values).take(pa.array(np.where(a >= 0, a, vocab.values)))
+def token_answer_text(vocab: Vocab):
+    """The answer texts of the queries from their answers (value ids, ABSENT for none): the
+    token a model should emit at the slot, in decimal; "unknown" if absent."""
+    texts = _answer_texts(vocab.value_offset, vocab.values)
+    return lambda answers: texts.spell(np.where(answers >= 0, answers, vocab.values))
 
 
 @lru_cache(maxsize=4)
-def _answer_texts(value_offset: int, values: int) -> pa.Array:
+def _answer_texts(value_offset: int, values: int) -> Names:
     """Every answer text by value id; "unknown" after the last value."""
-    return pa.array([str(value_offset + v) for v in range(values)] + [ir.ABSENT_TEXT], pa.string())
+    return Names([str(value_offset + v) for v in range(values)] + [ir.ABSENT_TEXT])
 
 
 def _ids_column(ids: np.ndarray) -> pa.Array:
@@ -182,7 +183,7 @@ def render_token(batch: Batch, opts: RenderOptions) -> pa.Table:
     grid = Grid(T, C, offset, reserved)
     ids, start, end = _render(batch, opts, grid, "token", np.array([0]))
     cols = common_columns(batch, start, end, None, None, np.full(ids.shape[0], T), "token",
-                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
+                          token_answer_text(opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     return pa.table(cols)
 
@@ -197,7 +198,7 @@ def render_chunk(batch: Batch, opts: RenderOptions) -> pa.Table:
     reserved[0] = True
     ids, start, end = _render(batch, opts, Grid(T, C, 0, reserved), "chunk", np.array([0]))
     cols = common_columns(batch, start, end, start // C, None, np.full(ids.shape[0], T), "chunk",
-                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
+                          token_answer_text(opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     cols["chunk_size"] = pa.array(np.full(ids.shape[0], C, dtype=np.int32))
     return pa.table(cols)
@@ -220,7 +221,7 @@ def render_bridge(batch: Batch, opts: RenderOptions) -> pa.Table:
     bos_at = np.arange(S) * seg_len
     ids, start, end = _render(batch, opts, Grid(T, C, 0, reserved), "bridge", bos_at)
     cols = common_columns(batch, start, end, None, start // seg_len, np.full(ids.shape[0], T), "bridge",
-                          token_answer_text(batch.program, opts.vocab), schema.ids_type(opts.vocab.vocab_size))
+                          token_answer_text(opts.vocab), schema.ids_type(opts.vocab.vocab_size))
     cols["input_ids"] = _ids_column(ids)
     bounds = np.arange(S + 1, dtype=np.int32) * seg_len
     cols["segments"] = pa.ListArray.from_arrays(

@@ -96,7 +96,7 @@ def hand_table(episodes: Sequence[Episode], chunk_of: Sequence[Sequence[int]] | 
     batch = Batch(program=p, seeds=np.arange(B, dtype=np.uint64), ids=[ep.id for ep in episodes],
                   family="hand", target_length=T)
     cols = common_columns(batch, start, start + lens, start // chunk, None, np.full(B, T), "chunk",
-                          token_answer_text(p, vocab))
+                          token_answer_text(vocab))
     cols["input_ids"] = pa.ListArray.from_arrays(pa.array(np.arange(B + 1, dtype=np.int32) * T),
                                                  pa.array(ids.reshape(-1)))
     cols["chunk_size"] = pa.array(np.full(B, chunk, dtype=np.int32))
