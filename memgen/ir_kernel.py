@@ -186,7 +186,7 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
     ep_sets = np.empty(N, np.int64)  # positions of the episode's sets, in reading order
     final_rank = np.empty(N + 1, np.int64)  # per slot: final-holding slots before it
     fl_slot = np.empty(N, np.int64)  # the final list: slots holding a value at the end
-    fl_val = np.empty(N, other_keys.dtype)  # as other_keys: the copies below are plain copies
+    fl_val = np.empty(2 * N, other_keys.dtype)  # the final list, twice: each query's is one window of it
     nxt = np.empty(N, np.int64)
     big = np.iinfo(np.int64).max
     for b in range(B):
@@ -261,6 +261,8 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
                 fl_slot[W] = s
                 fl_val[W] = value[base + lc[s]]
                 W += 1
+        for i in range(W):
+            fl_val[W + i] = fl_val[i]
         # ---- walk in reading order
         for s in range(nslot):
             ns[s] = 0
@@ -350,10 +352,11 @@ def _walk(item, key, value, silent, ask, kreq, N, op, version, answer, probe, of
                 at = final_rank[s]
                 first = at + 1 if at < W and fl_slot[at] == s else at
                 c3 = W - (first - at)
-                for i in range(first, W):
-                    other_keys[o3 + i - first] = fl_val[i]
-                for i in range(at):
-                    other_keys[o3 + W - first + i] = fl_val[i]
+                # one window of the doubled list; unsigned indices spare numba's negative-index
+                # checks, so the copy is vectorised (most of a shard's bytes are these lists)
+                u3, uf = np.uintp(o3), np.uintp(first)
+                for i in range(np.uintp(c3)):
+                    other_keys[u3 + i] = fl_val[uf + i]
             else:  # sets before the query, still alive at it, in reading order
                 for i in range(n_ep_sets):
                     p = ep_sets[i]
