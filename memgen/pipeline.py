@@ -395,8 +395,8 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
     ``out`` is a folder, a ``file://`` URL or any fsspec/pyarrow URL.  Shards are made by
     ``engine`` (``local``: ``workers`` processes; ``ray``: the Ray cluster at ``address``, see
     :func:`memgen.engines.map_tasks`); ``on_shard`` is called in this process as each finishes.
-    With one local worker, a writer thread writes each shard while the next is built
-    (``writer_thread=False``: build and write in turn, one core).  The output bytes (shards,
+    With one local worker, a writer thread encodes, hashes and writes each block of a shard
+    while the next is built (``writer_thread=False``: build and write in turn, one core).  The output bytes (shards,
     manifest, card) are the same for every engine and worker count.
     While shards are made the manifest says ``incomplete`` and records the finished ones (at most
     :data:`CHECKPOINT_S` behind), so a re-run after a crash keeps them after checking their sha256.
