@@ -11,8 +11,8 @@ Each case runs ``--repeat`` times (3 by default), each in a fresh subprocess so 
 RSS is its own; the median run is shown, with every run's tokens/s, fastest first.  The time
 is the library's ``generate()`` call (shards, manifest and card written), without interpreter
 start.  One worker process: by default it builds blocks of episodes while a writer thread
-encodes them and hashes and writes each finished shard (what ``memgen generate --workers 1``
-does); ``--serial`` measures the plain loop, one core.
+encodes, hashes and writes each finished block to its shard's temporary file (what ``memgen
+generate --workers 1`` does); ``--serial`` measures the plain loop, one core.
 
 The compiled twins (memgen.jit) cost a fixed time once per process: importing numba and loading
 the kernels from numba's disk cache (compiling them, the first time on a machine).  The child
