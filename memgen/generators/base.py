@@ -232,15 +232,15 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
         value=np.empty((B, n_items), dtype=np.int64), silent=np.empty((B, n_items), dtype=bool),
         kind=np.empty((B, n_items), dtype=np.int8), alias=np.empty((B, n_items), dtype=np.int64),
         ask=np.zeros((B, n_items), dtype=np.int8), k=np.zeros((B, n_items), dtype=np.int64))
-    if jit.pays(B * n_items):  # the compiled twin of the lines below, with the asks of end queries
+    compiled = jit.pays(B * n_items)
+    if compiled:  # the compiled twin of the lines below, with the asks of end queries
         _assemble_kernel(order, set_key, set_val, set_silent, del_key, dis_key, dis_val, dis_kind, dis_alias,
                          q_key, key_ids, ask_pref, ask_u, nvals, holds, plan.max_version, not plan.interleaved,
                          p.item, p.key, p.value, p.silent, p.kind, p.alias, p.ask, p.k)
         if not plan.interleaved:
             return ir.replay_program(p)
-    else:
-        flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
-
+    flat_order = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)
+    if not compiled:
         def take(a, out):
             out.reshape(-1)[:] = np.concatenate([np.broadcast_to(x, k.shape) for k, x in a], axis=1
                                                 ).reshape(-1)[flat_order]
@@ -257,7 +257,7 @@ def build_program(plan: Plan, streams: Streams, key_space: int, key_tokens: int,
     # current value; otherwise the query asks for the latest value.  Work on the queries only:
     # qpos are their flat positions in reading order, (q_row, q_col) where they were drawn.
     qpos = np.flatnonzero(p.item.reshape(-1) == ir.ITEM_QUERY)
-    src = (order + np.arange(0, B * n_items, n_items)[:, None]).reshape(-1)[qpos]
+    src = flat_order[qpos]
     q_row, q_col = src // n_items, src % n_items - n_before_q
     if plan.interleaved:
         n_values, q_holds = (a.reshape(-1)[qpos] for a in ir.query_history(p))

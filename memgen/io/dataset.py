@@ -18,7 +18,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -173,21 +173,26 @@ class _HashingSink:
         pass
 
 
+def encode_shard(out: BinaryIO, tables: pa.Table | Iterable[pa.Table]) -> tuple[str, int]:
+    """Encode a table, or the blocks of one in order, as a shard into ``out``; returns the
+    sha256 and size of what was written."""
+    enc = ShardEncoder(out)
+    for table in [tables] if isinstance(tables, pa.Table) else tables:
+        enc.add(table)
+    return enc.finish()
+
+
 def shard_bytes(table: pa.Table) -> tuple[bytes, str]:
     """The Arrow IPC file bytes of ``table`` (one record batch per chunk) and their sha256."""
     out = io.BytesIO()
-    enc = ShardEncoder(out)
-    enc.add(table)
-    digest, _ = enc.finish()
+    digest, _ = encode_shard(out, table)
     return out.getvalue(), digest
 
 
 def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:
     """Write one shard atomically (temporary name, then rename); returns (sha256, bytes)."""
     with pending_file(path) as f:
-        enc = ShardEncoder(f)
-        enc.add(table)
-        return enc.finish()
+        return encode_shard(f, table)
 
 
 def read_shard(path: Path) -> pa.Table:

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import UsageError
-from .dataset import TMP_MARK, PendingFile, ShardEncoder, atomic_write_bytes, pending_file, sha256_file
+from .dataset import TMP_MARK, PendingFile, atomic_write_bytes, encode_shard, pending_file, sha256_file
 
 #: fsspec protocols whose files live in one process's memory: other workers cannot see them
 PROCESS_LOCAL = ("memory",)
@@ -89,10 +89,7 @@ class Store(ABC):
         """Write a table, or the blocks of one in order (each block one or more record
         batches), as an Arrow IPC shard, atomically; returns (sha256, bytes)."""
         with self.open_pending(rel) as out:
-            enc = ShardEncoder(out)
-            for table in [tables] if isinstance(tables, pa.Table) else tables:
-                enc.add(table)
-            return enc.finish()
+            return encode_shard(out, tables)
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode()

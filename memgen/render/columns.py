@@ -12,22 +12,23 @@ from .. import ir, jit
 from ..io import schema
 from . import Batch
 
+#: bytes a name is padded to for the compiled spelling (a constant, so the copy is one wide store)
+NAME_WIDTH = 16
+
 
 class Names:
     """A small table of strings that spells codes (indices into it) as an Arrow string array.
 
-    Large batches are spelled by one compiled pass that copies each name as 16 padded bytes
-    (names longer than that take Arrow's ``take``); both give the same array."""
-
-    WIDTH = 16
+    Large batches are spelled by one compiled pass that copies each name as ``NAME_WIDTH``
+    padded bytes (names longer than that take Arrow's ``take``); both give the same array."""
 
     def __init__(self, names: list[str] | tuple[str, ...]):
         self.table = pa.array(list(names), pa.string())
         raw = [n.encode() for n in names]
         self.lengths = np.array([len(b) for b in raw], dtype=np.int32)
         self.padded = None
-        if max(self.lengths, default=0) <= self.WIDTH:
-            self.padded = np.zeros((len(raw), self.WIDTH), dtype=np.uint8)
+        if max(self.lengths, default=0) <= NAME_WIDTH:
+            self.padded = np.zeros((len(raw), NAME_WIDTH), dtype=np.uint8)
             for i, b in enumerate(raw):
                 self.padded[i, :len(b)] = np.frombuffer(b, dtype=np.uint8)
 
@@ -36,7 +37,7 @@ class Names:
             return self.table.take(pa.array(np.ascontiguousarray(codes, dtype=np.int32)))
         offsets = np.empty(codes.size + 1, dtype=np.int32)
         size = _name_offsets_kernel(codes, self.lengths, offsets)
-        data = np.empty(size + self.WIDTH, dtype=np.uint8)
+        data = np.empty(size + NAME_WIDTH, dtype=np.uint8)
         _name_bytes_kernel(codes, self.padded, offsets, data)
         # the slack is not part of the array (Arrow's IPC writer would write a longer buffer)
         return pa.StringArray.from_buffers(codes.size, pa.py_buffer(offsets), pa.py_buffer(data[:size]))
@@ -55,12 +56,12 @@ def _name_offsets_kernel(codes, lengths, offsets):  # pragma: no cover - compile
 
 @jit.kernel
 def _name_bytes_kernel(codes, padded, offsets, data):  # pragma: no cover - compiled
-    """Each code's name at its offset: 16 bytes copied (one wide store), the padding then
-    overwritten by the next name (``data`` has 16 bytes of slack)."""
+    """Each code's name at its offset: ``NAME_WIDTH`` bytes copied (one wide store), the
+    padding then overwritten by the next name (``data`` has ``NAME_WIDTH`` bytes of slack)."""
     for i in range(codes.size):
         o = offsets[i]
         c = codes[i]
-        for t in range(16):
+        for t in range(NAME_WIDTH):
             data[o + t] = padded[c, t]
 
 
@@ -87,6 +88,19 @@ def _take_i32(a: np.ndarray, idx: np.ndarray) -> pa.Array:
 def _take_i32_kernel(a, idx, out):  # pragma: no cover - compiled
     for i in range(idx.size):
         out[i] = a[idx[i]]
+
+
+def _gather(kernel, idx: np.ndarray, fields: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """Each (B, N) field at the flat indices ``idx``: int8 codes as they are, the rest int32.
+    Large batches take ``kernel`` (all the fields in one compiled pass), small ones a numpy
+    gather per field."""
+    outs = [np.empty(idx.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in fields]
+    if jit.pays(idx.size):
+        kernel(idx, *(np.ascontiguousarray(a).reshape(-1) for a in fields), *outs)
+    else:
+        for a, out in zip(fields, outs, strict=True):
+            out[:] = a.reshape(-1)[idx]
+    return outs
 
 
 @jit.kernel
@@ -163,22 +177,10 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     sg = None if segment is None else flat(segment)
     minus = pa.array(np.full(ev.size, -1, dtype=np.int32))  # no chunk / segment
 
-    e_fields = (p.op, p.key, p.value, p.version, p.kind, p.alias, start, end)
-    q_fields = (p.key, p.ask, p.k, p.answer, p.probe, start, end)
-    if jit.pays(p.item.size):  # one compiled pass for each, instead of a gather per column
-        e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = (
-            np.empty(ev.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in e_fields)
-        _event_columns_kernel(ev, *(flat(np.ascontiguousarray(a)) for a in e_fields), e_op, e_key, e_value,
-                              e_version, e_kind, e_alias, e_start, e_end)
-        q_key, q_ask, q_k, answer, q_probe, q_start, q_end = (
-            np.empty(qf.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in q_fields)
-        _query_columns_kernel(qf, *(flat(np.ascontiguousarray(a)) for a in q_fields), q_key, q_ask, q_k, answer,
-                              q_probe, q_start, q_end)
-    else:
-        e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = (
-            flat(a)[ev] if a.dtype == np.int8 else flat(a)[ev].astype(np.int32) for a in e_fields)
-        q_key, q_ask, q_k, answer, q_probe, q_start, q_end = (
-            flat(a)[qf] if a.dtype == np.int8 else flat(a)[qf].astype(np.int32) for a in q_fields)
+    e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = _gather(
+        _event_columns_kernel, ev, (p.op, p.key, p.value, p.version, p.kind, p.alias, start, end))
+    q_key, q_ask, q_k, answer, q_probe, q_start, q_end = _gather(
+        _query_columns_kernel, qf, (p.key, p.ask, p.k, p.answer, p.probe, start, end))
     events = pa.StructArray.from_arrays(
         [_OPS.spell(e_op), pa.array(e_key), pa.array(e_value), pa.array(e_version), pa.array(e_op != ir.OP_SILENT),
          _KINDS.spell(e_kind), pa.array(e_alias), pa.array(e_start), pa.array(e_end),
