@@ -14,7 +14,7 @@ start.  One worker process: by default it builds blocks of episodes while a writ
 encodes, hashes and writes each finished block to its shard's temporary file (what ``memgen
 generate --workers 1`` does); ``--serial`` measures the plain loop, one core.
 
-The compiled twins (memgen.jit) cost a fixed time once per process: importing numba and loading
+The compiled twins (memgen.ir.jit) cost a fixed time once per process: importing numba and loading
 the kernels from numba's disk cache (compiling them, the first time on a machine).  The child
 pays it first by generating a small dataset of the same shape, timed apart and printed as
 "warm-up"; "seconds" and "tokens/s" are the run after it.  ``--cold`` leaves the warm-up
@@ -45,8 +45,9 @@ def _clock_stages() -> collections.Counter:
     """Wrap the stages of a shard with thread CPU clocks (each stage runs in one thread):
     building blocks; in the writer, each block's encoding (Arrow IPC + zstd) with its sha256
     and file writes, the footer, and the commit (close and rename)."""
-    from memgen import pipeline
-    from memgen.io import dataset
+    from memgen.io.atomic import PendingFile
+    from memgen.io.shards import ShardEncoder
+    from memgen.pipeline import job
 
     clocks: collections.Counter = collections.Counter()
 
@@ -59,7 +60,7 @@ def _clock_stages() -> collections.Counter:
                 clocks[stage] += time.thread_time() - t
         return run
 
-    real_blocks = pipeline.build_blocks
+    real_blocks = job.build_blocks
 
     def build_blocks(*args, **kwargs):  # a generator: clock each block as it is made
         blocks = real_blocks(*args, **kwargs)
@@ -71,23 +72,24 @@ def _clock_stages() -> collections.Counter:
                 return
             yield block
 
-    pipeline.build_blocks = build_blocks
-    dataset.ShardEncoder.add = clocked("encode+sha256+write", dataset.ShardEncoder.add)
-    dataset.ShardEncoder.finish = clocked("footer", dataset.ShardEncoder.finish)
-    dataset.PendingFile.commit = clocked("commit", dataset.PendingFile.commit)
+    job.build_blocks = build_blocks
+    ShardEncoder.add = clocked("encode+sha256+write", ShardEncoder.add)
+    ShardEncoder.finish = clocked("footer", ShardEncoder.finish)
+    PendingFile.commit = clocked("commit", PendingFile.commit)
     return clocks
 
 
 def run_case(name: str, serial: bool = False, cold: bool = False, breakdown: bool = False) -> dict:
-    from memgen.generators import Knobs
-    from memgen.pipeline import Request, generate
+    from memgen.generators.knobs import Knobs
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     c = CASES[name]
     req = Request(families=c["families"], renderings=("token",), lengths=c["lengths"], episodes=c["episodes"],
                   seed=0, knobs=Knobs(**c["knobs"]))
     warm = 0.0
     if not cold:  # another seed, few episodes, the same shapes, every batch compiled: kernels loaded
-        from memgen import jit
+        from memgen.ir import jit
 
         small = Request(families=c["families"], renderings=("token",), lengths=c["lengths"],
                         episodes=max(2, c["episodes"] // 100), seed=1, knobs=Knobs(**c["knobs"]))

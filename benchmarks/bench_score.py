@@ -9,14 +9,14 @@ mix: gold answers, stale and other-version values, distractor and other-key valu
 values of no trap, and (token) special or out-of-range ids / (text) free-form and empty
 answers.  Arrow's thread pools are set to one thread, so every figure is one core.
 
-Each rate is the best of three runs of ``memgen.scorers.score`` on a frame read once (reading
+Each rate is the best of three runs of ``memgen.scorers.scoring`` on a frame read once (reading
 and flattening the dataset is reported apart: it is paid once per dataset, not per model):
 
 * token aligned: an array with one token id per query (bundled models hand this over);
 * token table: an Arrow table of (id, qid, prediction): the join on (id, qid) included;
 * token jsonl: a JSONL file: parsing, join and classification;
 * text aligned / text jsonl: the same for text answers against the text surfaces of
-  ``memgen.text.value_surface`` in five domains (normalisation and surface lookup included).
+  ``memgen.render.text.domain.value_surface`` in five domains (normalisation and surface lookup included).
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def token_predictions(frame, vocab, rng) -> np.ndarray:
 
 def text_frame(root: Path):
     """The token dataset's queries as a text rendering: five domains, gold texts from
-    ``memgen.text.value_surface``."""
+    ``memgen.render.text.domain.value_surface``."""
     from memgen.io.dataset import Dataset
-    from memgen.scorers import build_frame
-    from memgen.text import available_domains, value_surface
+    from memgen.render.text.domain import available_domains, value_surface
+    from memgen.scorers.frame import build_frame
 
     ds = Dataset.open(root)
     table = pa.concat_tables([ds.table(c) for c in ds.configs]).select(
@@ -110,7 +110,7 @@ def text_frame(root: Path):
 
 
 def text_predictions(frame, rng) -> list[str]:
-    from memgen.text import value_surface
+    from memgen.render.text.domain import value_surface
 
     doms = frame.domain[frame.row]
     pred = list(frame.answer_text)
@@ -150,9 +150,13 @@ def main() -> None:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
 
-    from memgen.generators import Knobs
-    from memgen.pipeline import Request, generate
-    from memgen.scorers import Predictions, TokenVocab, read_dataset, score
+    from memgen.generators.knobs import Knobs
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
+    from memgen.scorers.answers import TokenVocab
+    from memgen.scorers.dataset import read_dataset
+    from memgen.scorers.predictions import Predictions
+    from memgen.scorers.scoring import score
 
     rng = np.random.default_rng(0)
     out: dict[str, float] = {}

@@ -5,7 +5,7 @@
     python benchmarks/bench_stress.py --model hybrid --model hybrid:fallback=unslotted
     python benchmarks/bench_stress.py --markdown preds/summary.json   # a memgen eval table as Markdown
 
-Runs ``memgen.evaluate.stress`` (generate into a temporary folder, evaluate, remove) in a fresh
+Runs ``memgen.evaluation.stress.stress`` (generate into a temporary folder, evaluate, remove) in a fresh
 subprocess, so the peak RSS is the run's own, and prints the models x probes table as Markdown
 (accuracy, correct/n, dominant wrong outcome) with the figures the issue asks for: the
 hybrid's episodes fully correct, its pooled queries, the range of active chunks, wall time
@@ -21,7 +21,7 @@ import sys
 
 
 def child(args: argparse.Namespace) -> dict:
-    from memgen.evaluate import stress
+    from memgen.evaluation.stress import stress
 
     report = stress(args.length, args.episodes, seed=args.seed, models=args.model or None)
     return report.summary()

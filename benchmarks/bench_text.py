@@ -21,10 +21,13 @@ import time
 
 import numpy as np
 
-from memgen.generators import Knobs, build_program, get_family
-from memgen.rng import Streams
-from memgen.text import available_domains, load_tokenizer, render_text, tolerance
-from memgen.text.tokenizers import LengthCounter
+from memgen.generators.build import build_program
+from memgen.generators.knobs import Knobs
+from memgen.generators.registry import get_family
+from memgen.ir.rng import Streams
+from memgen.render.text.domain import available_domains
+from memgen.render.text.episode import render_text, tolerance
+from memgen.render.text.tokenizers import LengthCounter, load_tokenizer
 
 LENGTHS = (4_096, 131_072, 1_048_576)
 

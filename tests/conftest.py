@@ -17,7 +17,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory):
     """Every family in the token, chunk and bridge renderings at 1,024 tokens, 6 episodes each."""
-    from memgen.pipeline import Request, generate
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     root = tmp_path_factory.mktemp("ds") / "small"
     req = Request(families=("write", "overwrite", "version", "distractor", "no_write_signal", "discard", "mixed"),

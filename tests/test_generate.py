@@ -4,11 +4,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memgen.generators import FAMILIES, Knobs
-from memgen.ir import Episode, replay
-from memgen.pipeline import Request, build_shard, tasks
-from memgen.render import RenderOptions
-from memgen.render.vocab import BOS, SLOT, Vocab
+from memgen.format.vocab import ANSWER_SLOT, BOS, Vocab
+from memgen.generators.knobs import Knobs
+from memgen.generators.registry import FAMILIES
+from memgen.ir.episode import Episode
+from memgen.ir.replay import replay
+from memgen.pipeline.build import build_shard
+from memgen.pipeline.request import Request, tasks
+from memgen.render.registry import RenderOptions
 
 SETS = ("write", "overwrite", "silent_write")
 
@@ -50,7 +53,7 @@ def key_tokens(key: int, vocab: Vocab) -> list[int]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_generated_episodes_keep_the_contract(req):
-    from memgen.errors import UsageError
+    from memgen.format.errors import UsageError
 
     try:
         rows = rows_of(req)
@@ -81,7 +84,7 @@ def test_generated_episodes_keep_the_contract(req):
             covered[e.start:e.end] = True
         for q in ep.queries:
             span = ids[q.start:q.end].tolist()
-            assert span[-1] == SLOT  # the slot holds the placeholder, never the gold
+            assert span[-1] == ANSWER_SLOT  # the slot holds the placeholder, never the gold
             assert span[2:-1] == key_tokens(q.key, vocab)
             covered[q.start:q.end] = True
         # everything outside events and queries is BOS or filler: no stray key or value ids
@@ -99,7 +102,7 @@ def check_rendering(row, ep, req):
             assert q.start // c == (q.end - 1) // c
             deciding = [e for e in ep.events if e.op in SETS and e.key == q.key and e.value == q.answer]
             for e in deciding:
-                assert e.chunk in q.evidence  # evidence points at the chunk that holds the deciding write
+                assert e.chunk in q.evidence_chunks  # evidence points at the chunk that holds the deciding write
     if row["rendering"] == "bridge":
         bounds = row["segments"]
         assert bounds[0] == 0 and bounds[-1] == row["length"] and len(bounds) == req.render.segments + 1
@@ -162,7 +165,7 @@ def test_fast_row_argsort_is_the_stable_one():
     has equal values: the order is the stable one, ties (equal times, -inf scores) included."""
     import numpy as np
 
-    from memgen.generators.base import _argsort_rows
+    from memgen.generators.build import _argsort_rows
 
     rng = np.random.default_rng(3)
     a = rng.random((300, 80))

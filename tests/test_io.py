@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from memgen.errors import MemgenError, UsageError
+from memgen.format.errors import MemgenError, UsageError
 from memgen.io.dataset import Dataset, verify
-from memgen.pipeline import Request, generate, load_request
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import Request, load_request
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 
@@ -82,12 +83,12 @@ def test_verify_catches_a_broken_card(small_dataset, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
-    import memgen.pipeline as pipeline
+    from memgen.pipeline import job
 
     req = Request(families=("overwrite", "discard"), lengths=(1024,), episodes=6, seed=4, shard_size=2)
     full = generate(req, tmp_path / "full")
 
-    real = pipeline.build_blocks
+    real = job.build_blocks
     calls = {"n": 0}
 
     def crash_on_fourth(*args, **kwargs):
@@ -96,10 +97,10 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "build_blocks", crash_on_fourth)
+    monkeypatch.setattr(job, "build_blocks", crash_on_fourth)
     with pytest.raises(KeyboardInterrupt):
         generate(req, tmp_path / "cut")
-    monkeypatch.setattr(pipeline, "build_blocks", real)
+    monkeypatch.setattr(job, "build_blocks", real)
     with pytest.raises(MemgenError):  # an unfinished folder is not a dataset yet
         Dataset.open(tmp_path / "cut")
     assert not list((tmp_path / "cut").rglob("*.tmp-*"))  # no half shard left behind
@@ -165,8 +166,8 @@ def test_input_ids_type_follows_the_vocabulary(tmp_path, vocab_size, dtype):
     import datasets
     import pyarrow as pa
 
-    from memgen.render import RenderOptions
-    from memgen.render.vocab import Vocab
+    from memgen.format.vocab import Vocab
+    from memgen.render.registry import RenderOptions
 
     req = Request(families=("overwrite",), renderings=("token",), lengths=(512,), episodes=3, seed=4,
                   render=RenderOptions(vocab=Vocab(vocab_size=vocab_size)))
@@ -188,11 +189,11 @@ def test_a_shard_of_several_blocks_reads_like_one(tmp_path, monkeypatch):
     import datasets
     import pyarrow as pa
 
-    import memgen.pipeline as pipeline
+    from memgen.pipeline import build
 
     req = Request(families=("mixed",), lengths=(2048,), episodes=40, seed=3)
     generate(req, tmp_path / "one")
-    monkeypatch.setattr(pipeline, "BLOCK_ITEMS", 500)
+    monkeypatch.setattr(build, "BLOCK_ITEMS", 500)
     generate(req, tmp_path / "many")
     shard = next((tmp_path / "many" / "data").rglob("*.arrow"))
     with pa.memory_map(str(shard)) as f:

@@ -2,9 +2,11 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import naive_replay
 
-from memgen.ir import ABSENT, Episode, Event, Query, replay
+from memgen.format.codes import ABSENT
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.naive import naive_replay
+from memgen.ir.replay import replay
 
 OPS = ["write", "write", "silent_write", "delete", "distractor"]
 KINDS = ["negated", "hypothetical", "unconfirmed", "rejected", "lookalike"]

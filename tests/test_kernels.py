@@ -1,32 +1,37 @@
-"""The compiled twins (memgen.ir_kernel, memgen.render.tokens_kernel) against the numpy paths:
+"""The compiled twins (memgen.ir.replay_kernel, memgen.render.token_kernel) against the numpy paths:
 the same arrays, field by field, on generated batches of every family and on random hand-made
 episodes; and the same shard bytes with and without them."""
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ir import episodes
 
-from memgen import ir, ir_kernel, jit
-from memgen.generators import Knobs, build_program, get_family
-from memgen.io.dataset import shard_bytes
-from memgen.pipeline import Request, build_shard, tasks
-from memgen.render import RenderOptions
-from memgen.render.vocab import Vocab
-from memgen.rng import Streams, episode_seeds
+from memgen.format.codes import ASK_PREVIOUS, ASK_VERSION, ITEM_QUERY
+from memgen.format.vocab import Vocab
+from memgen.generators.build import build_program
+from memgen.generators.knobs import Knobs
+from memgen.generators.registry import get_family
+from memgen.io.shards import shard_bytes
+from memgen.ir import jit, replay_kernel
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.program import INPUT_FIELDS, Program
+from memgen.ir.replay import other_keys_dtype, replay_program
+from memgen.ir.rng import Streams, episode_seeds
+from memgen.pipeline.build import build_shard
+from memgen.pipeline.request import Request, tasks
+from memgen.render.registry import RenderOptions
 
 pytestmark = pytest.mark.skipif(not jit.available(), reason="compiled twins off (no numba, or MEMGEN_KERNELS=0)")
 
-INPUTS = ("item", "key", "value", "silent", "kind", "alias", "ask", "k")
 
 
-def _inputs(p: ir.Program) -> ir.Program:
+def _inputs(p: Program) -> Program:
     """A fresh program with only what generators fill (replay's outputs unset)."""
-    return ir.Program(**{f: getattr(p, f).copy() for f in INPUTS})
+    return Program(**{f: getattr(p, f).copy() for f in INPUT_FIELDS})
 
 
-def _assert_same(a: ir.Program, b: ir.Program) -> None:
+def _assert_same(a: Program, b: Program) -> None:
     for f in ("op", "version", "answer", "probe"):
         x, y = getattr(a, f), getattr(b, f)
         assert x.dtype == y.dtype and np.array_equal(x, y), f
@@ -34,20 +39,12 @@ def _assert_same(a: ir.Program, b: ir.Program) -> None:
     for name in a.traps:
         for x, y in zip(a.traps[name], b.traps[name], strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y), name
-    for x, y in zip(a.evidence, b.evidence, strict=True):
+    for x, y in zip(a.evidence_items, b.evidence_items, strict=True):
         assert x.dtype == y.dtype and np.array_equal(x, y), "evidence"
 
 
-def _both(p: ir.Program) -> tuple[ir.Program, ir.Program]:
-    return ir.replay_program(_inputs(p), kernel=False), ir.replay_program(_inputs(p), kernel=True)
-
-
-def test_kernel_codes_are_the_ir_codes():
-    for name in ("ITEM_PAD", "ITEM_SET", "ITEM_DELETE", "ITEM_DISTRACTOR", "ITEM_QUERY", "OP_WRITE",
-                 "OP_OVERWRITE", "OP_SILENT", "OP_DELETE", "OP_DISTRACTOR", "ASK_LATEST", "ASK_VERSION",
-                 "ASK_PREVIOUS", "PROBE_WRITE", "PROBE_OVERWRITE", "PROBE_VERSION", "PROBE_DISTRACTOR",
-                 "PROBE_NO_WRITE_SIGNAL", "PROBE_DISCARD", "ABSENT"):
-        assert getattr(ir_kernel, name) == getattr(ir, name), name
+def _both(p: Program) -> tuple[Program, Program]:
+    return replay_program(_inputs(p), kernel=False), replay_program(_inputs(p), kernel=True)
 
 
 @pytest.mark.parametrize("family", ["write", "overwrite", "version", "distractor", "no_write_signal", "discard",
@@ -59,7 +56,7 @@ def test_kernel_replays_generated_batches_like_numpy(family, position):
     p = build_program(plan, Streams(episode_seeds(7, 0, 64)), vocab.key_space, vocab.key_tokens, vocab.values)
     a, b = _both(p)
     _assert_same(a, b)
-    assert (a.answer[a.item == ir.ITEM_QUERY] >= 0).any()  # the batch asks something answerable
+    assert (a.answer[a.item == ITEM_QUERY] >= 0).any()  # the batch asks something answerable
 
 
 @pytest.mark.parametrize("family", ["write", "overwrite", "version", "distractor", "no_write_signal", "discard",
@@ -76,12 +73,12 @@ def test_compiled_assembly_builds_the_numpy_program(family, position, monkeypatc
         progs.append(build_program(plan, Streams(episode_seeds(9, 0, 48)), vocab.key_space, vocab.key_tokens,
                                    vocab.values))
     a, b = progs
-    for f in INPUTS:
+    for f in INPUT_FIELDS:
         x, y = getattr(a, f), getattr(b, f)
         assert x.dtype == y.dtype and np.array_equal(x, y), f
     _assert_same(a, b)
     if family in ("version", "mixed"):  # version and previous asks were resolved, not only latest
-        assert {ir.ASK_VERSION, ir.ASK_PREVIOUS} <= set(a.ask[a.item == ir.ITEM_QUERY].tolist())
+        assert {ASK_VERSION, ASK_PREVIOUS} <= set(a.ask[a.item == ITEM_QUERY].tolist())
 
 
 def test_kernel_and_numpy_agree_on_wide_value_ids():
@@ -90,9 +87,9 @@ def test_kernel_and_numpy_agree_on_wide_value_ids():
     plan = get_family("mixed")(Knobs(query_position="interleaved"), 2048)
     p = _inputs(build_program(plan, Streams(episode_seeds(3, 0, 32)), vocab.key_space, vocab.key_tokens,
                               vocab.values))
-    assert ir.other_keys_dtype(p) == np.uint16
+    assert other_keys_dtype(p) == np.uint16
     p.value = np.where(p.value >= 0, p.value + 70_000, p.value)
-    assert ir.other_keys_dtype(p) == np.int32
+    assert other_keys_dtype(p) == np.int32
     a, b = _both(p)
     _assert_same(a, b)
     assert a.traps["other_keys"][1].dtype == np.int32 and a.traps["other_keys"][1].max() >= 70_000
@@ -105,13 +102,13 @@ def test_kernel_handles_the_bench_shape_many_short_items():
     _assert_same(*_both(p))
 
 
-def _stack(eps: list[ir.Episode]) -> ir.Program:
+def _stack(eps: list[Episode]) -> Program:
     """One padded program holding several episodes."""
-    progs = [ir.Program.from_episode(ep) for ep in eps]
+    progs = [Program.from_episode(ep) for ep in eps]
     N = max(q.shape[1] for q in progs)
-    out = ir.Program.empty(len(progs), N)
+    out = Program.empty(len(progs), N)
     for b, q in enumerate(progs):
-        for f in INPUTS:
+        for f in INPUT_FIELDS:
             getattr(out, f)[b, :q.shape[1]] = getattr(q, f)[0]
     return out
 
@@ -121,20 +118,20 @@ def _stack(eps: list[ir.Episode]) -> ir.Program:
 def test_kernel_replays_random_episodes_like_numpy(eps):
     p = _stack(eps)
     rows = [[v for v in row if v >= 0] for row in p.value]
-    a = ir.replay_program(_inputs(p), kernel=False)
+    a = replay_program(_inputs(p), kernel=False)
     if any(len(r) != len(set(r)) for r in rows):  # a value repeats in an episode: the kernel declines
-        assert ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k) is None
-        _assert_same(a, ir.replay_program(_inputs(p), kernel=True))
+        assert replay_kernel.replay(p.item, p.key, p.value, p.silent_write, p.ask, p.k) is None
+        _assert_same(a, replay_program(_inputs(p), kernel=True))
         return
-    _assert_same(a, ir.replay_program(_inputs(p), kernel=True))
+    _assert_same(a, replay_program(_inputs(p), kernel=True))
 
 
 def test_kernel_declines_repeated_values():
-    ep = ir.Episode(id="x", family="t", events=(ir.Event(op="write", key=1, value=5),
-                                               ir.Event(op="write", key=2, value=5)),
-                    queries=(ir.Query(qid=0, key=1, after=1),))
-    p = ir.Program.from_episode(ep)
-    assert ir_kernel.replay(p.item, p.key, p.value, p.silent, p.ask, p.k) is None
+    ep = Episode(id="x", family="t", events=(Event(op="write", key=1, value=5),
+                                               Event(op="write", key=2, value=5)),
+                    queries=(Query(qid=0, key=1, after=1),))
+    p = Program.from_episode(ep)
+    assert replay_kernel.replay(p.item, p.key, p.value, p.silent_write, p.ask, p.k) is None
 
 
 @pytest.mark.parametrize("family,rendering,length,knobs", [
@@ -157,7 +154,7 @@ def test_shards_are_the_same_bytes_with_or_without_kernels(family, rendering, le
 
 @pytest.mark.parametrize("n,space", [(64, 65536), (80, 1024), (7, 7), (300, 1000), (5, 3)])
 def test_compiled_draws_are_the_numpy_draws(n, space, monkeypatch):
-    from memgen.rng import Streams
+    from memgen.ir.rng import Streams
 
     s = Streams(episode_seeds(11, 0, 200))
     got = {}

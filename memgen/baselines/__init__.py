@@ -1,0 +1,1 @@
+"""Baseline models: ``oracle``, ``fixed_state`` and ``sparse`` (mechanism tier)."""

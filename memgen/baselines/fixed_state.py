@@ -34,10 +34,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..render.vocab import ABSENT_TOKEN, DELETE, DISTRACTOR_MARKER, QUERY, WRITE
-from ..rng import derive_seed, mix64
-from .registry import ROUTE_STATE, Answers, register_model
-from .stream import SILENT, TokenBatch
+from memgen.format.vocab import ABSENT_TOKEN, DELETE, DISTRACTOR_MARKER, QUERY, WRITE
+from memgen.ir.rng import derive_seed, mix64
+from memgen.models.registry import ROUTE_STATE, Answers, register_model
+from memgen.models.stream import NO_MARKER, TokenBatch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -137,7 +137,7 @@ class FixedState:
         """beta per mention: 1 for WRITE, DELETE and silent ``key value``; 0 for distractor
         markers and queries (a query reads, it does not write)."""
         beta = np.zeros(marker.shape)
-        beta[(marker == WRITE) | (marker == DELETE) | (marker == SILENT)] = 1.0
+        beta[(marker == WRITE) | (marker == DELETE) | (marker == NO_MARKER)] = 1.0
         beta[np.isin(marker, list(DISTRACTOR_MARKER.values())) | (marker == QUERY)] = 0.0
         return beta
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..render.vocab import ABSENT_TOKEN
-from .registry import ROUTE_GOLD, Answers, register_model
-from .stream import TokenBatch
+from memgen.format.vocab import ABSENT_TOKEN
+from memgen.models.registry import ROUTE_GOLD, Answers, register_model
+from memgen.models.stream import TokenBatch
 
 
 @register_model("oracle")

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..render.vocab import ABSENT_TOKEN
-from .registry import ROUTE_RETRIEVAL, Answers, register_model
-from .retrieval import mentions_before, top_chunks
-from .stream import TokenBatch
+from memgen.format.vocab import ABSENT_TOKEN
+from memgen.models.registry import ROUTE_RETRIEVAL, Answers, register_model
+from memgen.models.retrieval import mentions_before, top_chunks
+from memgen.models.stream import TokenBatch
 
 
 @register_model("sparse")

@@ -2,9 +2,12 @@
 again later.  Queries ask deleted keys first: the answer is unknown, or the value written
 after the delete.  Trap: a value the key held before its delete."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("discard")

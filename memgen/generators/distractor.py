@@ -3,9 +3,12 @@ hypothetical, unconfirmed, rejected, lookalike), two per key on average, some of
 keys that are never written; queries ask the distracted keys first.  Trap: the distractor's
 value."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("distractor")

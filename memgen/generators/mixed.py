@@ -1,9 +1,12 @@
 """``mixed``: every op at once (overwrites, distractors of every kind, silent writes, deletes
 and re-writes, never-written keys) and every ask; each query carries its own probe."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("mixed")

@@ -1,9 +1,12 @@
 """``overwrite``: keys written, then overwritten a random number of times (2 overwrites per key
 on average); queries ask the latest value of overwritten keys first.  Trap: a stale value."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("overwrite")

@@ -1,9 +1,12 @@
 """``version``: keys with several values (3 overwrites per key on average); queries ask the
 k-th value a key ever had or the value before the current one.  Trap: another version."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("version")

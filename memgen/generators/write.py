@@ -1,9 +1,12 @@
 """``write``: keys written once with a write signal; queries ask their value.  A few
 never-written keys are asked too (answer: unknown)."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from . import Knobs, Plan, pick, plan, register_family, scale
+from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
+from memgen.generators.registry import register_family
 
 
 @register_family("write")

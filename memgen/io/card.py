@@ -6,8 +6,9 @@ from __future__ import annotations
 import pyarrow as pa
 import yaml
 
-from .. import __version__, ir
-from .schema import DEFAULT_VOCAB_SIZE, manifest_vocab_size, schema_for
+from memgen import __version__
+from memgen.format.codes import PROBES
+from memgen.format.schema import DEFAULT_VOCAB_SIZE, manifest_vocab_size, schema_for
 
 PROBE_TEXT = {
     "write": "a fact written with a write signal is recalled",
@@ -83,7 +84,7 @@ def render_card(manifest: dict) -> str:
     rows = "\n".join(
         f"| `{name}` | {c['family']} | {c['rendering']} | {c['length']:,} | {c['rows']:,} |"
         for name, c in configs.items())
-    probes = "\n".join(f"| `{p}` | {PROBE_TEXT[p]} |" for p in ir.PROBES)
+    probes = "\n".join(f"| `{p}` | {PROBE_TEXT[p]} |" for p in PROBES)
     used = list(dict.fromkeys(c["family"] for c in configs.values()))
     families = "\n".join(f"| `{f}` | {FAMILY_TEXT.get(f, '')} |" for f in used)
     text_md = ""

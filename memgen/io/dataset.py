@@ -13,197 +13,23 @@ exist and produces the same bytes.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from ..errors import DataError, UsageError
-from .schema import manifest_vocab_size, schema_for
+from memgen.format.errors import DataError, UsageError
+from memgen.format.schema import manifest_vocab_size, schema_for
+from memgen.io.atomic import sha256_file
+from memgen.io.shards import read_shard
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
-TMP_MARK = ".tmp-"
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.arrow$")
 
-
-def shard_name(split: str, i: int, n: int) -> str:
-    return f"{split}-{i:05d}-of-{n:05d}.arrow"
-
-
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class PendingFile:
-    """A file being written under a temporary name: ``commit()`` renames it into place and
-    ``abort()`` removes it, so a reader never sees a half file.  As a context manager it
-    commits on a clean exit and aborts on an error."""
-
-    def __init__(self, raw: BinaryIO, commit: Callable[[], None], discard: Callable[[], None]):
-        self._raw, self._commit, self._discard = raw, commit, discard
-        self.done = False  # committed or aborted
-
-    def write(self, data) -> int:
-        return self._raw.write(data)
-
-    def commit(self) -> None:
-        try:
-            self._raw.close()
-            self._commit()
-        except BaseException:
-            self.abort()
-            raise
-        self.done = True
-
-    def abort(self) -> None:
-        """Remove the temporary file (a no-op once committed or aborted)."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            self._raw.close()
-        except Exception:  # the file is discarded anyway: its close error (a full disk) is moot
-            pass
-        self._discard()
-
-    def __enter__(self) -> PendingFile:
-        return self
-
-    def __exit__(self, exc_type, *_) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-def pending_file(path: Path) -> PendingFile:
-    """A :class:`PendingFile` for ``path``: a temporary name in the same folder, renamed on commit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    return PendingFile(open(tmp, "wb"), lambda: os.replace(tmp, path), lambda: tmp.unlink(missing_ok=True))
-
-
-def atomic_write_bytes(path: Path, data: bytes | memoryview | pa.Buffer) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    with pending_file(path) as f:
-        f.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-#: Shards are Arrow IPC files with zstd-compressed buffers: traps repeat a lot (other keys'
-#: values per query), so shards are ~7x smaller and faster to write and hash; pyarrow and
-#: ``datasets`` read them transparently.
-IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)
-
-
-class ShardEncoder:
-    """A shard's Arrow IPC file, encoded a block at a time straight into ``out`` (a binary
-    file, usually a :class:`PendingFile`) and hashed as it is written.
-
-    One record batch per chunk of each table added (a shard's chunks are its build blocks,
-    fixed by the config: deterministic).  Streaming block by block keeps no copy of the shard
-    in memory, and the hashing and the file writes of each block overlap building the next:
-    when the last block is encoded only the footer is left."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._sink = _HashingSink(out)
-        self._writer = None
-        self._broken = False
-
-    def add(self, table: pa.Table) -> None:
-        if self._broken:
-            raise RuntimeError("an earlier block of this shard failed to encode")
-        try:
-            if self._writer is None:
-                self._writer = ipc.new_file(self._sink, table.schema, options=IPC_OPTIONS)
-            self._writer.write_table(table)
-        except BaseException:
-            self._broken = True
-            raise
-
-    def finish(self) -> tuple[str, int]:
-        """Write the footer; returns the file's sha256 and size (the caller commits ``out``)."""
-        if self._broken or self._writer is None:
-            raise RuntimeError("a block of this shard failed to encode: the shard is not written")
-        self._writer.close()
-        return self._sink.sha256.hexdigest(), self._sink.size
-
-
-class _HashingSink:
-    """The file object pyarrow's IPC writer writes to (through ``pyarrow.PythonFile``):
-    every write goes to ``out`` and into the running sha256."""
-
-    closed = False
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self._out.write(data)
-        n = memoryview(data).nbytes
-        self.size += n
-        return n
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:  # pyarrow closes its wrapper; ``out`` is committed by its owner
-        pass
-
-
-def encode_shard(out: BinaryIO, tables: pa.Table | Iterable[pa.Table]) -> tuple[str, int]:
-    """Encode a table, or the blocks of one in order, as a shard into ``out``; returns the
-    sha256 and size of what was written."""
-    enc = ShardEncoder(out)
-    for table in [tables] if isinstance(tables, pa.Table) else tables:
-        enc.add(table)
-    return enc.finish()
-
-
-def shard_bytes(table: pa.Table) -> tuple[bytes, str]:
-    """The Arrow IPC file bytes of ``table`` (one record batch per chunk) and their sha256."""
-    out = io.BytesIO()
-    digest, _ = encode_shard(out, table)
-    return out.getvalue(), digest
-
-
-def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:
-    """Write one shard atomically (temporary name, then rename); returns (sha256, bytes)."""
-    with pending_file(path) as f:
-        return encode_shard(f, table)
-
-
-def read_shard(path: Path) -> pa.Table:
-    try:
-        with pa.memory_map(str(path), "r") as source:
-            return ipc.open_file(source).read_all()
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: not a readable Arrow shard ({e})") from None
-
-
-# ---------------------------------------------------------------------------------------------
 
 _SHARD_PATH = re.compile(r"data/[^/]+/[^/]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -340,7 +166,7 @@ def verify(root: str | Path) -> list[str]:
     if not card.is_file():
         problems.append(f"{CARD}: missing")
     else:
-        from .card import card_configs
+        from memgen.io.card import card_configs
 
         try:
             names = card_configs(card.read_text())

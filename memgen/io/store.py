@@ -23,8 +23,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import UsageError
-from .dataset import TMP_MARK, PendingFile, atomic_write_bytes, encode_shard, pending_file, sha256_file
+from memgen.format.errors import UsageError
+from memgen.io.atomic import TMP_MARK, PendingFile, atomic_write_bytes, pending_file, sha256_file
+from memgen.io.shards import encode_shard
 
 #: fsspec protocols whose files live in one process's memory: other workers cannot see them
 PROCESS_LOCAL = ("memory",)

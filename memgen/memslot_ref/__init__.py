@@ -1,0 +1,1 @@
+"""The reference hybrid: editable memory slots plus a sparse fallback."""

@@ -39,10 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..baselines.registry import ROUTE_FALLBACK, ROUTE_SLOT, Answers, register_model
-from ..baselines.retrieval import Pairs, mentions_before, top_chunks
-from ..baselines.stream import ASK_LATEST, ASK_PREVIOUS, ASK_VERSION, SILENT, TokenBatch
-from ..render.vocab import ABSENT_TOKEN, DELETE, WRITE
+from memgen.format.codes import ASK_LATEST, ASK_PREVIOUS, ASK_VERSION
+from memgen.format.vocab import ABSENT_TOKEN, DELETE, WRITE
+from memgen.models.registry import ROUTE_FALLBACK, ROUTE_SLOT, Answers, register_model
+from memgen.models.retrieval import Pairs, mentions_before, top_chunks
+from memgen.models.stream import NO_MARKER, TokenBatch
 
 FALLBACK_MODES = ("merge", "unslotted", "off")
 
@@ -79,7 +80,7 @@ def fallback_finds(batch: TokenBatch, k: int, wanted: np.ndarray) -> tuple[Timel
     the top ``k`` chunks before the query (chunks ranked by unmarked mentions, ties to the
     later chunk); and the number of chunks kept per query ((Q,) int32)."""
     s = batch.stream
-    pairs = mentions_before(batch, s.marker == SILENT)
+    pairs = mentions_before(batch, s.marker == NO_MARKER)
     keep = wanted[pairs.q]
     pairs = Pairs(pairs.q[keep], pairs.m[keep])
     chosen = top_chunks(batch, pairs, k, recent_first=True)

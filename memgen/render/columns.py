@@ -8,9 +8,10 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from .. import ir, jit
-from ..io import schema
-from . import Batch
+from memgen.format import schema
+from memgen.format.codes import ASKS, ITEM_PAD, ITEM_QUERY, KINDS, OP_SILENT_WRITE, OPS, PROBES, TRAP_FIELDS
+from memgen.ir import jit
+from memgen.render.registry import Batch
 
 #: bytes a name is padded to for the compiled spelling (a constant, so the copy is one wide store)
 NAME_WIDTH = 16
@@ -65,10 +66,16 @@ def _name_bytes_kernel(codes, padded, offsets, data):  # pragma: no cover - comp
             data[o + t] = padded[c, t]
 
 
-_OPS = Names(ir.OPS)
-_KINDS = Names(ir.KINDS)
-_ASKS = Names(ir.ASKS)
-_PROBES = Names(ir.PROBES)
+_OPS = Names(OPS)
+
+
+_KINDS = Names(KINDS)
+
+
+_ASKS = Names(ASKS)
+
+
+_PROBES = Names(PROBES)
 
 
 def _i32(a: np.ndarray) -> pa.Array:
@@ -76,7 +83,7 @@ def _i32(a: np.ndarray) -> pa.Array:
 
 
 def _take_i32(a: np.ndarray, idx: np.ndarray) -> pa.Array:
-    """``a[idx]`` as an int32 Arrow array (one compiled pass for large batches, see memgen.jit)."""
+    """``a[idx]`` as an int32 Arrow array (one compiled pass for large batches, see memgen.ir.jit)."""
     if jit.pays(idx.size):
         out = np.empty(idx.size, dtype=np.int32)
         _take_i32_kernel(np.ascontiguousarray(a), idx, out)
@@ -165,12 +172,12 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     per item; ``chunk``/``segment`` None mean -1 (not applicable).  Evidence is given as the
     chunks of the deciding items (empty without chunks).  ``answer_text`` is one string per
     query, in reading order, or a function that makes them from the queries' answers (value
-    ids, ABSENT for none).  Trap lists are ``trap_type`` (:func:`memgen.io.schema.trap_type`)."""
+    ids, ABSENT for none).  Trap lists are ``trap_type`` (:func:`memgen.format.schema.trap_type`)."""
     p = batch.program
     B, N = p.shape
     flat = lambda a: a.reshape(-1)  # noqa: E731
-    is_q = p.item == ir.ITEM_QUERY
-    is_ev = (p.item != ir.ITEM_QUERY) & (p.item != ir.ITEM_PAD)
+    is_q = p.item == ITEM_QUERY
+    is_ev = (p.item != ITEM_QUERY) & (p.item != ITEM_PAD)
     ev = np.flatnonzero(flat(is_ev))
     qf = np.flatnonzero(flat(is_q))
     ch = None if chunk is None else flat(chunk)
@@ -182,7 +189,7 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     q_key, q_ask, q_k, answer, q_probe, q_start, q_end = _gather(
         _query_columns_kernel, qf, (p.key, p.ask, p.k, p.answer, p.probe, start, end))
     events = pa.StructArray.from_arrays(
-        [_OPS.spell(e_op), pa.array(e_key), pa.array(e_value), pa.array(e_version), pa.array(e_op != ir.OP_SILENT),
+        [_OPS.spell(e_op), pa.array(e_key), pa.array(e_value), pa.array(e_version), pa.array(e_op != OP_SILENT_WRITE),
          _KINDS.spell(e_kind), pa.array(e_alias), pa.array(e_start), pa.array(e_end),
          minus if ch is None else _take_i32(ch, ev), minus if sg is None else _take_i32(sg, ev)],
         fields=list(schema.EVENT))
@@ -192,11 +199,11 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     q_off = row_offsets(is_q)
     qid = np.arange(qf.size) - q_off[q_rows]
     traps = []
-    for name in ir.TRAP_FIELDS:
+    for name in TRAP_FIELDS:
         off, vals = ragged_take(p.traps[name], qf)
         traps.append(_list(off, pa.array(np.ascontiguousarray(vals, dtype=trap_type.to_pandas_dtype()))))
     traps = pa.StructArray.from_arrays(traps, fields=list(schema.traps_struct(trap_type)))
-    ev_off, ev_items = ragged_take(p.evidence, qf)
+    ev_off, ev_items = ragged_take(p.evidence_items, qf)
     if chunk is None:
         ev_off = np.zeros(qf.size + 1, dtype=np.int64)
         ev_vals = np.zeros(0, dtype=np.int64)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import jit
-from ..errors import UsageError
-from ..rng import Streams
+from memgen.format.errors import UsageError
+from memgen.ir import jit
+from memgen.ir.rng import Streams
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,18 @@ Notebook use, the same calls as ``memgen score``::
 The scorer path imports numpy, pyarrow and (for plots) matplotlib; never torch.
 """
 
-from .dataset import read_dataset
-from .frame import QueryFrame, build_frame
-from .normalise import ABSENT_PHRASES, is_absent, normalise
-from .outcomes import OUTCOMES, classify
-from .plots import write_plots
-from .predictions import Predictions, read_predictions
-from .report import Report, report, wilson
-from .score import ScoreResult, TokenVocab, load_frame, score
+from __future__ import annotations
+
+from memgen.format.codes import OUTCOMES
+from memgen.scorers.aggregate import Report, report, wilson
+from memgen.scorers.answers import TokenVocab
+from memgen.scorers.dataset import read_dataset
+from memgen.scorers.frame import QueryFrame, build_frame
+from memgen.scorers.normalise import ABSENT_PHRASES, is_absent, normalise
+from memgen.scorers.outcomes import classify
+from memgen.scorers.plots import write_plots
+from memgen.scorers.predictions import Predictions, read_predictions
+from memgen.scorers.scoring import ScoreResult, load_frame, score
 
 __all__ = [
     "ABSENT_PHRASES", "OUTCOMES", "Predictions", "QueryFrame", "Report", "ScoreResult", "TokenVocab",

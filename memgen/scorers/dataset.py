@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from ..errors import DataError, UsageError
-from ..io.dataset import SHARD_RE, open_verified
-from .frame import REQUIRED_COLUMNS, QueryFrame, build_frame
+from memgen.format.errors import DataError, UsageError
+from memgen.format.names import SHARD_RE
+from memgen.io.dataset import open_verified
+from memgen.scorers.frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
 #: read where present: the text rendering's domain (surfaces) and context (its length in
 #: characters is the span space of event positions, for depth)

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import DataError
-from ..ir import ASKS, OPS, PROBES, TRAP_FIELDS
-from .outcomes import Ragged, Traps
+from memgen.format.codes import ASKS, OPS, PROBES, TRAP_FIELDS
+from memgen.format.errors import DataError
+from memgen.scorers.outcomes import Ragged, TrapLists
 
 TOKEN_RENDERINGS = ("token", "chunk", "bridge")
 TEXT_RENDERINGS = ("text",)
@@ -54,7 +54,7 @@ class QueryFrame:
     answer_text: list[str]
     probe: np.ndarray  # index into ir.PROBES
     start: np.ndarray
-    traps: Traps
+    traps: TrapLists
     depth: np.ndarray  # (Q,) float: start of the deciding event / row length
     n_updates: np.ndarray  # (Q,) values the key had before the query
     n_distractors: np.ndarray  # (Q,) distractors about the key before the query
@@ -103,7 +103,7 @@ def _ragged(lists: pa.Array) -> Ragged:
 
 def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | None = None,
                 split: np.ndarray | None = None) -> QueryFrame:
-    """Flatten ``table`` (columns of memgen.io.schema) into a :class:`QueryFrame`.
+    """Flatten ``table`` (columns of memgen.format.schema) into a :class:`QueryFrame`.
 
     Raises :class:`DataError` naming ``source`` when a required column is missing or a field
     holds a name outside the IR's vocabulary."""
@@ -118,7 +118,7 @@ def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | N
     np.cumsum(_ints(pc.list_value_length(queries_list), 0), out=q_offsets[1:])
 
     traps_struct = q.field("traps")
-    traps = Traps(**{f: _ragged(traps_struct.field(f)) for f in TRAP_FIELDS})
+    traps = TrapLists(**{f: _ragged(traps_struct.field(f)) for f in TRAP_FIELDS})
     answer = _ints(q.field("answer"))
     start = _ints(q.field("start"))
     key = _ints(q.field("key"))

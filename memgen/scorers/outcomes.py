@@ -11,22 +11,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import ABSENT, ASKS
-
-OUTCOMES = (
-    "correct",
-    "stale",
-    "wrong_version",
-    "distractor",
-    "cross_key",
-    "resurrected",
-    "false_absent",
-    "missed_absent",
-    "hallucinated",
-    "unparsed",
+from memgen.format.codes import (
+    ABSENT,
+    ASK_LATEST,
+    CORRECT,
+    CROSS_KEY,
+    DISTRACTOR,
+    FALSE_ABSENT,
+    HALLUCINATED,
+    MISSED_ABSENT,
+    RESURRECTED,
+    STALE,
+    UNPARSED,
+    WRONG_VERSION,
 )
-(CORRECT, STALE, WRONG_VERSION, DISTRACTOR, CROSS_KEY, RESURRECTED, FALSE_ABSENT, MISSED_ABSENT,
- HALLUCINATED, UNPARSED) = range(len(OUTCOMES))
 
 #: value code of an "unknown" answer (the same id as the IR's absent value)
 PRED_ABSENT = ABSENT
@@ -35,8 +33,6 @@ PRED_UNPARSED = -2
 #: value code of a readable answer that is no value id (a special, key or filler token; a text
 #: that matches no value's surface)
 PRED_OTHER = -3
-
-ASK_LATEST = ASKS.index("latest")
 
 
 class Ragged:
@@ -101,7 +97,7 @@ class Ragged:
 
 
 @dataclass(frozen=True)
-class Traps:
+class TrapLists:
     """The four trap lists of every query, as :class:`Ragged` (DESIGN.md section 3)."""
 
     stale: Ragged
@@ -110,7 +106,7 @@ class Traps:
     deleted: Ragged
 
 
-def classify(codes: np.ndarray, gold: np.ndarray, ask: np.ndarray, traps: Traps) -> np.ndarray:
+def classify(codes: np.ndarray, gold: np.ndarray, ask: np.ndarray, traps: TrapLists) -> np.ndarray:
     """One outcome code (index into :data:`OUTCOMES`) per query, by DESIGN.md section 7.
 
     ``codes``: the prediction as a value id, or ``PRED_ABSENT``, ``PRED_UNPARSED``,

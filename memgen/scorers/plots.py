@@ -1,4 +1,4 @@
-"""PNG plots of a :class:`~memgen.scorers.report.Report` (matplotlib, Agg backend).
+"""PNG plots of a :class:`~memgen.scorers.aggregate.Report` (matplotlib, Agg backend).
 
 * ``heatmap.png``: accuracy per probe x target length, one panel per model;
 * ``updates.png``: accuracy against the number of values the key had before the query (the
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import Report
+from memgen.scorers.aggregate import Report
 
 #: one fixed colour per outcome, so that every plot and every model reads the same way
 OUTCOME_COLOURS = {
@@ -124,7 +124,7 @@ def _pooled_updates(rep: Report) -> tuple[list[int], list[str], list[list[tuple[
 
 
 def plot_updates(rep: Report, path: Path) -> Path:
-    from .report import wilson
+    from memgen.scorers.aggregate import wilson
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)

@@ -9,7 +9,7 @@
   ``id``/``qid``/``prediction`` columns, or a list column aligned with each row's ``queries``.
 
 Every reader returns :class:`Predictions`; addressing (which query each answer is for) is
-resolved against the dataset by :func:`memgen.scorers.score.align`.
+resolved against the dataset by :func:`memgen.scorers.align.align`.
 Problems with the file itself raise :class:`DataError` as ``file:line: what is wrong``.
 """
 
@@ -29,7 +29,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..errors import DataError
+from memgen.format.errors import DataError
 
 #: ``tokens`` entry of a prediction that is not a JSON integer (so it is unparsed as a token)
 NOT_INT = np.iinfo(np.int64).min

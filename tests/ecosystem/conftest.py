@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from memgen.pipeline import Request, generate
-from memgen.render import RenderOptions
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import Request
+from memgen.render.registry import RenderOptions
 
 
 def make_text_dataset(root, families=("overwrite", "discard"), episodes=3, seed=5, tokenizer="cl100k",

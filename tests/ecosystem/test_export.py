@@ -15,7 +15,7 @@ from eco_helpers import cli, one_error_line, outcomes_of, queries, tiny_model_ou
 
 from memgen import scorers
 from memgen.cli import main
-from memgen.export import block_answers, lm_eval_process_results, single_question_prompt
+from memgen.harness.lm_eval import block_answers, lm_eval_process_results, single_question_prompt
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -66,10 +66,11 @@ def test_jsonl_per_episode_holds_every_question_and_the_answer_block(text_datase
 
 
 def test_single_question_prompt_keeps_an_interleaved_question_in_place(tmp_path):
-    from memgen.export import iter_episodes
-    from memgen.generators import Knobs
+    from memgen.generators.knobs import Knobs
+    from memgen.harness.text_dataset import iter_episodes
     from memgen.io.dataset import Dataset
-    from memgen.pipeline import Request, generate
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     root = tmp_path / "inter"
     generate(Request(families=("overwrite",), renderings=("text",), lengths=(1024,), episodes=2, seed=2,

@@ -38,7 +38,7 @@ def run_in_process(*args: str):
 
 @pytest.fixture(scope="module")
 def tiny_runner(tiny_model):
-    from memgen.runners.hf import HFRunner
+    from memgen.harness.runners.hf import HFRunner
 
     return HFRunner(tiny_model, device="cpu", batch_size=4)
 
@@ -77,7 +77,7 @@ class Server:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def handle(self, path: str, body: dict) -> tuple[int, dict]:
-        from memgen.runners import Prompt
+        from memgen.harness.runners import Prompt
 
         with self.lock:
             self.requests.append({"path": path, **body})

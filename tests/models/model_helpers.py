@@ -2,7 +2,7 @@
 every item in a chunk the test chooses, and one call that runs a model and scores it.
 
 The tables go through the real rendering code for everything but positions: item tokens from
-``memgen.render.tokens.item_tokens``, columns (answers, probes, traps) from
+``memgen.render.token.item_tokens``, columns (answers, probes, traps) from
 ``memgen.render.columns.common_columns`` after ``replay``."""
 
 from __future__ import annotations
@@ -12,18 +12,22 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from memgen import ir
-from memgen.baselines.registry import Answers, get_model
-from memgen.baselines.stream import TokenBatch
-from memgen.generators import Knobs
-from memgen.ir import ABSENT, Episode, Event, Query
-from memgen.pipeline import Request, build_shard, tasks
-from memgen.render import Batch
+from memgen.evaluation.zoo import get_model
+from memgen.format.codes import ABSENT, ITEM_PAD, OUTCOMES
+from memgen.format.vocab import BOS, Vocab
+from memgen.generators.knobs import Knobs
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.program import INPUT_FIELDS, Program
+from memgen.ir.replay import replay_program
+from memgen.models.registry import Answers
+from memgen.models.stream import TokenBatch
+from memgen.pipeline.build import build_shard
+from memgen.pipeline.request import Request, tasks
 from memgen.render.columns import common_columns
-from memgen.render.tokens import item_tokens, token_answer_text
-from memgen.render.vocab import BOS, Vocab
-from memgen.scorers.outcomes import OUTCOMES
-from memgen.scorers.score import TokenVocab, score
+from memgen.render.registry import Batch
+from memgen.render.token import item_tokens, token_answer_text
+from memgen.scorers.answers import TokenVocab
+from memgen.scorers.scoring import score
 
 VOCAB = Vocab()
 TOKEN_VOCAB = TokenVocab.from_manifest({"vocab": VOCAB.to_dict()})
@@ -57,14 +61,14 @@ def episode(events: Sequence[Event], queries: Sequence[Query], id_: str = "hand-
     return Episode(id=id_, family="hand", events=tuple(events), queries=qs)
 
 
-def _program(episodes: Sequence[Episode]) -> ir.Program:
-    rows = [ir.Program.from_episode(ep) for ep in episodes]
+def _program(episodes: Sequence[Episode]) -> Program:
+    rows = [Program.from_episode(ep) for ep in episodes]
     n = max(p.shape[1] for p in rows)
-    out = ir.Program.empty(len(rows), n)
+    out = Program.empty(len(rows), n)
     for b, p in enumerate(rows):
-        for name in ("item", "key", "value", "silent", "kind", "alias", "ask", "k"):
+        for name in INPUT_FIELDS:
             getattr(out, name)[b, :p.shape[1]] = getattr(p, name)[0]
-    return ir.replay_program(out)
+    return replay_program(out)
 
 
 def hand_table(episodes: Sequence[Episode], chunk_of: Sequence[Sequence[int]] | None = None,
@@ -75,7 +79,7 @@ def hand_table(episodes: Sequence[Episode], chunk_of: Sequence[Sequence[int]] | 
     p = _program(episodes)
     B, N = p.shape
     tok, lens = item_tokens(p, vocab)
-    real = p.item != ir.ITEM_PAD
+    real = p.item != ITEM_PAD
     where = np.zeros((B, N), dtype=np.int64)
     for b in range(B):
         n_real = int(real[b].sum())

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from model_helpers import D, S, W, X, ask, episode, hand_table, run, token_of
 
-from memgen.baselines.registry import ROUTES
-from memgen.ir import ABSENT
+from memgen.format.codes import ABSENT
+from memgen.models.registry import ROUTES
 
 K, K2 = 257, 514  # two keys with no digit in common
 LOOKALIKE = 258  # shares its first key token with K
@@ -128,7 +128,7 @@ def test_hybrid_fallback_prefers_recent_chunks():
 def test_fixed_state_distractor_gate_is_what_keeps_it_right():
     """A distractor after the write: gated (beta 0) the state keeps the write."""
     from memgen.baselines.fixed_state import FixedState
-    from memgen.render.vocab import DISTRACTOR_MARKER
+    from memgen.format.vocab import DISTRACTOR_MARKER
 
     marker = np.array(list(DISTRACTOR_MARKER.values()))
     assert (FixedState().gate(marker) == 0).all()

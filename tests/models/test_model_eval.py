@@ -9,11 +9,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from memgen.baselines.registry import available_models, get_model, model_label
-from memgen.errors import DataError, UsageError
-from memgen.eval_command import eval_command, stress_command
-from memgen.evaluate import evaluate
-from memgen.scorers import score
+from memgen.cli.models import eval_command, stress_command
+from memgen.evaluation.predict import evaluate
+from memgen.evaluation.zoo import available_models, get_model
+from memgen.format.errors import DataError, UsageError
+from memgen.models.registry import model_label
+from memgen.scorers.scoring import score
 
 
 def test_evaluate_runs_every_model_on_token_and_chunk_configs(model_dataset):
@@ -112,7 +113,7 @@ def test_stress_command_reports_counts_times_and_memory(tmp_path):
 def test_stress_at_full_length_the_hybrid_is_right_on_all_50_episodes():
     """The issue's stress test in-process: 50 mixed episodes x 2,097,152 tokens, every model
     (about 10 s and 300 MiB here; the RSS figure itself is measured by bench_stress.py)."""
-    from memgen.evaluate import stress
+    from memgen.evaluation.stress import stress
 
     report = stress()
     ev = report.evaluation
@@ -129,8 +130,9 @@ def test_a_stream_that_breaks_the_layout_is_a_data_error_naming_the_shard(model_
     """A shard rewritten (with a matching manifest) so that a WRITE marker loses its key."""
     import pyarrow as pa
 
-    from memgen.io.dataset import read_shard, sha256_file, write_shard
-    from memgen.render.vocab import WRITE, Vocab
+    from memgen.format.vocab import WRITE, Vocab
+    from memgen.io.atomic import sha256_file
+    from memgen.io.shards import read_shard, write_shard
 
     copy = tmp_path / "ds"
     shutil.copytree(model_dataset, copy)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from model_helpers import TOKEN_VOCAB, VOCAB, generated_table
 
-from memgen.baselines.registry import ROUTES, get_model
-from memgen.baselines.stream import TokenBatch
-from memgen.generators import FAMILIES
-from memgen.ir import PROBES
+from memgen.evaluation.zoo import get_model
+from memgen.format.codes import OUTCOMES, PROBES
+from memgen.generators.registry import FAMILIES
+from memgen.models.registry import ROUTES
+from memgen.models.stream import TokenBatch
 from memgen.scorers.frame import build_frame
-from memgen.scorers.outcomes import OUTCOMES
-from memgen.scorers.score import score
+from memgen.scorers.scoring import score
 
 
 def scored(model: str, table) -> tuple[np.ndarray, np.ndarray, object]:

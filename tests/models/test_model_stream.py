@@ -8,10 +8,10 @@ import pyarrow.compute as pc
 import pytest
 from model_helpers import generated_table
 
-from memgen.baselines.stream import SILENT, TokenBatch
-from memgen.errors import DataError
-from memgen.generators import FAMILIES
-from memgen.render.vocab import QUERY, SLOT, WRITE, Vocab
+from memgen.format.errors import DataError
+from memgen.format.vocab import ANSWER_SLOT, QUERY, WRITE, Vocab
+from memgen.generators.registry import FAMILIES
+from memgen.models.stream import NO_MARKER, TokenBatch
 
 VOCAB = Vocab()
 
@@ -31,7 +31,7 @@ def test_parse_finds_every_event_where_the_ir_put_it(family, rendering):
     assert np.array_equal(s.pos[not_query], e.field("start").to_numpy() + batch.row_start[row])
     assert np.array_equal(s.key[not_query], named)
     assert np.array_equal(s.value[not_query] >= 0, e.field("op").to_numpy(zero_copy_only=False) != "delete")
-    assert np.array_equal(s.marker[not_query] == SILENT, ~e.field("signal").to_numpy(zero_copy_only=False))
+    assert np.array_equal(s.marker[not_query] == NO_MARKER, ~e.field("signal").to_numpy(zero_copy_only=False))
     q = table.column("queries").combine_chunks().flatten()
     assert np.array_equal(batch.queries.key, q.field("key").to_numpy())
     asks = np.array(["latest", "version", "previous"])[batch.queries.ask]
@@ -58,29 +58,29 @@ def _batch(ids: list[int], query_at: int) -> TokenBatch:
 
 def test_a_marker_without_its_key_is_refused():
     k, v, f = VOCAB.key_offset, VOCAB.value_offset, VOCAB.filler_offset
-    ids = [1, WRITE, f, v, f, QUERY, 7, k, k, SLOT]
+    ids = [1, WRITE, f, v, f, QUERY, 7, k, k, ANSWER_SLOT]
     with pytest.raises(DataError, match="marker 2 at position 1"):
         _ = _batch(ids, 5).stream
 
 
 def test_loose_key_tokens_are_refused():
     k, f = VOCAB.key_offset, VOCAB.filler_offset
-    ids = [1, k, f, f, f, QUERY, 7, k, k, SLOT]
+    ids = [1, k, f, f, f, QUERY, 7, k, k, ANSWER_SLOT]
     with pytest.raises(DataError, match="key tokens outside any event"):
         _ = _batch(ids, 5).stream
 
 
 def test_a_query_span_must_hold_query_and_slot():
     k, f = VOCAB.key_offset, VOCAB.filler_offset
-    with pytest.raises(DataError, match="does not hold QUERY ASK key SLOT"):
-        _batch([1, f, f, f, f, QUERY, 7, k, k, SLOT], 4).check_queries()
+    with pytest.raises(DataError, match="does not hold QUERY ASK key ANSWER_SLOT"):
+        _batch([1, f, f, f, f, QUERY, 7, k, k, ANSWER_SLOT], 4).check_queries()
 
 
 def test_a_silent_write_next_to_a_delete_is_two_events():
     """DELETE k1 k2 followed at once by k1' k2' v: the marker's layout ends the delete."""
     k, v, f = VOCAB.key_offset, VOCAB.value_offset, VOCAB.filler_offset
-    ids = [1, 4, k + 1, k + 2, k + 3, k + 4, v + 9, f, QUERY, 7, k + 3, k + 4, SLOT]
+    ids = [1, 4, k + 1, k + 2, k + 3, k + 4, v + 9, f, QUERY, 7, k + 3, k + 4, ANSWER_SLOT]
     s = _batch(ids, 8).stream
-    assert s.marker.tolist() == [4, SILENT, QUERY]
+    assert s.marker.tolist() == [4, NO_MARKER, QUERY]
     assert s.key.tolist()[:2] == [1 * 256 + 2, 3 * 256 + 4]
     assert s.value.tolist() == [-1, 9, -1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psutil
 
-from memgen.generators import Knobs
-from memgen.pipeline import Request
+from memgen.generators.knobs import Knobs
+from memgen.pipeline.request import Request
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -15,10 +15,11 @@ import psutil
 import pytest
 from scale_helpers import MULTI, pool_processes, tmp_files, tree_digest
 
-from memgen.engines import check_engine, engine_session, map_tasks
-from memgen.errors import DataError, UsageError
-from memgen.generators import get_family
-from memgen.pipeline import Request, generate, tasks
+from memgen.format.errors import DataError, UsageError
+from memgen.generators.registry import get_family
+from memgen.pipeline.engines import check_engine, engine_session, map_tasks
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import Request, tasks
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_closing_early_stops_the_workers():
 
 def test_workers_die_with_their_parent(tmp_path):
     # kill -9 of the parent must not leave orphans still writing into the output folder
-    code = ("import time; from memgen.engines import map_tasks\n"
+    code = ("import time; from memgen.pipeline.engines import map_tasks\n"
             "for _ in map_tasks(time.sleep, [0.0, 60.0, 60.0], workers=2): print('up', flush=True)\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -165,9 +166,9 @@ def test_unreachable_ray_address_is_a_usage_error_that_writes_nothing(tmp_path):
 def test_checkpoints_record_finished_shards(tmp_path, monkeypatch):
     import json
 
-    import memgen.pipeline as pipeline
+    from memgen.pipeline import job
 
-    monkeypatch.setattr(pipeline, "CHECKPOINT_S", 0.0)  # checkpoint after every shard
+    monkeypatch.setattr(job, "CHECKPOINT_S", 0.0)  # checkpoint after every shard
     seen: list[int] = []
     root = tmp_path / "ds"
 

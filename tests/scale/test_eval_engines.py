@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memgen.evaluate import evaluate
-from memgen.generators import Knobs
-from memgen.pipeline import Request, generate
+from memgen.evaluation.predict import evaluate
+from memgen.generators.knobs import Knobs
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import Request
 
 MODELS = ["oracle", "hybrid", "sparse", "fixed_state:d=64"]
 

@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memgen.cli import main
-from memgen.generators import FAMILIES
-from memgen.ir import DISTRACTOR_KINDS
-from memgen.pipeline import Request, generate
+from memgen.format.codes import DISTRACTOR_KINDS
+from memgen.generators.registry import FAMILIES
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import Request
 
 pytestmark = pytest.mark.slow
 

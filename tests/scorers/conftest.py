@@ -11,8 +11,9 @@ from scorer_helpers import catalogue_episode, episodes_table, vocab_dict, write_
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> Path:
     """A small generated dataset: every family, token/chunk/bridge, two lengths."""
-    from memgen.generators import FAMILIES
-    from memgen.pipeline import Request, generate
+    from memgen.generators.registry import FAMILIES
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     root = tmp_path_factory.mktemp("generated")
     req = Request(families=tuple(FAMILIES), renderings=("token", "chunk", "bridge"), lengths=(512, 1024),
@@ -35,8 +36,9 @@ def hand_folder(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def generated_text(tmp_path_factory) -> Path:
     """A small generated text dataset: every family, every domain in turn."""
-    from memgen.generators import FAMILIES
-    from memgen.pipeline import Request, generate
+    from memgen.generators.registry import FAMILIES
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     root = tmp_path_factory.mktemp("generated_text")
     generate(Request(families=tuple(FAMILIES), renderings=("text",), lengths=(2048,), episodes=6, seed=5), root)

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from memgen.io.dataset import write_shard
-from memgen.io.schema import schema_for
-from memgen.ir import ABSENT, ABSENT_TEXT, Episode, Event, Query, replay
-from memgen.render.vocab import Vocab
-from memgen.scorers import TokenVocab
+from memgen.format.codes import ABSENT, ABSENT_TEXT
+from memgen.format.schema import schema_for
+from memgen.format.vocab import Vocab
+from memgen.io.shards import write_shard
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.replay import replay
+from memgen.scorers.answers import TokenVocab
 from memgen.scorers.outcomes import PRED_ABSENT, PRED_UNPARSED
 
 #: the vocabulary of hand-built token tables: values at 1000 .. 1999, "unknown" at 6
@@ -48,7 +50,7 @@ def with_spans(ep: Episode, step: int = 100) -> Episode:
 
 
 def row_of(ep: Episode, rendering: str = "token", domain: str = DOMAIN) -> dict:
-    """One table row (memgen.io.schema) of a replayed episode."""
+    """One table row (memgen.format.schema) of a replayed episode."""
     def text(v: int) -> str:
         if v == ABSENT:
             return ABSENT_TEXT
@@ -64,7 +66,7 @@ def row_of(ep: Episode, rendering: str = "token", domain: str = DOMAIN) -> dict:
                      "answer_text": text(q.answer), "probe": q.probe,
                      "traps": {"stale": list(q.traps.stale), "distractor": list(q.traps.distractor),
                                "other_keys": list(q.traps.other_keys), "deleted": list(q.traps.deleted)},
-                     "start": q.start, "end": q.end, "evidence": list(q.evidence)} for q in ep.queries],
+                     "start": q.start, "end": q.end, "evidence": list(q.evidence_chunks)} for q in ep.queries],
     }
     if rendering == "text":
         row.update(context="", questions=[f"question {q.qid}" for q in ep.queries], prompt="",

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from scorer_helpers import VOCAB
 
 from memgen.cli import main
-from memgen.errors import DataError, UsageError
-from memgen.scorers import read_dataset
-from memgen.scorers.command import score
+from memgen.cli.score import score
+from memgen.format.errors import DataError, UsageError
+from memgen.scorers.dataset import read_dataset
 
 CFG = "mixed-token-128"
 

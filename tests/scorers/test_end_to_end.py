@@ -11,11 +11,15 @@ import pytest
 from click.testing import CliRunner
 from scorer_helpers import reference
 
-from memgen.generators import FAMILIES
+from memgen.cli.score import score as score_command
+from memgen.format.codes import ABSENT, ASKS, OUTCOMES
+from memgen.generators.registry import FAMILIES
 from memgen.io.dataset import Dataset
-from memgen.ir import ABSENT, ASKS, Episode, Event, Query, replay
-from memgen.scorers import OUTCOMES, TokenVocab, read_dataset, score
-from memgen.scorers.command import score as score_command
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.replay import replay
+from memgen.scorers.answers import TokenVocab
+from memgen.scorers.dataset import read_dataset
+from memgen.scorers.scoring import score
 
 TRAPS = ("stale", "distractor", "other_keys", "deleted")
 

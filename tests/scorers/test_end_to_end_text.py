@@ -1,6 +1,6 @@
 """End to end on generated text data (every family, the domains in turn): answer blocks as the
 prompt asks for them, the oracle at 100%, "unknown" at the share of absent answers, and trap
-surfaces from ``memgen.text.value_surface`` landing where the precedence says."""
+surfaces from ``memgen.render.text.domain.value_surface`` landing where the precedence says."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from scorer_helpers import reference
 
-from memgen.generators import FAMILIES
-from memgen.ir import ABSENT, ASKS
-from memgen.scorers import OUTCOMES, read_dataset, score
-from memgen.text import value_surface
+from memgen.format.codes import ABSENT, ASKS, OUTCOMES
+from memgen.generators.registry import FAMILIES
+from memgen.render.text.domain import value_surface
+from memgen.scorers.dataset import read_dataset
+from memgen.scorers.scoring import score
 
 TRAPS = ("stale", "distractor", "other_keys", "deleted")
 
@@ -96,7 +97,8 @@ def test_slices_agree_between_text_and_token_renderings_of_the_same_episodes(tmp
     distractors before each query are equal, and depth (characters in text, tokens in the
     token rendering; each rendering lays events out its own way) orders the deciding events of
     an episode the same way."""
-    from memgen.pipeline import Request, generate
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
 
     generate(Request(families=("mixed",), renderings=("token", "text"), lengths=(2048,), episodes=8, seed=11),
              tmp_path / "twin")

@@ -9,10 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scorer_helpers import VOCAB, catalogue_episode, episodes_table, oracle_tokens, reference, tok
 
-from memgen.ir import ASKS, Episode, Event, Query
-from memgen.scorers import OUTCOMES, build_frame, score
+from memgen.format.codes import ASKS, OUTCOMES
+from memgen.ir.episode import Episode, Event, Query
+from memgen.scorers.frame import build_frame
 from memgen.scorers.outcomes import PRED_ABSENT, PRED_OTHER, PRED_UNPARSED, Ragged, classify
 from memgen.scorers.predictions import NOT_INT
+from memgen.scorers.scoring import score
 
 
 @pytest.fixture(scope="module")

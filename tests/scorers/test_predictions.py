@@ -12,8 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from scorer_helpers import VOCAB, surface
 
-from memgen.errors import DataError, UsageError
-from memgen.scorers import OUTCOMES, read_dataset, read_predictions, score
+from memgen.format.codes import OUTCOMES
+from memgen.format.errors import DataError, UsageError
+from memgen.scorers.dataset import read_dataset
+from memgen.scorers.predictions import read_predictions
+from memgen.scorers.scoring import score
 
 TOKEN_CFG = "mixed-token-128"
 TEXT_CFG = "mixed-text-128"
@@ -272,5 +275,5 @@ def test_scorer_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import sys, memgen.scorers, memgen.scorers.command; sys.exit('torch' in sys.modules)"
+    code = "import sys, memgen.scorers, memgen.cli.score; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from scorer_helpers import VOCAB, catalogue_episode, episodes_table, oracle_tokens
 
-from memgen.ir import Episode, Event, Query
-from memgen.scorers import build_frame, report, score, wilson, write_plots
-from memgen.scorers.report import fmt_cell
+from memgen.ir.episode import Episode, Event, Query
+from memgen.scorers.aggregate import fmt_cell, report, wilson
+from memgen.scorers.frame import build_frame
+from memgen.scorers.plots import write_plots
+from memgen.scorers.scoring import score
 
 
 def test_wilson_matches_known_intervals():
@@ -25,7 +27,7 @@ def test_wilson_matches_known_intervals():
 
 
 def test_cell_format_shows_interval_and_counts():
-    from memgen.scorers.report import cell
+    from memgen.scorers.aggregate import cell
 
     assert fmt_cell(cell(595, 600)) == "99.2% [98.1, 99.6] 595/600"
     assert fmt_cell(cell(291, 300), ci=False) == "97.0% 291/300"

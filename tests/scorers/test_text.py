@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 from scorer_helpers import catalogue_episode, episodes_table, surface
 
-from memgen.scorers import OUTCOMES, build_frame, is_absent, normalise, score
+from memgen.format.codes import OUTCOMES
+from memgen.scorers.frame import build_frame
+from memgen.scorers.normalise import is_absent, normalise
+from memgen.scorers.scoring import score
 
 
 @pytest.mark.parametrize(("a", "b"), [

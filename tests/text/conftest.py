@@ -8,7 +8,7 @@ def hf_tokenizer(tmp_path_factory):
     import numpy as np
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from memgen.text import available_domains, load_domain
+    from memgen.render.text.domain import available_domains, load_domain
 
     corpus = []
     rng = np.random.default_rng(0)

@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-from memgen.errors import UsageError
-from memgen.ir import Episode, Event, Query, replay
-from memgen.text import CUE_WORDS, available_domains, has_cue, load_domain, render_text
-from memgen.text.domain import CATEGORIES, TEMPLATE_ROOT
+from memgen.format.errors import UsageError
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.replay import replay
+from memgen.render.text.domain import CATEGORIES, CUE_WORDS, TEMPLATE_ROOT, available_domains, has_cue, load_domain
+from memgen.render.text.episode import render_text
 
 DOMAINS = available_domains()
 
@@ -39,7 +40,7 @@ def test_explicit_writes_carry_a_cue_and_silent_writes_never_do(domain):
 def test_filler_grammar_rarely_repeats_a_sentence(domain):
     import numpy as np
 
-    from memgen.text import load_tokenizer
+    from memgen.render.text.tokenizers import load_tokenizer
 
     dom = load_domain(domain)
     texts, _, _ = dom.filler.sample(np.random.default_rng(0), 3000, dom.filler.counts(load_tokenizer("cl100k")))

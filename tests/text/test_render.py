@@ -9,11 +9,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from text_helpers import catalogue_episode, check_row, deciding_event
 
-from memgen.errors import UsageError
-from memgen.generators import FAMILIES, Knobs, build_program, get_family
-from memgen.ir import DISTRACTOR_KINDS, Episode, Event, Query, replay
-from memgen.rng import Streams
-from memgen.text import available_domains, load_domain, load_tokenizer, render_text, tolerance
+from memgen.format.codes import DISTRACTOR_KINDS
+from memgen.format.errors import UsageError
+from memgen.generators.build import build_program
+from memgen.generators.knobs import Knobs
+from memgen.generators.registry import FAMILIES, get_family
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.replay import replay
+from memgen.ir.rng import Streams
+from memgen.render.text.domain import available_domains, load_domain
+from memgen.render.text.episode import render_text, tolerance
+from memgen.render.text.tokenizers import load_tokenizer
 
 DOMAINS = available_domains()
 
@@ -143,7 +149,7 @@ def test_a_million_tokens_in_one_prompt(cl100k):
 
 
 def test_filler_is_drawn_afresh_when_the_spare_sentences_run_out(cl100k):
-    from memgen.text import render as R
+    from memgen.render.text import episode as R
 
     dom = load_domain("travel")
     counts = dom.filler.counts(cl100k)

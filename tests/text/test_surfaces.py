@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memgen.errors import UsageError
-from memgen.scorers import normalise
-from memgen.text import available_domains, key_surface, load_domain, lookalike_surface, value_surface
+from memgen.format.errors import UsageError
+from memgen.render.text.domain import available_domains, key_surface, load_domain, lookalike_surface, value_surface
+from memgen.scorers.normalise import normalise
 
 DOMAINS = available_domains()
 

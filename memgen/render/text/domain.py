@@ -1,0 +1,313 @@
+"""Domains of the text rendering: one folder of templates each (docs/text.md says how to add one).
+
+``memgen/templates/<domain>/`` holds
+
+* ``domain.yaml``: what keys and values look like (:mod:`memgen.render.text.surfaces`) and the filler
+  grammar (:mod:`memgen.render.text.filler`);
+* one jinja2 file per category below, one phrasing per line (``{# ... #}`` lines and blank
+  lines are skipped).  Variables: ``key``, ``value``, ``lookalike`` (the look-alike key's
+  surface), ``ordinal`` ("second", "twenty-first") and ``k``; filter ``cap`` capitalises the
+  first letter only.
+
+Folders on ``$MEMGEN_TEMPLATE_PATH`` (``:``-separated) are searched after the package's own, so
+a domain can live outside the package.  Every domain is checked when it is loaded; a problem
+raises :class:`~memgen.format.errors.UsageError` naming the file and what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from memgen.format.codes import DISTRACTOR_KINDS
+from memgen.format.errors import UsageError
+from memgen.render.text.filler import Grammar
+from memgen.render.text.surfaces import Lookalike, Space, parse_part
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
+
+
+SHARED = "_shared"
+
+WRITE_CATEGORIES = ("write", "overwrite", "silent_write", "delete")
+EVENT_CATEGORIES = WRITE_CATEGORIES + DISTRACTOR_KINDS
+ASK_CATEGORIES = ("latest", "version", "previous")
+PROMPT_CATEGORIES = ("intro", "absent")
+CATEGORIES = EVENT_CATEGORIES + ASK_CATEGORIES + PROMPT_CATEGORIES
+
+#: Words that signal "store this": an explicit write uses one; a silent write, filler and
+#: every surface form never do.
+CUE_WORDS = frozenset("""
+note noted notes notice remember remembered reminder memo memorise memorize update updated updates
+updating record recorded records recording log logged logs logging set sets setting change changed
+changes changing save saved store stored storing entry entries register registered write written
+keep kept track tracked important attention correction corrected please flag flagged
+""".split())
+
+_SENTINELS = {"key": "keysentinel", "value": "valsentinel", "lookalike": "looksentinel",
+              "ordinal": "ordsentinel", "k": 7}
+# what each category's phrasings must (and must not) mention
+_MUST = {c: ("key", "value") for c in EVENT_CATEGORIES}
+_MUST.update({"delete": ("key",), "lookalike": ("lookalike", "value"), "latest": ("key",),
+              "previous": ("key",), "version": ("key", "ordinal"), "intro": (), "absent": ()})
+_MUST_NOT = {"delete": ("value",), "lookalike": ("key",)}
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words (runs of letters) of ``text``."""
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def has_cue(text: str) -> bool:
+    """True if ``text`` holds a write-signal word (:data:`CUE_WORDS`)."""
+    return any(w in CUE_WORDS for w in words(text))
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_ENV.filters["cap"] = _cap
+_PLAIN_VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+
+
+class Phrasing:
+    """One phrasing: a jinja2 template.  A line whose only jinja is plain ``{{ name }}`` fields
+    renders through ``str.format`` instead (same text, a few times faster)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self._template = _ENV.from_string(source)
+        bare = _PLAIN_VAR.sub("", source)
+        self._fmt = None
+        if not any(tok in bare for tok in ("{{", "}}", "{%", "%}", "{#", "#}", "{", "}")):
+            self._fmt = _PLAIN_VAR.sub(lambda m: "{" + m.group(1) + "}", source)
+
+    def render(self, **variables) -> str:
+        if self._fmt is not None:
+            try:
+                return self._fmt.format_map(variables)
+            except KeyError as e:
+                raise jinja2.UndefinedError(f"{e.args[0]!r} is undefined") from None
+        return self._template.render(**variables)
+
+
+@dataclass
+class Domain:
+    """A loaded, checked domain."""
+
+    name: str
+    root: Path
+    description: str
+    thing_key: str  # what a key is, in words ("product")
+    thing_value: str  # what a value is ("bin")
+    keys: Space
+    values: Space
+    phrasings: dict[str, list[Phrasing]]
+    sources: dict[str, list[str]]
+    filler: Grammar
+    short: Grammar
+    head: jinja2.Template
+    tail: jinja2.Template
+
+    def key_surface(self, key_id: int) -> str:
+        return self.keys.surface(key_id)
+
+    def value_surface(self, value_id: int) -> str:
+        return self.values.surface(value_id)
+
+    def lookalike_surface(self, key_id: int, alias_id: int) -> str:
+        return self.keys.lookalike(key_id, alias_id)
+
+
+def template_dirs() -> list[Path]:
+    """Where domains are looked for: the package's templates, then ``$MEMGEN_TEMPLATE_PATH``."""
+    extra = [Path(p) for p in os.environ.get("MEMGEN_TEMPLATE_PATH", "").split(os.pathsep) if p]
+    return [TEMPLATE_ROOT, *extra]
+
+
+def available_domains() -> list[str]:
+    """Names of every domain folder (one holding ``domain.yaml``), sorted, without duplicates."""
+    seen: dict[str, None] = {}
+    for d in template_dirs():
+        if d.is_dir():
+            for sub in sorted(d.iterdir()):
+                if sub.is_dir() and not sub.name.startswith("_") and (sub / "domain.yaml").is_file():
+                    seen.setdefault(sub.name, None)
+    return sorted(seen)
+
+
+def _find(name: str) -> Path:
+    for d in template_dirs():
+        p = d / name
+        if (p / "domain.yaml").is_file():
+            return p
+    raise UsageError(f"unknown domain {name!r}; choose from: {', '.join(available_domains())}")
+
+
+def _shared_file(root: Path, name: str) -> Path:
+    """A domain's own copy of a shared file, else the package's."""
+    own = root / name
+    return own if own.is_file() else TEMPLATE_ROOT / SHARED / name
+
+
+def _yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: must be a YAML mapping")
+    return data
+
+
+def _phrasings(path: Path) -> list[str]:
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; every domain needs one file per category "
+                         f"({', '.join(CATEGORIES)})")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return [ln for ln in lines if ln and not (ln.startswith("{#") and ln.endswith("#}"))]
+
+
+def _space(domain: str, which: str, spec: dict, where: Path) -> Space:
+    if not isinstance(spec, dict) or "format" not in spec or "parts" not in spec:
+        raise UsageError(f"{where}: '{which}' needs 'format' and 'parts'")
+    parts = {n: parse_part(n, p, f"{where}: {which}") for n, p in spec["parts"].items()}
+    las = []
+    for la in spec.get("lookalike", []) or []:
+        alts = tuple(str(x) for x in la.get("words", la.get("letters", "")))
+        las.append(Lookalike(str(la["part"]), str(la.get("mode", "words")), alts))
+    return Space(domain, which[:-1], str(spec["format"]), parts, las, str(spec.get("salt", "")))
+
+
+@cache
+def load_domain(name: str) -> Domain:
+    """The domain called ``name``, loaded and checked once per process."""
+    root = _find(name)
+    where = root / "domain.yaml"
+    cfg = _yaml(where)
+    keys = _space(name, "keys", cfg.get("keys"), where)
+    values = _space(name, "values", cfg.get("values"), where)
+    if not keys.lookalikes:
+        raise UsageError(f"{where}: keys need a 'lookalike' rule (the lookalike distractor uses it)")
+
+    # filler: the domain's grammar merged with the shared one
+    shared = _yaml(TEMPLATE_ROOT / SHARED / "filler.yaml")
+    f = cfg.get("filler") or {}
+    slots = {**(shared.get("slots") or {}), **(f.get("slots") or {})}
+    sentences = list(f.get("sentences") or [])
+    if f.get("shared", True):
+        sentences += list(shared.get("sentences") or [])
+    short = list(f.get("short") or []) + list(shared.get("short") or [])
+    filler = Grammar(sentences, slots, f"{where}: filler")
+    short_g = Grammar(short, slots, f"{where}: filler short")
+
+    sources = {c: _phrasings(root / f"{c}.j2") for c in CATEGORIES}
+    phrasings = {}
+    for c, lines in sources.items():
+        try:
+            phrasings[c] = [Phrasing(ln) for ln in lines]
+        except jinja2.TemplateSyntaxError as e:
+            raise UsageError(f"{root / (c + '.j2')}: line {e.lineno}: {e.message}") from None
+    try:
+        head = _ENV.from_string(_shared_file(root, "prompt_head.j2").read_text(encoding="utf-8"))
+        tail = _ENV.from_string(_shared_file(root, "prompt_tail.j2").read_text(encoding="utf-8"))
+    except jinja2.TemplateSyntaxError as e:
+        raise UsageError(f"prompt template: line {e.lineno}: {e.message}") from None
+    dom = Domain(name, root, str(cfg.get("description", "")), str(cfg.get("thing_key", "item")),
+                 str(cfg.get("thing_value", "value")), keys, values, phrasings, sources,
+                 filler, short_g, head, tail)
+    check_domain(dom)
+    return dom
+
+
+def check_domain(dom: Domain) -> None:
+    """The promises every domain keeps (raises UsageError naming the file otherwise):
+
+    * each category has a phrasing; phrasings are one line of ASCII with no digits, and mention
+      what they must (an event names its key and value; a delete names no value; a lookalike
+      names the look-alike key, never the key itself);
+    * explicit writes and overwrites carry a write-signal word; silent writes never do;
+    * filler is ASCII, has no digits and no write-signal words, and shares no word with the
+      key or value surfaces that hold no digit (so filler can never spell one of them out);
+    * surfaces hold no write-signal words.
+    """
+    for c, temps in dom.phrasings.items():
+        path = dom.root / f"{c}.j2"
+        if not temps:
+            raise UsageError(f"{path}: needs at least one phrasing")
+        for line, t in zip(dom.sources[c], temps, strict=True):
+            try:
+                text = t.render(**_SENTINELS)
+            except jinja2.UndefinedError as e:
+                raise UsageError(f"{path}: {line!r}: {e.message}") from None
+            if not text.isascii() or re.search(r"\d", text) or "\n" in text:
+                raise UsageError(f"{path}: {line!r}: phrasings must be one line of ASCII without digits")
+            for var in _MUST.get(c, ()):
+                if str(_SENTINELS[var]) not in text:
+                    raise UsageError(f"{path}: {line!r} must use {{{{ {var} }}}}")
+            for var in _MUST_NOT.get(c, ()):
+                if str(_SENTINELS[var]) in text:
+                    raise UsageError(f"{path}: {line!r} must not use {{{{ {var} }}}}")
+            bare = text
+            for s in _SENTINELS.values():
+                bare = bare.replace(str(s), " ")
+            if c in ("write", "overwrite") and not has_cue(bare):
+                raise UsageError(f"{path}: {line!r}: an explicit write needs a write-signal word "
+                                 f"such as Note, Update or Remember")
+            if c == "silent_write" and has_cue(bare):
+                raise UsageError(f"{path}: {line!r}: a silent write must not use a write-signal word "
+                                 f"({', '.join(w for w in words(bare) if w in CUE_WORDS)})")
+            if c == "absent" and "unknown" not in words(bare):
+                raise UsageError(f"{path}: {line!r}: the absent phrasing must tell the reader to answer unknown")
+    where = dom.root / "domain.yaml"
+    vocab: set[str] = set()
+    for g in (dom.filler, dom.short):
+        for text in g.texts():
+            if not text.isascii() or re.search(r"\d", text):
+                raise UsageError(f"{where}: filler {text!r} must be ASCII without digits")
+        vocab |= g.vocabulary()
+    cues = sorted(vocab & CUE_WORDS)
+    if cues:
+        raise UsageError(f"{where}: filler uses write-signal word(s) {', '.join(cues[:5])}")
+    for space in (dom.keys, dom.values):
+        if space.has_digits():
+            continue
+        # A surface can only appear in filler if every one of its words does.  An *anchor* part
+        # has a word outside the filler's vocabulary in every option; one anchor that no
+        # lookalike rule alters (or two anchors) keeps every key and lookalike out of filler.
+        anchors = [p.name for p in space.parts if p.kind == "words" and all(
+            any(w.lower() not in vocab for w in re.findall(r"[A-Za-z0-9]+", o)) for o in p.options)]
+        varied = {la.part for la in space.lookalikes}
+        if not (len(anchors) >= 2 or set(anchors) - varied):
+            raise UsageError(f"{where}: filler shares words with every word part of the {space.which} "
+                             f"surfaces; keep the words of one part (not the lookalike part) out of filler")
+    for space in (dom.keys, dom.values):
+        cues = sorted(space.words() & CUE_WORDS)
+        if cues:
+            raise UsageError(f"{where}: {space.which} surfaces use write-signal word(s) {', '.join(cues)}")
+        if not all(p.kind != "words" or all(o.isascii() for o in p.options) for p in space.parts):
+            raise UsageError(f"{where}: {space.which} surfaces must be ASCII")
+
+
+def key_surface(domain: str, key_id: int) -> str:
+    """How key ``key_id`` is written in ``domain``; distinct ids give distinct surfaces."""
+    return load_domain(domain).key_surface(key_id)
+
+
+def lookalike_surface(domain: str, key_id: int, alias_id: int) -> str:
+    """A look-alike of key ``key_id``'s surface: one character or one word differs, and it is
+    never the surface of any key of the domain."""
+    return load_domain(domain).lookalike_surface(key_id, alias_id)
+
+
+def value_surface(domain: str, value_id: int) -> str:
+    """How value ``value_id`` is written in ``domain``; distinct ids give distinct surfaces."""
+    return load_domain(domain).value_surface(value_id)

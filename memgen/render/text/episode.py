@@ -1,0 +1,418 @@
+"""``render_text``: one episode as natural language, exactly as long as asked.
+
+The prompt is ``head + context + tail``: the head holds the instructions and the answer format
+and ends with ``<log>``; the context is filler prose with the events (and any interleaved
+questions) in order; the tail closes the log, lists the questions asked at the end and
+repeats the answer format.
+
+Length without re-tokenising in a loop:
+
+1. Every piece is counted once: head, tail, each event and inline question (as it will appear),
+   and each filler sentence as the sum of its grammar pieces' counts (:mod:`.filler`); line
+   breaks are counted by the character before them.  The sum is the *estimate*.
+2. Filler is cut into the gaps between events, then sentences (and, last, short sentences of a
+   few tokens) are added or removed at the end of the last gap until the estimate is within
+   2 tokens below ``aim = target - tol // 4``, inside the allowed band ``[target - tol, target]``,
+   ``tol = max(0.5% of target, 16)``.
+3. The assembled prompt is counted once for real.  For tokenizers whose counts add up over
+   pieces (cl100k, o200k and whitespace-split Hugging Face tokenizers) this single count is
+   all; otherwise the difference is corrected at the end of the last gap and counted again
+   (a handful of times at most).  The stored ``length`` is always the real count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
+from itertools import accumulate
+
+import numpy as np
+
+from memgen.format.codes import ABSENT_TEXT
+from memgen.format.errors import DataError, UsageError
+from memgen.ir.episode import Episode
+from memgen.ir.rng import derive_seed
+from memgen.render.text.domain import Domain, load_domain
+from memgen.render.text.ordinals import ordinal
+from memgen.render.text.tokenizers import LengthCounter, load_tokenizer
+
+FILLER, EVENT, SILENT_WRITE, QUESTION = range(4)
+
+
+_SEP = ("", " ", "\n\n")  # before a unit: nothing (first), a space, a paragraph break
+_PARAGRAPH = (3, 8)  # filler sentences per paragraph, uniform in [lo, hi)
+_MAX_ADJUST = 48
+_SLACK = 2  # the estimate settles within this many tokens below the aim
+_MAX_RECOUNT = 6
+
+#: how an interleaved question reads inside the context (n is its 1-based number)
+INLINE_QUESTION = "Question {n}: {text}"
+
+
+def tolerance(target_length: int) -> int:
+    """How far below the target a prompt may end: max(0.5% of the target, 16) tokens."""
+    return max(int(target_length * 0.005), 16)
+
+
+@dataclass(frozen=True)
+class TextRow:
+    """One rendered episode.  Spans are ``(start, end)`` offsets into ``context`` (Python string
+    indices; the text is ASCII, so they are byte offsets too), end exclusive.  A question asked
+    after the context has span ``(-1, -1)``."""
+
+    context: str
+    prompt: str
+    questions: tuple[str, ...]
+    answer_texts: tuple[str, ...]
+    event_spans: tuple[tuple[int, int], ...]
+    query_spans: tuple[tuple[int, int], ...]
+    length: int  # real token count of the prompt
+    target_length: int
+    tokenizer: str
+    domain: str
+    source: Episode  # the episode as given
+
+    @cached_property
+    def episode(self) -> Episode:
+        """The input episode with spans, answer texts, rendering and lengths filled in."""
+        ep = self.source
+        return replace(
+            ep,
+            events=tuple(replace(e, start=s, end=t) for e, (s, t) in zip(ep.events, self.event_spans, strict=True)),
+            queries=tuple(replace(q, start=s, end=t, answer_text=a) for q, (s, t), a
+                          in zip(ep.queries, self.query_spans, self.answer_texts, strict=True)),
+            rendering="text", target_length=self.target_length, length=self.length)
+
+
+@lru_cache(maxsize=256)
+def _break_cost(counter: LengthCounter, c: str) -> int:
+    """Tokens a paragraph break adds after character ``c``."""
+    return counter.count(c + "\n\n") - counter.count(c)
+
+
+class _Units:
+    """The context as units (filler sentences, events, inline questions) in reading order."""
+
+    def __init__(self, counter: LengthCounter, sizes: np.ndarray):
+        self.counter = counter
+        self.kind: list[int] = []
+        self.text: list[str] = []
+        self.mid: list[int] = []  # tokens after a space
+        self.init: list[int] = []  # tokens at the start of a paragraph (-1: not counted yet)
+        self.ref: list[int] = []  # event or query index (-1 for filler)
+        self.sizes = sizes
+
+    def add(self, kind: int, text: str, mid: int, init: int, ref: int = -1) -> None:
+        self.kind.append(kind)
+        self.text.append(text)
+        self.mid.append(int(mid))
+        self.init.append(int(init))
+        self.ref.append(ref)
+
+    def pop(self, i: int) -> None:
+        for lst in (self.kind, self.text, self.mid, self.init, self.ref):
+            lst.pop(i)
+
+    def seps(self) -> np.ndarray:
+        """Separator code before each unit: events and questions are paragraphs of their own;
+        filler sentences and silent writes run on in paragraphs of a few sentences."""
+        out = np.empty(len(self.kind), dtype=np.int8)
+        run, limit, p, block = 0, 0, 0, True
+        sizes = self.sizes
+        for i, k in enumerate(self.kind):
+            if k == EVENT or k == QUESTION:
+                out[i] = 2
+                block = True
+            elif block or run >= limit:
+                out[i] = 2
+                run, block = 1, False
+                limit = int(sizes[p % sizes.size])
+                p += 1
+            else:
+                out[i] = 1
+                run += 1
+        if out.size:
+            out[0] = 0
+        return out
+
+    def estimate(self, seps: np.ndarray) -> int:
+        """Tokens of the context (as :meth:`assemble` joins it), by the pieces' counts."""
+        if not self.kind:
+            return 0
+        mid, init = np.asarray(self.mid), np.asarray(self.init)
+        lazy = np.flatnonzero((seps != 1) & (init < 0))  # counted only when first needed
+        if lazy.size:
+            for i, n in zip(lazy.tolist(), self.counter.count_many([self.text[i] for i in lazy.tolist()]),
+                            strict=True):
+                self.init[i] = init[i] = n
+        total = int(np.where(seps == 1, mid, init).sum())
+        brk = np.flatnonzero(seps == 2)
+        if brk.size:
+            total += sum(_break_cost(self.counter, self.text[i - 1][-1]) for i in brk.tolist())
+        return total
+
+    def assemble(self, seps: np.ndarray) -> tuple[str, list[tuple[int, int]]]:
+        """The context string and the span of every unit."""
+        pieces: list[str] = []
+        for s, t in zip(seps.tolist(), self.text, strict=True):
+            pieces.append(_SEP[s])
+            pieces.append(t)
+        ends = list(accumulate(map(len, pieces)))
+        spans = [(ends[2 * i], ends[2 * i + 1]) for i in range(len(self.text))]
+        return "".join(pieces), spans
+
+    def last_filler(self) -> int:
+        for i in range(len(self.kind) - 1, -1, -1):
+            if self.kind[i] == FILLER:
+                return i
+        return -1
+
+
+class _Pool:
+    """Filler sentences not yet used, with their counts, drawn in order; ``refill()`` draws
+    more when they run out."""
+
+    def __init__(self, texts: list[str], mid: np.ndarray, init: np.ndarray, refill):
+        self.texts, self.mid, self.init, self.next, self.refill = list(texts), mid, init, 0, refill
+
+    def peek_mid(self) -> int:
+        if self.next >= len(self.texts):
+            texts, mid, init = self.refill()
+            self.texts, self.mid, self.init, self.next = list(texts), mid, init, 0
+        return int(self.mid[self.next])
+
+    def take(self) -> tuple[str, int, int]:
+        self.peek_mid()
+        i = self.next
+        self.next += 1
+        return self.texts[i], int(self.mid[i]), int(self.init[i])
+
+
+def _gap_weights(rng: np.random.Generator, n_events: int, depth: tuple[float, float], spacing: str,
+                 alpha: float) -> np.ndarray:
+    """Share of the filler before event 0, between consecutive events, and after the last."""
+    if n_events == 0:
+        return np.ones(1)
+    if spacing == "powerlaw":
+        g = (1.0 - rng.random(n_events + 1)) ** (-1.0 / alpha)
+    elif spacing == "uniform":
+        g = rng.exponential(size=n_events + 1)
+    else:
+        raise UsageError(f"unknown spacing {spacing!r}; choose uniform or powerlaw")
+    d0, d1 = depth
+    if not 0.0 <= d0 <= d1 <= 1.0:
+        raise UsageError(f"depth {d0},{d1}: use two fractions 0 <= lo <= hi <= 1")
+    cum = np.cumsum(g)
+    x = d0 + (d1 - d0) * (cum[:n_events] / cum[n_events])
+    return np.diff(np.concatenate([[0.0], x, [1.0]]))
+
+
+def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounter | str, domain: str,
+                seed: int, depth: tuple[float, float] = (0.0, 1.0), spacing: str = "uniform",
+                alpha: float = 1.2) -> TextRow:
+    """Render ``episode`` (already replayed) as text in ``domain``.
+
+    Promises: ``target_length - tolerance(target_length) <= length <= target_length`` where
+    ``length`` is the real token count of ``prompt`` under ``tokenizer``; events appear in
+    order, each inside its span, naming its key (a lookalike names its look-alike key) and its
+    value; distractor values appear nowhere else; filler never names a key or value of the
+    episode; the same arguments give the same text.  Every random choice (phrasings, filler,
+    where filler goes) comes from a numpy Generator seeded by (``domain``, ``seed``).
+
+    Raises UsageError when the episode does not fit in ``target_length`` tokens (saying how
+    many it needs), or for an unknown domain or tokenizer.
+    """
+    counter = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    dom = load_domain(domain)
+    target = int(target_length)
+    tol = tolerance(target)
+    aim = target - tol // 4  # room above for tokenizers whose counts do not quite add up
+    rng = np.random.default_rng(derive_seed("memgen.text", domain, int(seed)))
+    events, queries = episode.events, episode.queries
+    E = len(events)
+
+    ksurf, vsurf = _surfaces(dom, episode)
+    ev_text = _event_texts(dom, episode, ksurf, vsurf, rng)
+    q_text = _question_texts(dom, episode, ksurf, rng)
+    answer_texts = tuple(vsurf[q.answer] if q.answer >= 0 else ABSENT_TEXT for q in queries)
+    inline = [0 <= q.after + 1 < E for q in queries]  # asked before the last event
+
+    pick = lambda c: dom.phrasings[c][int(rng.integers(len(dom.phrasings[c])))]  # noqa: E731
+    head = dom.head.render(intro=pick("intro").render(), absent=pick("absent").render(),
+                           inline=any(inline), thing_key=dom.thing_key, thing_value=dom.thing_value,
+                           total=len(queries)).rstrip() + "\n"
+    tail = "\n" + dom.tail.render(
+        questions=[(i + 1, t) for i, t in enumerate(q_text) if not inline[i]], total=len(queries),
+        inline=any(inline), thing_key=dom.thing_key, thing_value=dom.thing_value).strip("\n") + "\n"
+    head_n = counter.count(head)
+    tail_cost: dict[str, int] = {}
+
+    def tail_n(last: str) -> int:
+        if last not in tail_cost:
+            tail_cost[last] = counter.count(last + tail) - counter.count(last)
+        return tail_cost[last]
+
+    # the fixed units: explicit events and inline questions as paragraphs, silent writes in prose
+    inline_text = {i: INLINE_QUESTION.format(n=i + 1, text=q_text[i]) for i in range(len(queries)) if inline[i]}
+    silent = [e.op == "silent_write" for e in events]
+    block_strings = [t for t, s in zip(ev_text, silent, strict=True) if not s] + list(inline_text.values())
+    silent_strings = [t for t, s in zip(ev_text, silent, strict=True) if s]
+    counts = counter.count_many(block_strings + [" " + t for t in silent_strings])
+    nb = len(block_strings)
+    block_n = iter(counts[:nb])
+    silent_mid = iter(counts[nb:])
+    ev_counts: list[tuple[int, int]] = []
+    for s in silent:
+        if s:  # a silent write runs on in a paragraph; its paragraph-initial count is lazy
+            ev_counts.append((next(silent_mid), -1))
+        else:
+            n = next(block_n)
+            ev_counts.append((n, n))
+    q_counts = {i: next(block_n) for i in inline_text}
+
+    # filler: enough sentences for the budget, cut into the gaps between events
+    gcounts = dom.filler.counts(counter)
+    fixed = (head_n + tail_n(".") + sum(m for m, _ in ev_counts) + sum(q_counts.values())
+             + 2 * (nb + 1) * _break_cost(counter, "."))
+    budget = max(0, aim - fixed)
+    n_sent = int(budget / max(gcounts.mean, 1.0) * 1.1) + 16 if budget > 0 else 0
+    texts, mid, init = dom.filler.sample(rng, n_sent, gcounts)
+    short_texts, short_mid, short_init = dom.short.sample(rng, 64, dom.short.counts(counter))
+    weights = _gap_weights(rng, E, depth, spacing, alpha)
+    cut = np.searchsorted(np.cumsum(mid), budget * np.cumsum(weights), side="right")
+    cut[-1] = min(cut[-1], n_sent)
+    bounds = np.concatenate([[0], np.maximum.accumulate(cut)])
+
+    units = _Units(counter, rng.integers(*_PARAGRAPH, size=1024))
+    after: dict[int, list[int]] = {}
+    for i in inline_text:
+        after.setdefault(queries[i].after, []).append(i)
+    for i in after.get(-1, []):
+        units.add(QUESTION, inline_text[i], q_counts[i], q_counts[i], i)
+    for j in range(E + 1):
+        for s in range(int(bounds[j]), int(bounds[j + 1])):
+            units.add(FILLER, texts[s], mid[s], init[s])
+        if j < E:
+            units.add(SILENT_WRITE if silent[j] else EVENT, ev_text[j], *ev_counts[j], ref=j)
+            for i in after.get(j, []):
+                units.add(QUESTION, inline_text[i], q_counts[i], q_counts[i], i)
+    pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):],
+                 lambda: dom.filler.sample(rng, 64, gcounts))
+    shorts = (short_texts, np.asarray(short_mid), np.asarray(short_init))
+
+    def total(seps: np.ndarray) -> int:
+        last = units.text[-1][-1] if units.text else head[-1]
+        return head_n + units.estimate(seps) + tail_n(last)
+
+    seps = units.seps()
+    est = total(seps)
+    for _ in range(_MAX_ADJUST):  # 2. settle the estimate in the middle of the band
+        if 0 <= aim - est <= _SLACK or not _adjust(units, pool, shorts, aim - est, _SLACK):
+            break
+        seps = units.seps()
+        est = total(seps)
+
+    for attempt in range(_MAX_RECOUNT + 1):  # 3. the real count
+        context, spans = units.assemble(seps)
+        prompt = head + context + tail
+        length = counter.count(prompt)
+        if target - tol <= length <= target:
+            break
+        if length > target and units.last_filler() < 0:
+            raise UsageError(
+                f"--length {target} is too short for episode {episode.id or '?'} in the text rendering "
+                f"({domain}, {counter.name}): its instructions, {E} events and {len(queries)} questions "
+                f"alone take {length} tokens; raise --length to at least {length} or use fewer keys/queries")
+        if attempt == _MAX_RECOUNT or not _adjust(units, pool, shorts, aim - length, _SLACK):
+            raise DataError(f"could not bring the prompt within {tol} tokens below {target} with "
+                            f"tokenizer {counter.name} (last count {length}); its counts do not add up "
+                            f"over sentences")
+        seps = units.seps()
+
+    ev_spans = [(-1, -1)] * E
+    q_spans = [(-1, -1)] * len(queries)
+    for k, r, sp in zip(units.kind, units.ref, spans, strict=True):
+        if k == EVENT or k == SILENT_WRITE:
+            ev_spans[r] = sp
+        elif k == QUESTION:
+            q_spans[r] = sp
+    return TextRow(context=context, prompt=prompt, questions=tuple(q_text), answer_texts=answer_texts,
+                   event_spans=tuple(ev_spans), query_spans=tuple(q_spans), length=length,
+                   target_length=target, tokenizer=counter.name, domain=domain, source=episode)
+
+
+def _adjust(units: _Units, pool: _Pool, shorts: tuple[list[str], np.ndarray, np.ndarray], delta: int,
+            slack: int) -> bool:
+    """Move the context's estimate by about ``delta`` tokens (into ``[delta - slack, delta]``)
+    by removing filler from the end or appending filler there.  False if nothing can move."""
+    if delta < 0:
+        removed = 0
+        while removed < -delta:
+            i = units.last_filler()
+            if i < 0:
+                return removed > 0
+            removed += units.mid[i]
+            units.pop(i)
+        return True
+    moved = False
+    while delta > slack:
+        nxt = pool.take() if pool.peek_mid() <= delta else None
+        if nxt is None:
+            texts, mid, init = shorts
+            fits = np.flatnonzero(mid <= delta)
+            if fits.size == 0:
+                break
+            j = int(fits[np.argmax(mid[fits])])
+            nxt = (texts[j], int(mid[j]), int(init[j]))
+        units.add(FILLER, *nxt)
+        delta -= nxt[1]
+        moved = True
+    return moved
+
+
+def _surfaces(dom: Domain, ep: Episode) -> tuple[dict[int, str], dict[int, str]]:
+    key_ids = sorted({e.key for e in ep.events} | {q.key for q in ep.queries})
+    val_ids = sorted({e.value for e in ep.events if e.op != "delete" and e.value >= 0}
+                     | {q.answer for q in ep.queries if q.answer >= 0})
+    return (dict(zip(key_ids, dom.keys.surfaces(key_ids), strict=True)),
+            dict(zip(val_ids, dom.values.surfaces(val_ids), strict=True)))
+
+
+def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[int, str],
+                 rng: np.random.Generator) -> list[str]:
+    keys = set(ksurf.values())
+    variant = rng.integers(0, 1 << 30, size=len(ep.events))
+    look_at = [i for i, e in enumerate(ep.events) if e.op == "distractor" and e.kind == "lookalike"]
+    looks = dict(zip(look_at, dom.keys.lookalike_many(
+        [ep.events[i].key for i in look_at],
+        [ep.events[i].alias if ep.events[i].alias >= 0 else ep.events[i].key + i for i in look_at]), strict=True))
+    out = []
+    for i, e in enumerate(ep.events):
+        cat = e.kind if e.op == "distractor" else e.op
+        if cat not in dom.phrasings:
+            raise DataError(f"episode {ep.id}: event {i} has op {e.op!r} / kind {e.kind!r}, "
+                            "which the text rendering does not know")
+        temps = dom.phrasings[cat]
+        t = temps[int(variant[i]) % len(temps)]
+        value = ""
+        if cat != "delete":
+            if e.value < 0:
+                raise DataError(f"episode {ep.id}: event {i} ({cat}) has no value")
+            value = vsurf[e.value]
+        look = ""
+        if cat == "lookalike":
+            look = looks[i]
+            if look in keys:
+                raise DataError(f"episode {ep.id}: lookalike {look!r} equals a key of the episode")
+        out.append(t.render(key=ksurf[e.key], value=value, lookalike=look))
+    return out
+
+
+def _question_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], rng: np.random.Generator) -> list[str]:
+    variant = rng.integers(0, 1 << 30, size=len(ep.queries))
+    out = []
+    for i, q in enumerate(ep.queries):
+        temps = dom.phrasings[q.ask]
+        t = temps[int(variant[i]) % len(temps)]
+        out.append(t.render(key=ksurf[q.key], ordinal=ordinal(max(q.version, 1)), k=q.version))
+    return out
