@@ -13,9 +13,9 @@ Each run is a fresh subprocess; its time is the library's ``generate()`` call (s
 and card written; interpreter start and imports excluded; for Ray, the cluster is started
 before the clock, and its start is reported apart).  Before the clock, each run makes a small
 job of the same shape on the same engine (timed apart as "warm-up"), so that the compiled
-kernels (memgen.ir.jit) are loaded in the caller, the fork server and Ray's workers.  The figure kept is the fastest of the
-repeats (other processes on a shared machine only ever add time).  Worker memory is each
-worker's peak resident set (``VmHWM``), read from ``/proc`` while the job runs.
+kernels (memgen.ir.jit) are loaded in the caller, the fork server and Ray's workers.  The figure
+kept is the fastest of the repeats (other processes on a shared machine only ever add time).
+Worker memory is each worker's peak resident set (``VmHWM``), read from ``/proc`` while the job runs.
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ from memgen.format.codes import (
 )
 from memgen.ir.episode import Episode, Event, Query, Traps
 
-
 #: the fields of a :class:`Program` that generators fill; :func:`~memgen.ir.replay.replay_program` fills the rest
 INPUT_FIELDS = ("item", "key", "value", "silent_write", "kind", "alias", "ask", "k")
 
