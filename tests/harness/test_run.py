@@ -111,62 +111,62 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_hf_runner_answers_every_episode_in_batches_and_scores(tiny_model, model_dataset, tmp_path):
+def test_hf_runner_answers_every_episode_in_batches_and_scores(tiny_model, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
-    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--batch-size", "3",
+    res = run_in_process("--dataset", str(llama_dataset), "--hf", str(tiny_model), "--batch-size", "3",
                          "--device", "cpu", "--out", str(out))
     assert res.exit_code == 0, res.output
     rows = rows_of(out)
-    assert sorted(r["id"] for r in rows) == sorted(episode_ids(model_dataset))
+    assert sorted(r["id"] for r in rows) == sorted(episode_ids(llama_dataset))
     assert {r["answer_block"] for r in rows} == {"1: unknown"} and {r["model"] for r in rows} == {"hf:tiny-llama"}
-    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+    assert outcomes_of(llama_dataset, out) == tiny_model_outcomes(llama_dataset)
 
 
-def test_hf_run_resumes_and_keeps_the_answers_it_has(tiny_model, model_dataset, tmp_path):
+def test_hf_run_resumes_and_keeps_the_answers_it_has(tiny_model, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
-    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--config", "overwrite-text-1024",
+    res = run_in_process("--dataset", str(llama_dataset), "--hf", str(tiny_model), "--config", "overwrite-text-1024",
                          "--out", str(out))
     assert res.exit_code == 0, res.output
     first = out.read_bytes()
-    assert sorted(r["id"] for r in rows_of(out)) == episode_ids(model_dataset, "overwrite-text-1024")
-    res = run_in_process("--dataset", str(model_dataset), "--hf", str(tiny_model), "--out", str(out))
+    assert sorted(r["id"] for r in rows_of(out)) == episode_ids(llama_dataset, "overwrite-text-1024")
+    res = run_in_process("--dataset", str(llama_dataset), "--hf", str(tiny_model), "--out", str(out))
     assert res.exit_code == 0, res.output
     assert "2 of 4 episodes already answered; 2 to go" in res.stderr
     assert out.read_bytes().startswith(first)
-    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(model_dataset))
+    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(llama_dataset))
 
 
-def test_openai_path_against_a_loopback_server_serving_the_tiny_model(tiny_runner, model_dataset, tmp_path):
+def test_openai_path_against_a_loopback_server_serving_the_tiny_model(tiny_runner, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
     with Server(tiny_runner) as server:
-        res = run_in_process("--dataset", str(model_dataset), "--openai-base-url", server.url, "--model", "tiny",
+        res = run_in_process("--dataset", str(llama_dataset), "--openai-base-url", server.url, "--model", "tiny",
                              "--concurrency", "3", "--max-new-tokens", "12", "--out", str(out))
     assert res.exit_code == 0, res.output
     assert len(server.requests) == 4
-    prompts = {p for c in Dataset.open(model_dataset).configs
-               for p in Dataset.open(model_dataset).table(c).column("prompt").to_pylist()}
+    prompts = {p for c in Dataset.open(llama_dataset).configs
+               for p in Dataset.open(llama_dataset).table(c).column("prompt").to_pylist()}
     for req in server.requests:
         assert req["path"] == "/v1/chat/completions" and req["model"] == "tiny" and req["temperature"] == 0
         assert req["max_tokens"] == 12 and req["messages"][0]["role"] == "user"
         assert req["messages"][0]["content"] in prompts
     assert {r["model"] for r in rows_of(out)} == {"openai:tiny"}
-    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+    assert outcomes_of(llama_dataset, out) == tiny_model_outcomes(llama_dataset)
 
 
-def test_completions_api_and_transient_errors_are_retried(tiny_runner, model_dataset, tmp_path):
+def test_completions_api_and_transient_errors_are_retried(tiny_runner, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
     with Server(tiny_runner, fail_first=3) as server:
-        res = run_in_process("--dataset", str(model_dataset), "--openai-base-url", server.url, "--model", "tiny",
+        res = run_in_process("--dataset", str(llama_dataset), "--openai-base-url", server.url, "--model", "tiny",
                              "--api", "completions", "--concurrency", "1", "--retries", "3", "--backoff", "0.01",
                              "--out", str(out))
     assert res.exit_code == 0, res.output
     assert len(server.requests) == 4 + 3 and server.requests[-1]["path"] == "/v1/completions"
-    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+    assert outcomes_of(llama_dataset, out) == tiny_model_outcomes(llama_dataset)
 
 
-def test_a_run_that_fails_midway_keeps_its_answers_and_resumes(tiny_runner, model_dataset, tmp_path):
+def test_a_run_that_fails_midway_keeps_its_answers_and_resumes(tiny_runner, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
-    args = ["--dataset", str(model_dataset), "--model", "tiny", "--concurrency", "1", "--retries", "2",
+    args = ["--dataset", str(llama_dataset), "--model", "tiny", "--concurrency", "1", "--retries", "2",
             "--backoff", "0.01", "--out", str(out)]
     with Server(tiny_runner, fail_after=1) as broken:
         rc, _, err = cli("run", "--openai-base-url", broken.url, *args, "--quiet")
@@ -179,12 +179,12 @@ def test_a_run_that_fails_midway_keeps_its_answers_and_resumes(tiny_runner, mode
     assert res.exit_code == 0, res.output
     assert len(healthy.requests) == 3  # only the episodes not answered before
     rows = rows_of(out)
-    assert rows[0] == kept[0] and sorted(r["id"] for r in rows) == sorted(episode_ids(model_dataset))
+    assert rows[0] == kept[0] and sorted(r["id"] for r in rows) == sorted(episode_ids(llama_dataset))
 
 
-def test_a_killed_run_leaves_a_valid_file_and_a_rerun_finishes_it(tiny_runner, model_dataset, tmp_path):
+def test_a_killed_run_leaves_a_valid_file_and_a_rerun_finishes_it(tiny_runner, llama_dataset, tmp_path):
     out = tmp_path / "preds.jsonl"
-    args = ["--dataset", str(model_dataset), "--model", "tiny", "--concurrency", "1", "--out", str(out), "--quiet"]
+    args = ["--dataset", str(llama_dataset), "--model", "tiny", "--concurrency", "1", "--out", str(out), "--quiet"]
     with Server(tiny_runner, delay=0.5) as slow:
         proc = subprocess.Popen([sys.executable, "-m", "memgen.cli", "run", "--openai-base-url", slow.url, *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
@@ -202,11 +202,11 @@ def test_a_killed_run_leaves_a_valid_file_and_a_rerun_finishes_it(tiny_runner, m
     assert rc == 0, err
     assert "cut off an incomplete last line" in err and f"{len(rows)} of 4 episodes already answered" in err
     assert len(server.requests) == 4 - len(rows)
-    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(model_dataset))
-    assert outcomes_of(model_dataset, out) == tiny_model_outcomes(model_dataset)
+    assert sorted(r["id"] for r in rows_of(out)) == sorted(episode_ids(llama_dataset))
+    assert outcomes_of(llama_dataset, out) == tiny_model_outcomes(llama_dataset)
 
 
-def test_bad_run_input_gets_one_line_and_writes_nothing(tiny_model, tiny_runner, model_dataset, small_dataset,
+def test_bad_run_input_gets_one_line_and_writes_nothing(tiny_model, tiny_runner, llama_dataset, small_dataset,
                                                         tmp_path):
     (tmp_path / "no-config").mkdir()
     broken = tmp_path / "broken-model"
@@ -215,7 +215,7 @@ def test_bad_run_input_gets_one_line_and_writes_nothing(tiny_model, tiny_runner,
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps({"id": "x", "config": "c", "model": "openai:gpt", "answer_block": "1: a"}) + "\n")
     out = tmp_path / "o.jsonl"
-    ds = str(model_dataset)
+    ds = str(llama_dataset)
     cases = [
         (["--dataset", ds, "--hf", str(tmp_path / "missing")], 2, ["--hf", "no such folder"]),
         (["--dataset", ds, "--hf", str(tmp_path / "no-config")], 2, ["not a transformers model folder"]),

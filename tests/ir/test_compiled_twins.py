@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_ir import episodes
+from test_replay import episodes
 
 from memgen.format.codes import ASK_PREVIOUS, ASK_VERSION, ITEM_QUERY
 from memgen.format.vocab import Vocab

@@ -12,7 +12,7 @@ from memgen.io.dataset import Dataset, verify
 from memgen.pipeline.job import generate
 from memgen.pipeline.request import Request, load_request
 
-GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 
 
 def test_golden_dataset_regenerates_byte_identical(tmp_path):

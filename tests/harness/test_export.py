@@ -160,12 +160,12 @@ def test_export_again_replaces_an_earlier_export(text_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, model_dataset, tmp_path):
+def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, llama_dataset, tmp_path):
     """The real ``lm_eval`` CLI, offline, on the exported tasks and a tiny local Llama; its
     ``--log_samples`` files are then scored by ``memgen score`` query by query."""
     pytest.importorskip("lm_eval")
     tasks = tmp_path / "tasks"
-    rc, _, err = cli("export", str(model_dataset), "--format", "lm-eval", "--out", str(tasks), "--max-gen-toks", "8")
+    rc, _, err = cli("export", str(llama_dataset), "--format", "lm-eval", "--out", str(tasks), "--max-gen-toks", "8")
     assert rc == 0, err
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
@@ -182,9 +182,9 @@ def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, model_
     rows = read_jsonl(samples)
     assert {r["filtered_resps"][0] for r in rows} == {"1: unknown"}  # the tiny model's known answer
 
-    expected = tiny_model_outcomes(model_dataset)
-    assert outcomes_of(model_dataset, samples) == expected
-    rc, out, err = cli("score", "--dataset", str(model_dataset), "--predictions", str(samples), "--format", "json")
+    expected = tiny_model_outcomes(llama_dataset)
+    assert outcomes_of(llama_dataset, samples) == expected
+    rc, out, err = cli("score", "--dataset", str(llama_dataset), "--predictions", str(samples), "--format", "json")
     assert rc == 0, err
     report = json.loads(out)["models"][0]
     assert report["queries"] == len(expected)
