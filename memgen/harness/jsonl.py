@@ -1,19 +1,6 @@
-"""Exports of the text rendering for other harnesses: lm-evaluation-harness task folders and
-plain JSONL (docs/ecosystem.md).
-
-* :func:`export_lm_eval` writes one ``generate_until`` task per text config (a YAML beside a
-  JSONL file of its episodes), a group over them, and ``utils.py`` with the per-question
-  metric.  One lm-eval doc is one episode: ``doc_to_text`` is the episode's prompt (all of its
-  questions, answered as ``<number>: <answer>`` lines) and ``doc_to_target`` the gold answer
-  block.  The doc keeps the row's ``id`` and no ``qid``, so ``memgen score`` reads lm-eval's
-  ``--log_samples`` file as answer blocks and maps line *n* to question *n* of that episode.
-* :func:`export_jsonl` writes one row per query (``prompt`` asking that one question,
-  ``answer``, ``id``, ``qid``, ``probe``, ...) or one row per episode.
-
-Both read a dataset folder that passes ``memgen verify`` and write atomically: a temporary
-file or folder beside the destination, renamed into place, so a failure leaves nothing half
-written.
-"""
+"""The plain JSONL export (``memgen export --format jsonl``): one row per query (``prompt``
+asking that one question, ``answer``, ``id``, ``qid``, ``probe``, ...) or one row per episode,
+from a dataset folder that passes ``memgen verify``, written atomically (docs/ecosystem.md)."""
 
 from __future__ import annotations
 
@@ -25,7 +12,7 @@ from pathlib import Path
 from memgen.format.errors import UsageError
 from memgen.harness.lm_eval import Export, single_question_prompt
 from memgen.harness.text_dataset import TextEpisode, iter_episodes, open_text_dataset
-from memgen.io.atomic import TMP_MARK
+from memgen.io.atomic import TMP_MARK, output_file
 
 
 def query_rows(ep: TextEpisode) -> Iterator[dict]:
@@ -58,6 +45,7 @@ def export_jsonl(dataset: str | Path, out: str | Path, *, configs: Sequence[str]
     out = Path(out).expanduser()
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give a file name (e.g. {out / 'memgen.jsonl'})")
+    out = output_file(out)
     result = Export(out=out, skipped=other)
     tmp = out.with_name(f".{out.name}{TMP_MARK}{os.getpid()}")
     try:

@@ -1,19 +1,6 @@
-"""Exports of the text rendering for other harnesses: lm-evaluation-harness task folders and
-plain JSONL (docs/ecosystem.md).
-
-* :func:`export_lm_eval` writes one ``generate_until`` task per text config (a YAML beside a
-  JSONL file of its episodes), a group over them, and ``utils.py`` with the per-question
-  metric.  One lm-eval doc is one episode: ``doc_to_text`` is the episode's prompt (all of its
-  questions, answered as ``<number>: <answer>`` lines) and ``doc_to_target`` the gold answer
-  block.  The doc keeps the row's ``id`` and no ``qid``, so ``memgen score`` reads lm-eval's
-  ``--log_samples`` file as answer blocks and maps line *n* to question *n* of that episode.
-* :func:`export_jsonl` writes one row per query (``prompt`` asking that one question,
-  ``answer``, ``id``, ``qid``, ``probe``, ...) or one row per episode.
-
-Both read a dataset folder that passes ``memgen verify`` and write atomically: a temporary
-file or folder beside the destination, renamed into place, so a failure leaves nothing half
-written.
-"""
+"""The one reader of text datasets for the harnesses: open a folder that passes ``memgen
+verify``, pick its text configs, and iterate its episodes (context, prompt, questions, gold
+answer texts), as the exports and the LLM runners read them."""
 
 from __future__ import annotations
 

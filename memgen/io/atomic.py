@@ -1,27 +1,38 @@
-"""A memgen dataset folder on disk: shards, manifest, card; atomic writes; verification.
-
-Layout (a Hugging Face dataset repo as it stands)::
-
-    DIR/README.md                                   dataset card, YAML ``configs:``
-    DIR/manifest.json                               versions, full config, vocab, sha256s
-    DIR/data/<config>/<split>-NNNNN-of-NNNNN.arrow  Arrow IPC file shards
-
-Every file is written under a temporary name in the same folder and renamed into place, so an
-interrupted run leaves complete files only; re-running the same command skips the shards that
-exist and produces the same bytes.
-"""
+"""Files that appear whole or not at all: every output is written under a temporary name in its
+own folder (``TMP_MARK``) and renamed into place when complete; sha256 of files as they are read."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
 
+from memgen.format.errors import UsageError
+
 TMP_MARK = ".tmp-"
+
+
+def output_file(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as an output file: absent, or a regular file (resumed or replaced whole by its
+    writer); a folder, a device, a FIFO or a socket is refused with one line, never opened,
+    truncated or renamed over.  Links are followed to what they name."""
+    path = Path(path).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot use it ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{flag} {path}: is not a regular file (a device, FIFO or socket); give a file name")
+    return path
 
 
 def sha256_file(path: Path, block: int = 1 << 22) -> str:

@@ -1,15 +1,5 @@
-"""A memgen dataset folder on disk: shards, manifest, card; atomic writes; verification.
-
-Layout (a Hugging Face dataset repo as it stands)::
-
-    DIR/README.md                                   dataset card, YAML ``configs:``
-    DIR/manifest.json                               versions, full config, vocab, sha256s
-    DIR/data/<config>/<split>-NNNNN-of-NNNNN.arrow  Arrow IPC file shards
-
-Every file is written under a temporary name in the same folder and renamed into place, so an
-interrupted run leaves complete files only; re-running the same command skips the shards that
-exist and produces the same bytes.
-"""
+"""Shards: Arrow IPC files with zstd-compressed buffers, encoded block by block (each block one
+record batch) while their sha256 is computed, written atomically, and read memory-mapped."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``generate``: configs -> shard tasks -> shards, manifest and card (the library API behind
-``memgen generate``; a notebook calls :func:`generate` the same way).
-
-Each config is one family x rendering x length.  Its episodes are cut into shards of
-``shard_size`` rows; a shard is a pure function of (request, config, shard index), so shards
-can be made in any order, by any number of workers, and skipped when they already exist.
-"""
+"""Building one shard: its episodes in blocks of about ``BLOCK_ITEMS`` items (a family's plan,
+each episode's own random streams, the replayed program, the rendering), each block one record
+batch of the shard."""
 
 from __future__ import annotations
 

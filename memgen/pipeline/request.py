@@ -1,10 +1,8 @@
-"""``generate``: configs -> shard tasks -> shards, manifest and card (the library API behind
-``memgen generate``; a notebook calls :func:`generate` the same way).
-
-Each config is one family x rendering x length.  Its episodes are cut into shards of
-``shard_size`` rows; a shard is a pure function of (request, config, shard index), so shards
-can be made in any order, by any number of workers, and skipped when they already exist.
-"""
+"""What a generate job is asked: a :class:`Request` (families x renderings x lengths, episodes,
+seed, knobs, rendering options), checked up front (:func:`validate`), and cut into
+:class:`ShardTask` s (:func:`tasks`): a shard is a pure function of (request, config, shard
+index), so shards can be made in any order, by any number of workers, and skipped when they
+already exist."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``score()``: predictions in, one outcome per query out (DESIGN.md section 7).
-
-The token path (token, chunk and bridge renderings) maps token ids to value ids with array
-arithmetic; the text path normalises each distinct answer string once and looks it up among
-the surfaces of the query's gold and trap values.  Both then meet in
-:func:`memgen.scorers.outcomes.classify`.
-"""
+"""Aligning predictions with the queries of a dataset: each prediction keyed by (``id``,
+``qid``) or by episode answer block finds its query, and predictions for ids that are not in the
+dataset are an error."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``score()``: predictions in, one outcome per query out (DESIGN.md section 7).
-
-The token path (token, chunk and bridge renderings) maps token ids to value ids with array
-arithmetic; the text path normalises each distinct answer string once and looks it up among
-the surfaces of the query's gold and trap values.  Both then meet in
-:func:`memgen.scorers.outcomes.classify`.
-"""
+"""Answers as value codes: token ids map to value ids by the vocabulary's arithmetic
+(:class:`TokenVocab`); text answers are normalised once per distinct string and looked up among
+the surfaces of the query's gold and trap values (:func:`text_codes`)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from memgen.format.errors import DataError, UsageError
 from memgen.harness.text_dataset import iter_episodes, open_text_dataset
+from memgen.io.atomic import output_file
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class PredictionLog:
         self._fd: int | None = None
         if self.path.is_dir():
             raise UsageError(f"--out {self.path}: is a folder; give a file name (e.g. preds.jsonl)")
+        output_file(self.path)
         if self.path.exists():
             self._read()
 
@@ -90,6 +92,8 @@ class PredictionLog:
                 raise UsageError(f"--out {self.path}: holds answers of model {row.get('model')!r}, not "
                                  f"{self.model!r}; give another --out")
             self.done.add(row["id"])
+        if raw and not self.done:  # nothing of ours in it: never cut someone else's file
+            raise UsageError(f"--out {self.path}: exists and holds no memgen run rows; give another --out")
         if len(complete) != len(raw):  # a run killed mid-line: drop the incomplete line
             self.repaired = len(raw) - len(complete)
             with open(self.path, "r+b") as f:

@@ -5,14 +5,21 @@ workers; a connection failure, a timeout, or HTTP 408/409/429/5xx is retried wit
 backoff (``backoff * 2**attempt`` seconds, capped at 60, with up to 10% jitter); any other HTTP
 error fails at once with the server's message.  Answers are written as they arrive, so an
 interrupted run resumes where it stopped (:class:`memgen.harness.runners.PredictionLog`).
+
+The server is untrusted (DESIGN.md section 9): redirects are never followed (a POST is not
+re-sent, and the API key never goes to another origin), a reply is read up to
+``MAX_REPLY_BYTES`` within ``timeout`` seconds of wall-clock time, and a reply that is not the
+expected JSON (not UTF-8, nested too deep, content that is not text) is one clear error.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import math
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -23,6 +30,22 @@ from memgen.harness.runners import Prompt, cut_at_stop, default_max_new_tokens
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 APIS = ("chat", "completions")
+#: ceilings checked up front or while reading (a reply larger than this is refused)
+MAX_REPLY_BYTES = 16 << 20
+MAX_RETRIES = 100
+MAX_CONCURRENCY = 256
+MAX_TIMEOUT_S = 24 * 3600.0
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would re-send a POST as a bodiless GET, and with it the
+    ``Authorization`` header, to wherever the server points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class OpenAIRunner:
@@ -42,8 +65,14 @@ class OpenAIRunner:
             raise UsageError("--model: give the served model's name (--openai-base-url needs --model)")
         if api not in APIS:
             raise UsageError(f"--api {api!r}: choose {' or '.join(APIS)}")
-        if concurrency < 1 or retries < 0 or backoff < 0 or timeout <= 0:
-            raise UsageError("--concurrency >= 1, --retries >= 0, --backoff >= 0 and --timeout > 0, please")
+        if not (1 <= concurrency <= MAX_CONCURRENCY and 0 <= retries <= MAX_RETRIES
+                and math.isfinite(backoff) and 0 <= backoff <= 60
+                and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+            raise UsageError(f"use 1 <= --concurrency <= {MAX_CONCURRENCY}, 0 <= --retries <= {MAX_RETRIES}, "
+                             f"0 <= --backoff <= 60 and 0 < --timeout <= {MAX_TIMEOUT_S:.0f} (seconds)")
+        if api_key is not None and (not api_key.isprintable() or not api_key.isascii()):
+            raise UsageError("--api-key (or OPENAI_API_KEY) holds a line break or another character that cannot "
+                             "go into an HTTP header; check how it was set")
         if max_tokens is not None and max_tokens < 1:
             raise UsageError("--max-new-tokens must be at least 1")
         self.base_url = base_url.rstrip("/")
@@ -69,17 +98,31 @@ class OpenAIRunner:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            return json.loads(resp.read())
+        deadline = time.monotonic() + self.timeout
+        with _OPENER.open(req, timeout=self.timeout) as resp:
+            body = bytearray()
+            while chunk := resp.read1(1 << 16):  # the deadline bounds a server that sends a byte at a time
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise DataError(f"{self.url}: the reply is larger than {MAX_REPLY_BYTES >> 20} MiB")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the reply took longer than --timeout {self.timeout:g} s")
+        try:
+            return json.loads(bytes(body).decode("utf-8"))
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deep", "", 0) from None
 
     def _reply(self, p: Prompt, payload: dict) -> str:
         try:
             choice = payload["choices"][0]
-            text = choice["message"]["content"] if self.api == "chat" else choice["text"]
+            content = choice["message"]["content"] if self.api == "chat" else choice["text"]
         except (KeyError, IndexError, TypeError):
             raise DataError(f"{self.url}: answer for {p.id} has no choices[0]"
                             f"{'.message.content' if self.api == 'chat' else '.text'}") from None
-        return cut_at_stop(text or "", self.stop)
+        text = _content_text(content)
+        if text is None:
+            raise DataError(f"{self.url}: answer for {p.id}: the content is a {type(content).__name__}, not text")
+        return cut_at_stop(text, self.stop)
 
     def answer_one(self, p: Prompt) -> str:
         """The server's reply to one prompt, after up to ``retries`` retries; raises
@@ -93,13 +136,18 @@ class OpenAIRunner:
                 return self._reply(p, self._post(data))
             except urllib.error.HTTPError as e:
                 detail = _error_text(e)
+                if 300 <= e.code < 400:
+                    raise MemgenError(f"{self.url}: HTTP {e.code} redirect for {p.id}, not followed (a POST is "
+                                      "never re-sent elsewhere); give the server's final URL") from None
                 if e.code not in RETRY_STATUS:
                     raise MemgenError(f"{self.url}: HTTP {e.code} for {p.id}: {detail}") from None
                 reason = f"HTTP {e.code}: {detail}"
             except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
                 reason = str(getattr(e, "reason", None) or e) or type(e).__name__
-            except json.JSONDecodeError:
-                reason = "the answer is not JSON"
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                reason = "the answer is not UTF-8 JSON"
+            except ValueError as e:  # e.g. an integer of more digits than Python converts
+                reason = f"the answer is not usable JSON ({str(e)[:80]})"
             if attempt < self.retries:
                 delay = min(60.0, self.backoff * 2 ** attempt) * (1 + 0.1 * random.random())
                 if self._stop_event.wait(delay):
@@ -134,15 +182,29 @@ class OpenAIRunner:
         pool.shutdown(wait=True)
 
 
+def _content_text(content: object) -> str | None:
+    """The text of a reply's content: a string, nothing (``""``), or the standard list of
+    content parts (the ``text`` of each text part, joined); None for anything else."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [c if isinstance(c, str) else c.get("text") if isinstance(c, dict) else None for c in content]
+        if all(isinstance(t, str) for t in parts):
+            return "".join(parts)
+    return None
+
+
 def _error_text(e: urllib.error.HTTPError) -> str:
     try:
-        body = e.read().decode("utf-8", "replace")
+        body = e.read(1 << 16).decode("utf-8", "replace")
     except OSError:
         body = ""
     try:
         msg = json.loads(body)["error"]
         msg = msg.get("message", msg) if isinstance(msg, dict) else msg
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         msg = body
     text = " ".join(str(msg).split())[:200]
     return text or (e.reason if isinstance(e.reason, str) else "") or "no message"

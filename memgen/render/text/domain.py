@@ -12,6 +12,12 @@
 Folders on ``$MEMGEN_TEMPLATE_PATH`` (``:``-separated) are searched after the package's own, so
 a domain can live outside the package.  Every domain is checked when it is loaded; a problem
 raises :class:`~memgen.format.errors.UsageError` naming the file and what to fix.
+
+Domain names come from untrusted places too (a dataset's ``domain`` column, a manifest): a
+domain resolves only by its *name* (:data:`DOMAIN_NAME`), as a folder directly inside one of
+these roots, never as a path; and templates render in jinja2's
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`, so no template can reach Python objects
+or change state (DESIGN.md section 9).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import yaml
 
 from memgen.format.codes import DISTRACTOR_KINDS
@@ -73,7 +80,11 @@ def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+#: what a domain may be called: a plain name, never a path
+DOMAIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                                    keep_trailing_newline=False)
 _ENV.filters["cap"] = _cap
 _PLAIN_VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 
@@ -145,9 +156,17 @@ def available_domains() -> list[str]:
 
 
 def _find(name: str) -> Path:
+    """The folder of domain ``name``: a direct child of one of :func:`template_dirs` (resolved,
+    so neither a name nor a link can lead outside the root it was found in)."""
+    if not isinstance(name, str) or not DOMAIN_NAME.fullmatch(name):
+        raise UsageError(f"domain {str(name)[:80]!r}: a domain is a name (lower-case letters, digits, _), "
+                         "not a path; put your own domain folders on $MEMGEN_TEMPLATE_PATH")
     for d in template_dirs():
         p = d / name
         if (p / "domain.yaml").is_file():
+            root = d.resolve()
+            if not all(q.resolve().is_relative_to(root) for q in (p, *p.iterdir())):
+                raise UsageError(f"domain {name!r}: {p} links outside {d}; domain files must lie in their root")
             return p
     raise UsageError(f"unknown domain {name!r}; choose from: {', '.join(available_domains())}")
 
@@ -246,7 +265,7 @@ def check_domain(dom: Domain) -> None:
         for line, t in zip(dom.sources[c], temps, strict=True):
             try:
                 text = t.render(**_SENTINELS)
-            except jinja2.UndefinedError as e:
+            except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as e:
                 raise UsageError(f"{path}: {line!r}: {e.message}") from None
             if not text.isascii() or re.search(r"\d", text) or "\n" in text:
                 raise UsageError(f"{path}: {line!r}: phrasings must be one line of ASCII without digits")
