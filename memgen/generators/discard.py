@@ -10,7 +10,8 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("discard")
+@register_family("discard",
+                 description="keys deleted (some written again later); queries ask deleted and re-written keys")
 def discard(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, overwrites=n // 2, deletes=max(1, n // 2), rewrite_share=0.5,

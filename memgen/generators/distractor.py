@@ -11,7 +11,9 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("distractor")
+@register_family("distractor",
+                 description="keys written once plus negated / hypothetical / unconfirmed / rejected / look-alike "
+                             "statements that must not be stored")
 def distractor(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, absent=max(1, n // 8), distractors=2 * n, distract_absent=True,

@@ -62,7 +62,7 @@ class Plan:
     kinds: tuple[str, ...] = DISTRACTOR_KINDS
     distract_absent: bool = False  # distractors may be about never-written keys
     silent_share: float = 0.0
-    silent_per_key: bool = False  # all sets of a key silent (else each set on its own)
+    silent_write_per_key: bool = False  # all sets of a key are silent writes, or none (else each set on its own)
     deletes: int = 0
     rewrite_share: float = 0.0
     queries: int = 1

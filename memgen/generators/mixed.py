@@ -9,7 +9,8 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("mixed")
+@register_family("mixed",
+                 description="every op and every ask at once; each query carries its own probe")
 def mixed(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, absent=max(1, n // 8), overwrites=n, distractors=n, distract_absent=True, silent_share=0.25,

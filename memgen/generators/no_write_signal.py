@@ -9,8 +9,9 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("no_write_signal")
+@register_family("no_write_signal",
+                 description="some writes are stated in passing, with no write signal")
 def no_write_signal(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
-    return plan(k, n, silent_share=0.5, silent_per_key=True,
+    return plan(k, n, silent_share=0.5, silent_write_per_key=True,
                 priority=lambda f: np.where(f.silent_write & f.holds, 2, np.where(f.written, 1, -1)))

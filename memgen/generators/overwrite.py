@@ -9,7 +9,8 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("overwrite")
+@register_family("overwrite",
+                 description="keys written, then overwritten several times; queries ask the latest value")
 def overwrite(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, overwrites=2 * n,

@@ -9,7 +9,8 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("version")
+@register_family("version",
+                 description="keys with several values; queries ask the k-th value or the one before the current")
 def version(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, overwrites=3 * n, ask_weights=(0.0, 0.6, 0.4),

@@ -9,7 +9,8 @@ from memgen.generators.knobs import Knobs, Plan, pick, plan, scale
 from memgen.generators.registry import register_family
 
 
-@register_family("write")
+@register_family("write",
+                 description="keys written once with a write signal; queries ask their values")
 def write(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, absent=max(1, n // 8),

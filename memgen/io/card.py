@@ -1,14 +1,24 @@
 """The dataset card (README.md) of a dataset folder: YAML front matter that the Hub and
-``datasets.load_dataset`` read (``configs:``, ``dataset_info``), then a human description."""
+``datasets.load_dataset`` read (``configs:``, ``dataset_info``), then a human description.
+
+The text is the jinja2 template ``card.md.j2`` beside this module; the small functions below
+compute what it shows from the manifest.  Each family's line comes from the family itself
+(:func:`memgen.generators.registry.family_description`)."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pyarrow as pa
 import yaml
+from jinja2 import FileSystemLoader, StrictUndefined, Template
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from memgen import __version__
 from memgen.format.codes import PROBES
 from memgen.format.schema import DEFAULT_VOCAB_SIZE, manifest_vocab_size, schema_for
+from memgen.generators.registry import family_description
 
 PROBE_TEXT = {
     "write": "a fact written with a write signal is recalled",
@@ -19,17 +29,19 @@ PROBE_TEXT = {
     "discard": "a deleted fact is forgotten (answer unknown), or replaced by its re-write",
 }
 
-#: one line per family, for the card; a family registered without a line here is listed bare
-FAMILY_TEXT = {
-    "write": "keys written once with a write signal; queries ask their values",
-    "overwrite": "keys written, then overwritten several times; queries ask the latest value",
-    "version": "keys with several values; queries ask the k-th value or the one before the current",
-    "distractor": "keys written once plus negated / hypothetical / unconfirmed / rejected / look-alike "
-                  "statements that must not be stored",
-    "no_write_signal": "some writes are stated in passing, with no write signal",
-    "discard": "keys deleted (some written again later); queries ask deleted and re-written keys",
-    "mixed": "every op and every ask at once; each query carries its own probe",
-}
+#: the vocabulary fields the card's token table shows as they are
+_VOCAB_SHOWN = ("pad", "bos", "write", "query", "delete", "answer_slot", "absent", "ask_latest", "ask_previous",
+                "ask_version_offset", "max_version", "key_length", "value_offset", "values")
+
+
+@functools.cache
+def _template() -> Template:
+    """The card's text, compiled on first use; values come from the manifest (untrusted), hence
+    the sandbox."""
+    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(Path(__file__).parent), undefined=StrictUndefined,
+                                        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                                        autoescape=False)
+    return env.get_template("card.md.j2")
 
 
 _DTYPES = {pa.string(): "string", pa.bool_(): "bool", pa.int32(): "int32", pa.int64(): "int64", pa.uint16(): "uint16",
@@ -59,6 +71,21 @@ def features_yaml(rendering: str, vocab_size: int | None = DEFAULT_VOCAB_SIZE) -
 
 
 def render_card(manifest: dict) -> str:
+    """The README.md of a dataset folder from its ``manifest.json``: YAML front matter, then the
+    description (``card.md.j2`` beside this module, rendered in jinja2's sandbox)."""
+    configs = manifest["configs"]
+    split = manifest["config"]["split"]
+    return _template().render(
+        front_matter=front_matter(manifest), memgen_version=__version__,
+        generator_version=manifest["generator_version"], schema_version=manifest["schema_version"],
+        probes=[(p, PROBE_TEXT[p]) for p in PROBES], families=_families(configs), configs=_config_rows(configs),
+        vocab=_vocab_table(manifest.get("vocab")), text_rendering=bool(_text_configs(configs)),
+        command=manifest["command"], seed=manifest["config"]["seed"], first_config=next(iter(configs)), split=split)
+
+
+def front_matter(manifest: dict) -> str:
+    """The card's YAML front matter (without its ``---`` lines): what the Hub and
+    ``datasets.load_dataset`` read: ``configs:`` with their data files, ``dataset_info``."""
     configs = manifest["configs"]
     split = manifest["config"]["split"]
     front = {
@@ -77,130 +104,36 @@ def render_card(manifest: dict) -> str:
             for name, c in configs.items()
         ],
     }
-    text_configs = [name for name, c in configs.items() if c["rendering"] == "text"]
-    if text_configs:
+    if _text_configs(configs):
         front = {"language": ["en"], **front}
-    yaml_text = yaml.safe_dump(front, sort_keys=False, width=100)
-    rows = "\n".join(
-        f"| `{name}` | {c['family']} | {c['rendering']} | {c['length']:,} | {c['rows']:,} |"
-        for name, c in configs.items())
-    probes = "\n".join(f"| `{p}` | {PROBE_TEXT[p]} |" for p in PROBES)
-    used = list(dict.fromkeys(c["family"] for c in configs.values()))
-    families = "\n".join(f"| `{f}` | {FAMILY_TEXT.get(f, '')} |" for f in used)
-    text_md = ""
-    if text_configs:
-        text_md = (
-            "\n## Text rendering\n\n"
-            "Each text row holds a `prompt`: instructions, a log (`context`: filler prose with the events, "
-            "written from jinja2 templates in one `domain`), and the `questions`; the model answers with one "
-            "`<number>: <answer>` line per question, copying the value or writing `unknown`.  `length` is "
-            "the prompt's token count under `tokenizer`; every event's and interleaved question's `start`/`end` "
-            "is its character span in `context`.\n")
-    vocab = manifest.get("vocab")
-    vocab_md = ""
-    if vocab:
-        vocab_md = (
-            "\n## Token vocabulary\n\n"
-            "| range | ids |\n|---|---|\n"
-            f"| specials | pad {vocab['pad']}, bos {vocab['bos']}, write {vocab['write']}, query {vocab['query']}, "
-            f"delete {vocab['delete']}, answer slot {vocab['answer_slot']}, absent {vocab['absent']}, "
-            f"ask latest {vocab['ask_latest']}, ask previous {vocab['ask_previous']} |\n"
-            f"| distractor markers | {', '.join(f'{k} {v}' for k, v in vocab['distractor_markers'].items())} |\n"
-            f"| ask version k | {vocab['ask_version_offset']} + k - 1, k = 1..{vocab['max_version']} |\n"
-            f"| key tokens | {vocab['key_offset']} .. {vocab['key_offset'] + vocab['key_tokens'] - 1} "
-            f"(a key is {vocab['key_length']} of them) |\n"
-            f"| values | value id v is token {vocab['value_offset']} + v (v < {vocab['values']}) |\n"
-            f"| filler | {vocab['filler_offset']} .. {vocab['vocab_size'] - 1} |\n\n"
-            "Events read `WRITE key value` (silent writes drop the marker), `DELETE key`, "
-            "`MARKER(kind) key value`; queries read `QUERY ASK key SLOT` and the answer is predicted at "
-            "the SLOT position (the query's `end - 1`).\n")
-    return f"""---
-{yaml_text}---
+    return yaml.safe_dump(front, sort_keys=False, width=100)
 
-# memgen episodes
 
-Synthetic episodes that test how a long-context model **manages memory**: does it write a
-fact, overwrite it, keep older versions, refuse to store distractors, find a fact that was
-never flagged, and forget a fact it was told to discard? Generated by
-[memgen](https://pypi.org/project/memgen/) {__version__} (generator version
-{manifest['generator_version']}, schema version {manifest['schema_version']}).
+def _text_configs(configs: dict) -> list[str]:
+    return [name for name, c in configs.items() if c["rendering"] == "text"]
 
-Every query carries the **probe** it tests, its gold answer (value id; -1 / "unknown" when the
-key has no value) and its **traps**: the values a specific failure would return (stale, distractor,
-other keys' values, deleted values), so a wrong answer can be classified by cause.
 
-| probe | what it tests |
-|---|---|
-{probes}
+def _families(configs: dict) -> list[tuple[str, str]]:
+    """Each family the configs use, in order of first use, with its line from the registry."""
+    used = dict.fromkeys(c["family"] for c in configs.values())
+    return [(f, family_description(f)) for f in used]
 
-Families (how the episodes of a config are built):
 
-| family | episodes |
-|---|---|
-{families}
+def _config_rows(configs: dict) -> list[dict]:
+    """One row of the card's config table per config, counts with thousands separators."""
+    return [{"name": name, "family": c["family"], "rendering": c["rendering"], "length": f"{c['length']:,}",
+             "rows": f"{c['rows']:,}"} for name, c in configs.items()]
 
-## Configs
 
-| config | family | rendering | target length | episodes |
-|---|---|---|---|---|
-{rows}
-{vocab_md}{text_md}
-## Generation
-
-```
-{manifest['command']}
-```
-
-Seed {manifest['config']['seed']}; episode *i* of a config draws from its own seed (the `seed`
-column), so the same command gives the same bytes on any machine and any number of workers.
-`manifest.json` holds the full configuration and the sha256 of every shard; `memgen verify DIR`
-checks them.
-
-## Schema
-
-Columns: `id`, `family`, `rendering`, `seed`, `target_length`, `length`, `events` (list of
-`op`, `key`, `value`, `version`, `signal`, `kind`, `alias`, `start`, `end`, `chunk`, `segment`),
-`queries` (list of `qid`, `key`, `ask`, `version`, `answer`, `answer_text`, `probe`, `traps`,
-`start`, `end`, `evidence`), plus the rendering's own columns (`input_ids`; `chunk_size`;
-`segments`; `context`, `questions`, `prompt`, `tokenizer`, `domain`). `input_ids`, and the
-token renderings' trap lists, are uint16 while the vocabulary has at most 65,536 ids (int32
-beyond); cast ids to int64 (`torch.long`) before an embedding lookup.
-
-## Use
-
-```python
-from datasets import load_dataset
-ds = load_dataset("path/or/repo", "{next(iter(configs))}", split="{split}")
-```
-
-## Scoring
-
-`memgen score` classifies every answer into one outcome (`correct`, `stale`, `wrong_version`,
-`distractor`, `cross_key`, `resurrected`, `false_absent`, `missed_absent`, `hallucinated`,
-`unparsed`) and reports accuracy per probe with confidence intervals:
-
-```
-pip install memgen
-memgen score --dataset DIR --predictions preds.jsonl
-```
-
-Predictions are JSONL rows `{{"id": ..., "qid": ..., "prediction": ...}}` (a token id for the
-token renderings, a text answer for the text rendering), rows `{{"id": ..., "answer_block": ...}}`
-holding a model's whole `<number>: <answer>` reply, or lm-evaluation-harness `--log_samples` files.
-For the text rendering, `memgen run --dataset DIR --hf MODEL --out preds.jsonl` (or
-`--openai-base-url URL --model NAME`) writes them, and `memgen export DIR --format lm-eval --out TASKS`
-writes lm-evaluation-harness tasks.
-
-## Citation
-
-```bibtex
-@software{{memgen,
-  title = {{memgen: measuring memory management in long-context models}},
-  version = {{{__version__}}},
-  year = {{2026}}
-}}
-```
-"""
+def _vocab_table(vocab: dict | None) -> dict | None:
+    """What the token vocabulary table shows (the manifest's ``vocab`` and the ranges derived
+    from it); None when the manifest has no vocabulary (no token rendering)."""
+    if not vocab:
+        return None
+    return {**{name: vocab[name] for name in _VOCAB_SHOWN},
+            "markers": ", ".join(f"{k} {v}" for k, v in vocab["distractor_markers"].items()),
+            "key_first": vocab["key_offset"], "key_last": vocab["key_offset"] + vocab["key_tokens"] - 1,
+            "filler_first": vocab["filler_offset"], "filler_last": vocab["vocab_size"] - 1}
 
 
 def card_configs(text: str) -> list[str]:

@@ -227,54 +227,116 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     target = int(target_length)
     tol = tolerance(target)
     aim = target - tol // 4  # room above for tokenizers whose counts do not quite add up
+    # "memgen.text" is a seed tag (the module's old name): changing it would change every text
     rng = np.random.default_rng(derive_seed("memgen.text", domain, int(seed)))
-    events, queries = episode.events, episode.queries
-    E = len(events)
+    queries = episode.queries
 
     ksurf, vsurf = _surfaces(dom, episode)
     ev_text = _event_texts(dom, episode, ksurf, vsurf, rng)
     q_text = _question_texts(dom, episode, ksurf, rng)
     answer_texts = tuple(vsurf[q.answer] if q.answer >= 0 else ABSENT_TEXT for q in queries)
-    inline = [0 <= q.after + 1 < E for q in queries]  # asked before the last event
+    inline = [0 <= q.after + 1 < len(episode.events) for q in queries]  # asked before the last event
+    # 1. every piece counted once; filler for what the budget leaves, cut into the gaps
+    frame = _Frame(counter, *_head_tail(dom, rng, q_text, inline))
+    fixed = _Fixed.count(counter, episode, ev_text, q_text, inline)
+    units, pool, shorts = _lay_out(dom, counter, rng, fixed, max(0, aim - frame.fixed_cost(fixed)),
+                                   depth, spacing, alpha)
+    # 2. the estimate settled just below the aim; 3. the real count, corrected if it must be
+    seps = _settle(units, pool, shorts, frame, aim)
+    context, prompt, length, spans = _fit(units, pool, shorts, frame, seps, target, tol, aim, episode, domain)
+    ev_spans, q_spans = _spans(units, spans, len(episode.events), len(queries))
+    return TextRow(context=context, prompt=prompt, questions=tuple(q_text), answer_texts=answer_texts,
+                   event_spans=ev_spans, query_spans=q_spans, length=length,
+                   target_length=target, tokenizer=counter.name, domain=domain, source=episode)
 
+
+def _head_tail(dom: Domain, rng: np.random.Generator, q_text: list[str], inline: list[bool]) -> tuple[str, str]:
+    """The prompt's head (instructions, answer format, ``<log>``) and tail (the questions asked
+    at the end, the answer format again), with the domain's intro and absent phrasings."""
     pick = lambda c: dom.phrasings[c][int(rng.integers(len(dom.phrasings[c])))]  # noqa: E731
     head = dom.head.render(intro=pick("intro").render(), absent=pick("absent").render(),
                            inline=any(inline), thing_key=dom.thing_key, thing_value=dom.thing_value,
-                           total=len(queries)).rstrip() + "\n"
+                           total=len(q_text)).rstrip() + "\n"
     tail = "\n" + dom.tail.render(
-        questions=[(i + 1, t) for i, t in enumerate(q_text) if not inline[i]], total=len(queries),
+        questions=[(i + 1, t) for i, t in enumerate(q_text) if not inline[i]], total=len(q_text),
         inline=any(inline), thing_key=dom.thing_key, thing_value=dom.thing_value).strip("\n") + "\n"
-    head_n = counter.count(head)
-    tail_cost: dict[str, int] = {}
+    return head, tail
 
-    def tail_n(last: str) -> int:
-        if last not in tail_cost:
-            tail_cost[last] = counter.count(last + tail) - counter.count(last)
-        return tail_cost[last]
 
-    # the fixed units: explicit events and inline questions as paragraphs, silent writes in prose
-    inline_text = {i: INLINE_QUESTION.format(n=i + 1, text=q_text[i]) for i in range(len(queries)) if inline[i]}
-    silent = [e.op == "silent_write" for e in events]
-    block_strings = [t for t, s in zip(ev_text, silent, strict=True) if not s] + list(inline_text.values())
-    silent_strings = [t for t, s in zip(ev_text, silent, strict=True) if s]
-    counts = counter.count_many(block_strings + [" " + t for t in silent_strings])
-    nb = len(block_strings)
-    block_n = iter(counts[:nb])
-    silent_mid = iter(counts[nb:])
-    ev_counts: list[tuple[int, int]] = []
-    for s in silent:
-        if s:  # a silent write runs on in a paragraph; its paragraph-initial count is lazy
-            ev_counts.append((next(silent_mid), -1))
-        else:
-            n = next(block_n)
-            ev_counts.append((n, n))
-    q_counts = {i: next(block_n) for i in inline_text}
+class _Frame:
+    """The prompt around the context: head and tail, with their token counts (the tail's
+    depends on the character before it, so it is counted per last character, once each)."""
 
-    # filler: enough sentences for the budget, cut into the gaps between events
+    def __init__(self, counter: LengthCounter, head: str, tail: str):
+        self.counter, self.head, self.tail = counter, head, tail
+        self.head_n = counter.count(head)
+        self._tail_cost: dict[str, int] = {}
+
+    def tail_n(self, last: str) -> int:
+        if last not in self._tail_cost:
+            self._tail_cost[last] = self.counter.count(last + self.tail) - self.counter.count(last)
+        return self._tail_cost[last]
+
+    def fixed_cost(self, fixed: _Fixed) -> int:
+        """Tokens of everything but the filler: head, tail, events, inline questions and the
+        paragraph breaks around them (counted after a full stop)."""
+        return (self.head_n + self.tail_n(".") + sum(m for m, _ in fixed.ev_counts) + sum(fixed.q_counts.values())
+                + 2 * (fixed.n_blocks + 1) * _break_cost(self.counter, "."))
+
+    def total(self, units: _Units, seps: np.ndarray) -> int:
+        """The estimated tokens of the prompt with ``units`` joined by ``seps``."""
+        last = units.text[-1][-1] if units.text else self.head[-1]
+        return self.head_n + units.estimate(seps) + self.tail_n(last)
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """The units that filler moves around: explicit events and inline questions as paragraphs
+    of their own, silent writes in prose; with their token counts."""
+
+    ev_text: list[str]
+    silent_write: list[bool]
+    ev_counts: list[tuple[int, int]]  # (after a space, at a paragraph start; -1 = counted lazily)
+    inline_text: dict[int, str]  # question index -> how it reads inside the context
+    q_counts: dict[int, int]
+    after: dict[int, list[int]]  # event index (-1: before the first) -> inline questions asked after it
+    n_blocks: int  # units that are paragraphs of their own
+
+    @classmethod
+    def count(cls, counter: LengthCounter, episode: Episode, ev_text: list[str], q_text: list[str],
+              inline: list[bool]) -> _Fixed:
+        inline_text = {i: INLINE_QUESTION.format(n=i + 1, text=q_text[i]) for i in range(len(q_text)) if inline[i]}
+        silent_write = [e.op == "silent_write" for e in episode.events]
+        block_strings = [t for t, s in zip(ev_text, silent_write, strict=True) if not s] + list(inline_text.values())
+        silent_write_strings = [t for t, s in zip(ev_text, silent_write, strict=True) if s]
+        counts = counter.count_many(block_strings + [" " + t for t in silent_write_strings])
+        nb = len(block_strings)
+        block_n = iter(counts[:nb])
+        silent_write_mid = iter(counts[nb:])
+        ev_counts: list[tuple[int, int]] = []
+        for s in silent_write:
+            if s:  # a silent write runs on in a paragraph; its paragraph-initial count is lazy
+                ev_counts.append((next(silent_write_mid), -1))
+            else:
+                n = next(block_n)
+                ev_counts.append((n, n))
+        q_counts = {i: next(block_n) for i in inline_text}
+        after: dict[int, list[int]] = {}
+        for i in inline_text:
+            after.setdefault(episode.queries[i].after, []).append(i)
+        return cls(ev_text, silent_write, ev_counts, inline_text, q_counts, after, nb)
+
+
+_Shorts = tuple[list[str], np.ndarray, np.ndarray]
+
+
+def _lay_out(dom: Domain, counter: LengthCounter, rng: np.random.Generator, fixed: _Fixed, budget: int,
+             depth: tuple[float, float], spacing: str, alpha: float) -> tuple[_Units, _Pool, _Shorts]:
+    """1. The context's units: enough filler sentences for ``budget`` tokens, cut into the gaps
+    between events (by depth and spacing), around the fixed units; the filler left over, to
+    draw from when the estimate is adjusted; and short sentences for the last few tokens."""
+    E = len(fixed.ev_text)
     gcounts = dom.filler.counts(counter)
-    fixed = (head_n + tail_n(".") + sum(m for m, _ in ev_counts) + sum(q_counts.values())
-             + 2 * (nb + 1) * _break_cost(counter, "."))
-    budget = max(0, aim - fixed)
     n_sent = int(budget / max(gcounts.mean, 1.0) * 1.1) + 16 if budget > 0 else 0
     texts, mid, init = dom.filler.sample(rng, n_sent, gcounts)
     short_texts, short_mid, short_init = dom.short.sample(rng, 64, dom.short.counts(counter))
@@ -284,65 +346,74 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     bounds = np.concatenate([[0], np.maximum.accumulate(cut)])
 
     units = _Units(counter, rng.integers(*_PARAGRAPH, size=1024))
-    after: dict[int, list[int]] = {}
-    for i in inline_text:
-        after.setdefault(queries[i].after, []).append(i)
-    for i in after.get(-1, []):
-        units.add(QUESTION, inline_text[i], q_counts[i], q_counts[i], i)
+    for i in fixed.after.get(-1, []):
+        units.add(QUESTION, fixed.inline_text[i], fixed.q_counts[i], fixed.q_counts[i], i)
     for j in range(E + 1):
         for s in range(int(bounds[j]), int(bounds[j + 1])):
             units.add(FILLER, texts[s], mid[s], init[s])
         if j < E:
-            units.add(SILENT_WRITE if silent[j] else EVENT, ev_text[j], *ev_counts[j], ref=j)
-            for i in after.get(j, []):
-                units.add(QUESTION, inline_text[i], q_counts[i], q_counts[i], i)
+            units.add(SILENT_WRITE if fixed.silent_write[j] else EVENT, fixed.ev_text[j], *fixed.ev_counts[j], ref=j)
+            for i in fixed.after.get(j, []):
+                units.add(QUESTION, fixed.inline_text[i], fixed.q_counts[i], fixed.q_counts[i], i)
     pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):],
                  lambda: dom.filler.sample(rng, 64, gcounts))
-    shorts = (short_texts, np.asarray(short_mid), np.asarray(short_init))
+    return units, pool, (short_texts, np.asarray(short_mid), np.asarray(short_init))
 
-    def total(seps: np.ndarray) -> int:
-        last = units.text[-1][-1] if units.text else head[-1]
-        return head_n + units.estimate(seps) + tail_n(last)
 
+def _settle(units: _Units, pool: _Pool, shorts: _Shorts, frame: _Frame, aim: int) -> np.ndarray:
+    """2. Add or remove filler at the end until the estimate is within ``_SLACK`` tokens below
+    ``aim``; the separators of the units as they then stand."""
     seps = units.seps()
-    est = total(seps)
-    for _ in range(_MAX_ADJUST):  # 2. settle the estimate in the middle of the band
+    est = frame.total(units, seps)
+    for _ in range(_MAX_ADJUST):
         if 0 <= aim - est <= _SLACK or not _adjust(units, pool, shorts, aim - est, _SLACK):
             break
         seps = units.seps()
-        est = total(seps)
+        est = frame.total(units, seps)
+    return seps
 
-    for attempt in range(_MAX_RECOUNT + 1):  # 3. the real count
+
+def _fit(units: _Units, pool: _Pool, shorts: _Shorts, frame: _Frame, seps: np.ndarray, target: int, tol: int,
+         aim: int, episode: Episode, domain: str) -> tuple[str, str, int, list[tuple[int, int]]]:
+    """3. Assemble the prompt and count it for real, correcting at the end of the last gap
+    until ``target - tol <= length <= target``: ``(context, prompt, length, unit spans)``.
+    ``episode`` and ``domain`` are named in the error raised when even the fixed units do not fit."""
+    counter = frame.counter
+    for attempt in range(_MAX_RECOUNT + 1):
         context, spans = units.assemble(seps)
-        prompt = head + context + tail
+        prompt = frame.head + context + frame.tail
         length = counter.count(prompt)
         if target - tol <= length <= target:
             break
         if length > target and units.last_filler() < 0:
             raise UsageError(
                 f"--length {target} is too short for episode {episode.id or '?'} in the text rendering "
-                f"({domain}, {counter.name}): its instructions, {E} events and {len(queries)} questions "
-                f"alone take {length} tokens; raise --length to at least {length} or use fewer keys/queries")
+                f"({domain}, {counter.name}): its instructions, {len(episode.events)} events and "
+                f"{len(episode.queries)} questions alone take {length} tokens; raise --length to at least {length} "
+                f"or use fewer keys/queries")
         if attempt == _MAX_RECOUNT or not _adjust(units, pool, shorts, aim - length, _SLACK):
             raise DataError(f"could not bring the prompt within {tol} tokens below {target} with "
                             f"tokenizer {counter.name} (last count {length}); its counts do not add up "
                             f"over sentences")
         seps = units.seps()
+    return context, prompt, length, spans
 
-    ev_spans = [(-1, -1)] * E
-    q_spans = [(-1, -1)] * len(queries)
+
+def _spans(units: _Units, spans: list[tuple[int, int]], n_events: int,
+           n_queries: int) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """The span of every event and of every query in the context; ``(-1, -1)`` for a question
+    asked after it."""
+    ev_spans = [(-1, -1)] * n_events
+    q_spans = [(-1, -1)] * n_queries
     for k, r, sp in zip(units.kind, units.ref, spans, strict=True):
         if k == EVENT or k == SILENT_WRITE:
             ev_spans[r] = sp
         elif k == QUESTION:
             q_spans[r] = sp
-    return TextRow(context=context, prompt=prompt, questions=tuple(q_text), answer_texts=answer_texts,
-                   event_spans=tuple(ev_spans), query_spans=tuple(q_spans), length=length,
-                   target_length=target, tokenizer=counter.name, domain=domain, source=episode)
+    return tuple(ev_spans), tuple(q_spans)
 
 
-def _adjust(units: _Units, pool: _Pool, shorts: tuple[list[str], np.ndarray, np.ndarray], delta: int,
-            slack: int) -> bool:
+def _adjust(units: _Units, pool: _Pool, shorts: _Shorts, delta: int, slack: int) -> bool:
     """Move the context's estimate by about ``delta`` tokens (into ``[delta - slack, delta]``)
     by removing filler from the end or appending filler there.  False if nothing can move."""
     if delta < 0:

@@ -109,7 +109,7 @@ def test_every_family_in_every_domain(family, cl100k):
                 assert q.answer_text in row.context[e.start:e.end]
 
 
-_OPS = st.sampled_from(["write", "silent", "delete", *DISTRACTOR_KINDS])
+_OPS = st.sampled_from(["write", "silent_write", "delete", *DISTRACTOR_KINDS])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,7 +121,7 @@ def test_random_episodes_keep_every_promise(ops, asks, domain, seed):
     events = []
     for i, (op, k) in enumerate(ops):
         key, value = 1000 + 37 * k, 5000 + i
-        if op == "write" or op == "silent":
+        if op == "write" or op == "silent_write":
             events.append(Event("write", key, value, signal=op == "write"))
         elif op == "delete":
             events.append(Event("delete", key))
