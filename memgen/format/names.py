@@ -1,11 +1,29 @@
 """Names on disk: a config is ``<family>-<rendering>-<length>``; a shard is
-``<split>-NNNNN-of-NNNNN.arrow`` under ``data/<config>/``."""
+``<split>-NNNNN-of-NNNNN.arrow`` under ``data/<config>/``.
+
+Every name read from outside (a manifest, a card, the command line) is checked against these
+patterns before it is used in a path or printed: plain ASCII letters, digits and ``_``, so that
+no name can climb out of a folder (``..``), name an absolute path or carry terminal escapes.
+"""
 
 from __future__ import annotations
 
 import re
 
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.arrow$")
+#: a family, rendering or split name
+NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+SPLIT_NAME = re.compile(NAME)
+CONFIG_NAME = re.compile(rf"(?P<family>{NAME})-(?P<rendering>{NAME})-(?P<length>[1-9][0-9]{{0,9}})")
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]{0,63})-(?P<i>\d{5})-of-(?P<n>\d{5})\.arrow$")
+#: shard file names count to 99,999
+MAX_SHARDS = 99_999
+
+
+def printable(name: object, limit: int = 80) -> str:
+    """``name`` as it may be printed in an error line: its repr, cut to ``limit`` characters (the
+    repr escapes control characters, so no terminal escape reaches the screen)."""
+    text = repr(name)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def shard_name(split: str, i: int, n: int) -> str:

@@ -23,7 +23,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from memgen.format.errors import DataError, UsageError
-from memgen.format.schema import manifest_vocab_size, schema_for
+from memgen.format.names import CONFIG_NAME, MAX_SHARDS, SHARD_RE, printable
+from memgen.format.schema import RENDERING_COLUMNS, manifest_vocab_size, schema_for
+from memgen.format.vocab import Vocab
 from memgen.io.atomic import sha256_file
 from memgen.io.shards import read_shard
 
@@ -31,39 +33,93 @@ MANIFEST = "manifest.json"
 CARD = "README.md"
 
 
-_SHARD_PATH = re.compile(r"data/[^/]+/[^/]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: a manifest larger than this is refused before it is parsed
+MAX_MANIFEST_BYTES = 64 << 20
+#: the vocabulary's knobs: integers, each at most this (ids are at most int32)
+_VOCAB_MAX = (1 << 31) - 1
 
 
-def _count(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+def _count(x: object, limit: int = 1 << 62) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= limit
 
 
 def check_manifest(manifest: dict, where: str) -> None:
-    """Raise DataError naming the first entry of a parsed manifest whose type or form is wrong
-    (so that no reader trips over it later): ``configs`` a table of configs, each with a
-    ``rendering`` name, a ``rows`` count and a ``shards`` list of ``{path, rows, sha256, bytes}``
-    whose path is ``data/<config>/<file>``; ``vocab`` a table or null."""
+    """Raise DataError naming the first entry of a parsed manifest whose type, form or range is
+    wrong, so that no reader trips over it later and nothing read from it reaches a path
+    unchecked: ``configs`` a table of configs named ``<family>-<rendering>-<length>``
+    (:data:`~memgen.format.names.CONFIG_NAME`), each with its ``rendering`` (one with a schema),
+    a ``rows`` count equal to its shards' rows, and a ``shards`` list of ``{path, rows, sha256,
+    bytes}`` whose paths are distinct ``data/<config>/<split>-NNNNN-of-NNNNN.arrow``; ``vocab``
+    null, or the full table of a valid vocabulary (its offsets derived from its knobs, so that
+    no id range can be shifted by hand)."""
     def bad(what: str) -> DataError:
         return DataError(f"{where}: {what} (the manifest is damaged; regenerate the dataset)")
 
     configs = manifest.get("configs")
     if not isinstance(configs, dict):
         raise bad("'configs' is not a table")
-    if manifest.get("vocab") is not None and not isinstance(manifest["vocab"], dict):
-        raise bad("'vocab' is not a table")
+    _check_vocab(manifest.get("vocab"), bad)
     for name, cfg in configs.items():
+        m = CONFIG_NAME.fullmatch(name) if isinstance(name, str) else None
+        if m is None:
+            raise bad(f"config name {printable(name)} is not <family>-<rendering>-<length>")
         if not isinstance(cfg, dict) or not isinstance(cfg.get("shards"), list):
             raise bad(f"config {name!r} has no 'shards' list")
-        if not isinstance(cfg.get("rendering"), str) or not _count(cfg.get("rows")):
-            raise bad(f"config {name!r} needs a 'rendering' name and a 'rows' count")
+        rendering = cfg.get("rendering")
+        if not isinstance(rendering, str) or rendering not in RENDERING_COLUMNS or rendering != m["rendering"]:
+            raise bad(f"config {name!r}: rendering {printable(cfg.get('rendering'))} is not one of "
+                      f"{', '.join(RENDERING_COLUMNS)} (or differs from its name)")
+        if not _count(cfg.get("rows")):
+            raise bad(f"config {name!r} needs a 'rows' count")
+        if len(cfg["shards"]) > MAX_SHARDS:
+            raise bad(f"config {name!r} lists more than {MAX_SHARDS:,} shards")
+        paths: set[str] = set()
         for i, shard in enumerate(cfg["shards"]):
             path = shard.get("path") if isinstance(shard, dict) else None
-            if not isinstance(path, str) or not _SHARD_PATH.fullmatch(path) or ".." in path.split("/"):
-                raise bad(f"config {name!r}, shard {i}: path {path!r} is not data/<config>/<file>")
+            parts = path.split("/") if isinstance(path, str) else []
+            if len(parts) != 3 or parts[:2] != ["data", name] or not SHARD_RE.match(parts[2]):
+                raise bad(f"config {name!r}, shard {i}: path {printable(path)} is not "
+                          f"data/{name}/<split>-NNNNN-of-NNNNN.arrow")
+            if path in paths:
+                raise bad(f"config {name!r}: shard {path} is listed twice")
+            paths.add(path)
             if not (_count(shard.get("rows")) and _count(shard.get("bytes"))
                     and isinstance(shard.get("sha256"), str) and _SHA256.fullmatch(shard["sha256"])):
                 raise bad(f"{path}: needs 'rows' and 'bytes' counts and a hex 'sha256'")
+        if sum(s["rows"] for s in cfg["shards"]) != cfg["rows"]:
+            raise bad(f"config {name!r}: 'rows' {cfg['rows']} is not the sum of its shards' rows")
+
+
+def parse_manifest(data: bytes, where: str) -> object:
+    """The JSON of a manifest file's bytes; DataError (one line) for anything that does not
+    parse: malformed, not UTF-8, nested too deep, an integer too long to convert."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise DataError(f"{where}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a memgen manifest")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise DataError(f"{where}: nested too deeply; not a memgen manifest") from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"{where}: malformed JSON ({str(e)[:120]})") from None
+
+
+def _check_vocab(vocab: object, bad) -> None:
+    if vocab is None:
+        return
+    if not isinstance(vocab, dict):
+        raise bad("'vocab' is not a table")
+    knobs = ("vocab_size", "key_tokens", "key_length", "values", "max_version")
+    for k in knobs:
+        if not _count(vocab.get(k), _VOCAB_MAX):
+            raise bad(f"vocab {k!r} is {printable(vocab.get(k))}, not a count")
+    try:
+        expected = Vocab.from_dict(vocab).to_dict()
+    except UsageError as e:
+        raise bad(f"vocab: {e.message}") from None
+    if expected["key_space"] > _VOCAB_MAX or vocab != expected:
+        diff = sorted(k for k in set(expected) | set(vocab) if vocab.get(k) != expected.get(k))
+        raise bad(f"vocab entries {', '.join(printable(k) for k in diff[:4])} differ from what its knobs give")
 
 
 @dataclass
@@ -79,10 +135,9 @@ class Dataset:
         path = root / MANIFEST
         if not path.is_file():
             raise DataError(f"{root}: not a memgen dataset (no {MANIFEST})")
-        try:
-            manifest = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: malformed JSON ({e})") from None
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise DataError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a memgen manifest")
+        manifest = parse_manifest(path.read_bytes(), str(path))
         if not isinstance(manifest, dict) or "configs" not in manifest:
             raise DataError(f"{path}: not a memgen manifest (no 'configs')")
         if manifest.get("status") != "complete":
@@ -135,7 +190,10 @@ def verify(root: str | Path) -> list[str]:
         expected = schema_for(cfg["rendering"], manifest_vocab_size(ds.manifest))
         for s in cfg["shards"]:
             path = root / s["path"]
-            listed.add(path.resolve())
+            listed.add(path)
+            if path.is_symlink() or path.parent.is_symlink() or (path.exists() and not path.is_file()):
+                problems.append(f"{s['path']}: not a plain file (a link, a folder or a device)")
+                continue
             if not path.is_file():
                 problems.append(f"{s['path']}: missing")
                 continue
@@ -158,9 +216,13 @@ def verify(root: str | Path) -> list[str]:
             if rows != s["rows"]:
                 problems.append(f"{s['path']}: {rows} rows, manifest says {s['rows']}")
     data = root / "data"
-    if data.is_dir():
+    if data.is_symlink():
+        problems.append("data: a link; the shards must lie in the dataset folder")
+    elif data.is_dir():
         for path in sorted(data.rglob("*")):
-            if path.is_file() and path.resolve() not in listed:
+            if path.is_symlink() and path not in listed:
+                problems.append(f"{path.relative_to(root)}: a link, not listed in the manifest")
+            elif path.is_file() and path not in listed:
                 problems.append(f"{path.relative_to(root)}: not listed in the manifest")
     card = root / CARD
     if not card.is_file():

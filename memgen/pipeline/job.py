@@ -20,7 +20,7 @@ from memgen.format.errors import DataError, UsageError
 from memgen.format.versions import GENERATOR_VERSION, SCHEMA_VERSION
 from memgen.io.atomic import TMP_MARK
 from memgen.io.card import render_card
-from memgen.io.dataset import CARD, MANIFEST
+from memgen.io.dataset import CARD, MANIFEST, parse_manifest
 from memgen.io.store import Store, open_store
 from memgen.ir.rng import derive_seed
 from memgen.pipeline.build import build_blocks, warm_kernels
@@ -155,11 +155,7 @@ def prepare_output(req: Request, root: str | Path | Store) -> dict[str, dict]:
     if not store.is_file(MANIFEST):
         raise UsageError(f"--out {store}: folder is not empty and holds no memgen dataset; "
                          "choose an empty or new folder")
-    try:
-        old = json.loads(store.read_text(MANIFEST))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError(f"{store}/{MANIFEST}: malformed JSON; remove the folder or choose another --out") \
-            from None
+    old = parse_manifest(store.read_bytes(MANIFEST), f"{store}/{MANIFEST}")
     if not isinstance(old, dict):
         raise DataError(f"{store}/{MANIFEST}: not a memgen manifest; remove the folder or choose another "
                         "--out")

@@ -6,24 +6,26 @@ already exist."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from memgen.format.codes import DISTRACTOR_KINDS
-from memgen.format.errors import UsageError
-from memgen.format.names import config_name, shard_name
+from memgen.format.errors import DataError, UsageError
+from memgen.format.names import MAX_SHARDS, SPLIT_NAME, config_name, printable, shard_name
 from memgen.format.vocab import Vocab
 from memgen.generators.knobs import Knobs
 from memgen.generators.registry import get_family
-from memgen.io.dataset import MANIFEST
+from memgen.io.dataset import MANIFEST, parse_manifest
 from memgen.render.registry import MIN_LENGTH, RenderOptions, get_rendering
 
 #: longest episode: Arrow's list offsets are int32, so one row holds fewer than 2**31 tokens
 MAX_LENGTH = (1 << 31) - 1
 #: tokens per shard when --shard-size is not given: bounds a worker's memory at any length
 SHARD_TOKENS = 1 << 22
+#: episodes per config: checked before anything is planned (a job of this size takes days)
+MAX_EPISODES = 100_000_000
+#: the power-law exponent of the spacing of events (--alpha); outside it the draws overflow
+MIN_ALPHA, MAX_ALPHA = 0.01, 100.0
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,12 @@ def validate(req: Request) -> None:
         get_family(f)
     for r in req.renderings:
         get_rendering(r)
-    if req.episodes < 1:
-        raise UsageError("--episodes must be at least 1")
-    if req.shard_size is not None and req.shard_size < 1:
-        raise UsageError("--shard-size must be at least 1")
-    if not re.fullmatch(r"[A-Za-z0-9_]+", req.split):  # the shard names' pattern (io.dataset.SHARD_RE)
-        raise UsageError(f"--split {req.split!r}: use letters, digits and underscores")
+    if not 1 <= req.episodes <= MAX_EPISODES:
+        raise UsageError(f"--episodes {req.episodes}: use 1 to {MAX_EPISODES:,} per config")
+    if req.shard_size is not None and not 1 <= req.shard_size <= req.episodes:
+        raise UsageError(f"--shard-size must be 1 to --episodes ({req.episodes})")
+    if not SPLIT_NAME.fullmatch(req.split):  # the shard names' pattern (format.names.SHARD_RE)
+        raise UsageError(f"--split {printable(req.split)}: use letters, digits and underscores, starting with a letter")
     if req.knobs.query_position not in ("end", "interleaved"):
         raise UsageError("--query-position must be end or interleaved")
     d0, d1 = req.render.depth
@@ -129,8 +131,8 @@ def validate(req: Request) -> None:
     o = req.render
     if min(o.chunk_size, o.layout_chunk, o.segments) < 1:
         raise UsageError("--chunk-size, --layout-chunk and --segments must be at least 1")
-    if not o.alpha > 0:
-        raise UsageError(f"--alpha {o.alpha}: the power-law exponent must be > 0")
+    if not MIN_ALPHA <= o.alpha <= MAX_ALPHA:  # also refuses nan and inf
+        raise UsageError(f"--alpha {o.alpha}: the power-law exponent must be {MIN_ALPHA} to {MAX_ALPHA}")
     if req.knobs.max_version < 1:
         raise UsageError("--max-version must be at least 1")
     if req.knobs.max_version > req.render.vocab.max_version:
@@ -145,6 +147,10 @@ def validate(req: Request) -> None:
                 raise UsageError(f"--length {length} is too short: use at least 64 tokens")
             if length > MAX_LENGTH:
                 raise UsageError(f"--length {length} is too long: at most {MAX_LENGTH:,} tokens per episode")
+            shards = -(-req.episodes // req.shard_rows(length))
+            if shards > MAX_SHARDS:
+                raise UsageError(f"{family} at --length {length}: {shards:,} shards, more than the {MAX_SHARDS:,} "
+                                 "that shard names count to; raise --shard-size")
             plan = get_family(family)(req.knobs, length)
             plan.check(vocab.key_space, vocab.values)
             n_items = plan.events + plan.queries
@@ -174,5 +180,9 @@ def tasks(req: Request) -> list[ShardTask]:
 
 
 def load_request(root: str | Path) -> Request:
-    m = json.loads((Path(root) / MANIFEST).read_text())
-    return Request.from_dict(m["config"])
+    path = Path(root) / MANIFEST
+    m = parse_manifest(path.read_bytes(), str(path))
+    try:
+        return Request.from_dict(m["config"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise DataError(f"{path}: its 'config' is not a generate request") from None
