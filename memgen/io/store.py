@@ -13,11 +13,12 @@ filesystem there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,11 @@ class Store(ABC):
     def write_text(self, rel: str, text: str) -> None:
         self.write_bytes(rel, text.encode())
 
+    def lock(self) -> contextlib.AbstractContextManager:
+        """Held while a job writes here, so that a second job into the same place stops with one
+        line instead of interleaving its files.  Object stores have no lock (a no-op)."""
+        return contextlib.nullcontext()
+
     def __str__(self) -> str:
         return self.url
 
@@ -160,6 +166,27 @@ class LocalStore(Store):
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive ``flock`` on the folder itself (created if missing): no file is added to
+        it, and the kernel releases the lock when the holder dies, however it dies."""
+        import fcntl
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise UsageError(f"--out {self.root}: cannot use it ({e.strerror or e})") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"--out {self.root}: another memgen job is writing there; wait for it to "
+                                 "finish or choose another folder") from None
+            yield
+        finally:
+            os.close(fd)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         atomic_write_bytes(self.root / rel, data)

@@ -199,8 +199,8 @@ def generate(req: Request, out: str | Path | Store, workers: int | None = 1,
     if not store.shared and (engine != "local" or (workers or 1) > 1):
         raise UsageError(f"--out {store}: this filesystem lives in one process's memory, so workers "
                          "cannot write to it; use --workers 1 or a shared path")
-    with engine_session(engine, workers, address):
-        existed, fresh = store.exists(), store.is_empty()
+    existed, fresh = store.exists(), store.is_empty()
+    with engine_session(engine, workers, address), store.lock():
         recorded = prepare_output(req, store)
         try:
             return _make(req, store, recorded, workers, engine, address, on_shard, writer_thread)
@@ -219,6 +219,9 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
     from memgen.pipeline.engines import map_tasks
 
     _clean_tmp(store)
+    finished = _finished(req, store, recorded)
+    if finished is not None:  # a re-run of a complete job: checked, and nothing rewritten
+        return finished
     entries: dict[str, dict] = {}
 
     def checkpoint(status: str) -> dict:
@@ -249,6 +252,21 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
                 checkpoint("incomplete")
                 last = time.monotonic()
     return checkpoint("complete")
+
+
+def _finished(req: Request, store: Store, recorded: dict[str, dict]) -> dict | None:
+    """The manifest already in ``store`` when it records this request as complete, with its card
+    and every shard intact (size and sha256); else None.  A re-run of a finished job then never
+    marks the dataset incomplete, even for a moment (killed then, it stays complete)."""
+    if not recorded or not store.is_file(CARD):
+        return None
+    manifest = parse_manifest(store.read_bytes(MANIFEST), f"{store}/{MANIFEST}")
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+        return None
+    todo = tasks(req)
+    if len(todo) != len(recorded) or any(_kept(t, store, recorded.get(t.path)) is None for t in todo):
+        return None
+    return manifest
 
 
 def _run_item(req: Request, store: Store, item: tuple[ShardTask, dict | None]) -> dict:
