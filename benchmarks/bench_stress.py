@@ -18,6 +18,12 @@ import argparse
 import json
 import subprocess
 import sys
+from typing import TYPE_CHECKING
+
+from memgen.evaluation.stress import STRESS_EPISODES, STRESS_LENGTH
+
+if TYPE_CHECKING:
+    from memgen.scorers.aggregate import ProbeCell
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -28,28 +34,14 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def markdown(s: dict) -> str:
-    """The report as Markdown: the table, then one line per figure."""
-    cells = {(c["model"], c["probe"]): c for c in s["cells"]}
+    """The report as Markdown: the models x probes table (one row per model), then one line per figure."""
+    from memgen.scorers.aggregate import ProbeTable, markdown_table
+
+    table = ProbeTable.from_summary(s)
+    header = ["model", *table.probes, *(label for label, _ in table.figures)]
+    rows = [[f"`{m}`", *(_cell(c) for c in cells), *figures] for m, cells, figures in table.by_model()]
+    lines = [markdown_table(header, rows)]
     models = list(s["models"])
-    probes = [p for p in ("write", "overwrite", "version", "distractor", "no_write_signal", "discard", "all")
-              if any((m, p) in cells for m in models)]
-    lines = ["| model | " + " | ".join(probes) + " | episodes all right | active chunks | s |",
-             "|---|" + "---|" * (len(probes) + 3)]
-    for m in models:
-        row = [f"`{m}`"]
-        for p in probes:
-            c = cells.get((m, p))
-            if c is None:
-                row.append("")
-                continue
-            text = f"{100 * c['accuracy']:.1f}% ({c['correct']}/{c['n']})"
-            if c["wrong"]:
-                text += f" {c['wrong']} {c['wrong_n']}"
-            row.append(text)
-        info = s["models"][m]
-        lo, hi = info["active_chunks"]
-        row += [f"{info['episodes_correct']}/{info['episodes']}", f"{lo}-{hi}", f"{info['seconds']:.2f}"]
-        lines.append("| " + " | ".join(row) + " |")
     hybrid = "hybrid" if "hybrid" in models else None
     lines.append("")
     if hybrid:
@@ -69,10 +61,17 @@ def markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _cell(c: ProbeCell | None) -> str:
+    """'33.0% (29/88) wrong_version 59'; empty where the model has no query of the probe."""
+    if c is None:
+        return ""
+    return f"{c.accuracy_text} ({c.counts_text})" + (f" {c.wrong_text}" if c.wrong else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--length", type=int, default=2_097_152)
-    ap.add_argument("--episodes", type=int, default=50)
+    ap.add_argument("--length", type=int, default=STRESS_LENGTH)
+    ap.add_argument("--episodes", type=int, default=STRESS_EPISODES)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", action="append", help="name or name:knob=value,...; repeat [default: all]")
     ap.add_argument("--json", help="also write the full report here")

@@ -19,6 +19,7 @@ from memgen.evaluation.stress import STRESS_EPISODES, STRESS_LENGTH
 if TYPE_CHECKING:
     from memgen.evaluation.predict import Evaluation
     from memgen.evaluation.stress import StressReport
+    from memgen.scorers.aggregate import ProbeCell
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -27,39 +28,30 @@ _MODEL_HELP = ("Model to run, as name or name:knob=value,... (e.g. fixed_state:d
                "several [default: every registered model].")
 
 
-def _pct(correct: int, n: int) -> str:
-    return f"{100.0 * correct / n:.1f}%" if n else "-"
-
-
 def results_table(ev: Evaluation, title: str) -> Table:
     """Probes x models (one column per model, so it fits a terminal): accuracy with counts and
     the dominant wrong outcome per cell, then each model's episodes fully correct, range of
     active chunks per query, and time in its predict() (the shared parse not included)."""
-    cells = {(c["model"], c["probe"]): c for c in ev.cells()}
-    from memgen.evaluation.predict import TABLE_PROBES
+    from memgen.scorers.aggregate import ProbeTable
 
-    probes = [p for p in TABLE_PROBES if any((m, p) in cells for m in ev.results)]
+    grid = ProbeTable.from_summary(ev.summary())
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("probe", style="bold", no_wrap=True)
-    for label in ev.results:
+    for label in grid.models:
         table.add_column(label, justify="right")
-    for p in probes:
-        row = [p]
-        for label in ev.results:
-            c = cells.get((label, p))
-            if c is None:
-                row.append("")
-                continue
-            text = f"{_pct(c['correct'], c['n'])}\n[dim]{c['correct']}/{c['n']}[/dim]"
-            if c["wrong"]:
-                text += f"\n[red]{c['wrong']} {c['wrong_n']}[/red]"
-            row.append(text)
-        table.add_row(*row)
-    table.add_row("episodes all right", *(f"{ev.episodes_correct(m)}/{ev.n_episodes}" for m in ev.results))
-    table.add_row("active chunks", *(f"{r.active_chunks.min(initial=0)}-{r.active_chunks.max(initial=0)}"
-                                     for r in ev.results.values()))
-    table.add_row("seconds", *(f"{r.seconds:.2f}" for r in ev.results.values()))
+    for probe, cells in grid.rows():
+        table.add_row(probe, *(_cell_text(c) for c in cells))
+    for label, texts in grid.figures:
+        table.add_row(label, *texts)
     return table
+
+
+def _cell_text(c: ProbeCell | None) -> str:
+    """'97.0%', then 'correct/n' dimmed and the dominant wrong outcome in red, one per line."""
+    if c is None:
+        return ""
+    text = f"{c.accuracy_text}\n[dim]{c.counts_text}[/dim]"
+    return text + (f"\n[red]{c.wrong_text}[/red]" if c.wrong else "")
 
 
 def _progress(quiet: bool):

@@ -35,6 +35,7 @@ from memgen.io.dataset import Dataset, open_verified
 from memgen.io.shards import read_shard
 from memgen.models.registry import ROUTES, Model, model_label
 from memgen.models.stream import TokenBatch
+from memgen.scorers.aggregate import TABLE_PROBES, outcome_cell
 from memgen.scorers.answers import TokenVocab
 from memgen.scorers.frame import REQUIRED_COLUMNS, build_frame
 from memgen.scorers.outcomes import CORRECT
@@ -42,8 +43,6 @@ from memgen.scorers.scoring import score
 
 #: renderings the mechanism models read
 MODEL_RENDERINGS = ("token", "chunk")
-#: the column order of the models x probes table ("all" pools every probe)
-TABLE_PROBES = (*PROBES, "all")
 
 
 @dataclass
@@ -92,23 +91,15 @@ class Evaluation:
         return int((wrong == 0).sum())
 
     def cells(self) -> list[dict]:
-        """One dict per (model, probe in TABLE_PROBES with queries): ``n``, ``correct``,
-        ``accuracy``, and the most frequent wrong outcome with its count (None if all right)."""
+        """One :func:`~memgen.scorers.aggregate.outcome_cell` per (model, probe in TABLE_PROBES
+        with queries): ``n``, ``correct``, ``accuracy``, and the most frequent wrong outcome with
+        its count (None if all right)."""
         out = []
         for label, res in self.results.items():
             for probe in TABLE_PROBES:
                 sel = np.ones(self.n_queries, bool) if probe == "all" else self.probe == PROBES.index(probe)
-                n = int(sel.sum())
-                if n == 0:
-                    continue
-                counts = np.bincount(res.outcome[sel], minlength=len(OUTCOMES))
-                correct = int(counts[CORRECT])
-                counts[CORRECT] = 0
-                worst = int(np.argmax(counts))
-                out.append({"model": label, "probe": probe, "n": n, "correct": correct,
-                            "accuracy": correct / n,
-                            "wrong": OUTCOMES[worst] if counts[worst] else None,
-                            "wrong_n": int(counts[worst])})
+                if sel.any():
+                    out.append(outcome_cell(label, probe, np.bincount(res.outcome[sel], minlength=len(OUTCOMES))))
         return out
 
     def routes(self, label: str) -> dict[str, int]:

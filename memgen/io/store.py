@@ -177,7 +177,7 @@ class LocalStore(Store):
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
-            raise UsageError(f"--out {self.root}: cannot use it ({e.strerror or e})") from None
+            raise UsageError(f"--out {self.root}: cannot write there ({e.strerror or e})") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

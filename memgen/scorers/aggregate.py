@@ -4,13 +4,17 @@ per probe, breakdowns by length, depth, number of updates and number of distract
 :func:`report` takes one or several :class:`~memgen.scorers.scoring.ScoreResult` (several models
 side by side) and returns a :class:`Report`, whose ``data`` is plain JSON and which renders
 itself as Markdown (and through rich on a terminal).
+
+:class:`ProbeTable` is the models x probes table, written once: ``memgen score`` writes it as
+Markdown, ``memgen eval`` and ``memgen stress`` print it through rich, and
+``benchmarks/bench_stress.py`` prints it as Markdown with one row per model.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +54,14 @@ def cell(k: int, n: int) -> dict:
     lo, hi = wilson(k, n)
     return {"correct": int(k), "total": int(n), "accuracy": k / n if n else None,
             "ci95": [lo, hi] if n else None}
+
+
+def dominant_wrong(counts: Sequence[int]) -> tuple[str | None, int]:
+    """The most frequent wrong outcome among ``counts`` (one count per :data:`OUTCOMES` entry;
+    the first in that order on a tie) and its count; ``(None, 0)`` when no answer was wrong."""
+    wrong = [0 if i == CORRECT else int(k) for i, k in enumerate(counts)]
+    worst = max(range(len(wrong)), key=wrong.__getitem__)
+    return (OUTCOMES[worst], wrong[worst]) if wrong[worst] else (None, 0)
 
 
 def _grouped(codes: np.ndarray, correct: np.ndarray, labels: Sequence) -> dict:
@@ -148,6 +160,125 @@ def report(results: ScoreResult | Sequence[ScoreResult], dataset: str | None = N
 
 
 # ---------------------------------------------------------------------------------------------
+# The models x probes table
+
+#: the probe rows of the models x probes table, in order ("all" pools every probe)
+TABLE_PROBES = (*PROBES, "all")
+
+
+def outcome_cell(model: str, probe: str, counts: Sequence[int]) -> dict:
+    """The JSON cell of ``model`` on ``probe`` from its outcome ``counts`` (one per
+    :data:`OUTCOMES` entry): ``model``, ``probe``, ``n``, ``correct``, ``accuracy``, and the
+    most frequent wrong outcome with its count (``wrong`` None if all right): one entry of
+    ``Evaluation.cells()`` and of ``"cells"`` in ``memgen eval``'s summary.json."""
+    n = int(sum(counts))
+    correct = int(counts[CORRECT])
+    wrong, wrong_n = dominant_wrong(counts)
+    return {"model": model, "probe": probe, "n": n, "correct": correct, "accuracy": correct / n if n else None,
+            "wrong": wrong, "wrong_n": wrong_n}
+
+
+@dataclass(frozen=True)
+class ProbeCell:
+    """One cell of the models x probes table: ``correct`` of ``n`` queries, the most frequent
+    wrong outcome and its count, and the 95% Wilson interval where the source has one."""
+
+    correct: int
+    n: int
+    wrong: str | None = None
+    wrong_n: int = 0
+    ci95: tuple[float, float] | None = None
+
+    @property
+    def accuracy_text(self) -> str:
+        """'99.2%' ('–' for no query)."""
+        return f"{100 * (self.correct / self.n):.1f}%" if self.n else "–"
+
+    @property
+    def counts_text(self) -> str:
+        """'595/600'."""
+        return f"{self.correct}/{self.n}"
+
+    @property
+    def ci_text(self) -> str:
+        """'[98.1, 99.6]' ('' without an interval)."""
+        if self.ci95 is None:
+            return ""
+        lo, hi = self.ci95
+        return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+    @property
+    def wrong_text(self) -> str:
+        """'stale 3' ('' when every answer was right)."""
+        return f"{self.wrong} {self.wrong_n}" if self.wrong else ""
+
+    def text(self, ci: bool = True) -> str:
+        """'99.2% [98.1, 99.6] 595/600', or '99.2% 595/600' without the interval; '–' for no query."""
+        if not self.n:
+            return "–"
+        parts = [self.accuracy_text, self.ci_text if ci else "", self.counts_text]
+        return " ".join(x for x in parts if x)
+
+
+@dataclass(frozen=True)
+class ProbeTable:
+    """The models x probes table: one row per probe with queries (:data:`TABLE_PROBES` order),
+    one cell per model (None where the model has no query of that probe), then per-model
+    ``figures`` rows of ready text (episodes all right, active chunks, seconds)."""
+
+    models: tuple[str, ...]
+    probes: tuple[str, ...]
+    cells: Mapping[tuple[str, str], ProbeCell]
+    figures: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def rows(self) -> list[tuple[str, list[ProbeCell | None]]]:
+        """(probe, the cell of each model in order) per probe."""
+        return [(p, [self.cells.get((m, p)) for m in self.models]) for p in self.probes]
+
+    def by_model(self) -> list[tuple[str, list[ProbeCell | None], list[str]]]:
+        """The table turned: (model, its cell per probe, its figure texts) per model."""
+        return [(m, [self.cells.get((m, p)) for p in self.probes], [texts[i] for _, texts in self.figures])
+                for i, m in enumerate(self.models)]
+
+    @classmethod
+    def from_cells(cls, cells: Iterable[dict], models: Sequence[str],
+                   figures: Sequence[tuple[str, Sequence[str]]] = ()) -> ProbeTable:
+        """From :func:`outcome_cell` dicts (``Evaluation.cells()``, summary.json's ``"cells"``)."""
+        table = {(c["model"], c["probe"]): ProbeCell(c["correct"], c["n"], c["wrong"], c["wrong_n"])
+                 for c in cells}
+        probes = tuple(p for p in TABLE_PROBES if any((m, p) in table for m in models))
+        return cls(tuple(models), probes, table, tuple((label, tuple(t)) for label, t in figures))
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> ProbeTable:
+        """From ``Evaluation.summary()`` (``memgen eval --out``'s summary.json, or ``memgen stress
+        --json``): its cells, and each model's episodes all right, active chunks and seconds."""
+        info = summary["models"]
+        figures = [("episodes all right", [f"{m['episodes_correct']}/{m['episodes']}" for m in info.values()]),
+                   ("active chunks", [f"{m['active_chunks'][0]}-{m['active_chunks'][1]}" for m in info.values()]),
+                   ("seconds", [f"{m['seconds']:.2f}" for m in info.values()])]
+        return cls.from_cells(summary["cells"], list(info), figures)
+
+    @classmethod
+    def from_report(cls, data: dict) -> ProbeTable:
+        """From a :class:`Report`'s ``data``: its probes with queries, then "all" (each model's
+        overall accuracy), with Wilson intervals."""
+        def probe_cell(c: dict, outcomes: dict) -> ProbeCell:
+            wrong, wrong_n = dominant_wrong([outcomes[o] for o in OUTCOMES])
+            ci = tuple(c["ci95"]) if c["ci95"] else None
+            return ProbeCell(c["correct"], c["total"], wrong, wrong_n, ci)
+
+        models = data["models"]
+        table = {}
+        for m in models:
+            for p, c in m["by_probe"].items():
+                table[(m["name"], p)] = probe_cell(c, c["outcomes"])
+            table[(m["name"], "all")] = probe_cell(m["overall"], m["outcomes"])
+        probes = [p for p in data["probes"] if any(p in m["by_probe"] for m in models)]
+        return cls(tuple(m["name"] for m in models), (*probes, "all"), table)
+
+
+# ---------------------------------------------------------------------------------------------
 # Markdown
 
 
@@ -155,15 +286,11 @@ def fmt_cell(c: dict | None, ci: bool = True) -> str:
     """'99.2% [98.1, 99.6] 595/600' (or '97.0% 291/300' without the interval); '–' if empty."""
     if not c or not c["total"]:
         return "–"
-    acc = f"{100 * c['accuracy']:.1f}%"
-    counts = f"{c['correct']}/{c['total']}"
-    if not ci:
-        return f"{acc} {counts}"
-    lo, hi = c["ci95"]
-    return f"{acc} [{100 * lo:.1f}, {100 * hi:.1f}] {counts}"
+    return ProbeCell(c["correct"], c["total"], ci95=tuple(c["ci95"])).text(ci=ci)
 
 
-def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+def markdown_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    """A Markdown table; ``align`` is "l" or "r" per column (default: the first left, the rest right)."""
     align = align or ["l"] + ["r"] * (len(header) - 1)
     sep = ["---:" if a == "r" else ":---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
@@ -190,12 +317,9 @@ def _markdown(data: dict) -> str:
         parts += [f"  - note: {n}" for n in m["notes"] if "without a prediction" not in n
                   and "have no prediction" not in n]
     parts += ["", "## Accuracy by probe (95% Wilson interval)", ""]
-    rows = []
-    for p in data["probes"]:
-        if any(p in m["by_probe"] for m in models):
-            rows.append([p] + [fmt_cell(m["by_probe"].get(p)) for m in models])
-    rows.append(["**all**"] + [fmt_cell(m["overall"]) for m in models])
-    parts += [_table(["probe"] + names, rows), ""]
+    rows = [["**all**" if p == "all" else p] + [c.text() if c else "–" for c in cells]
+            for p, cells in ProbeTable.from_report(data).rows()]
+    parts += [markdown_table(["probe"] + names, rows), ""]
 
     used = [o for o in data["outcomes"]
             if any(m["outcomes"][o] for m in models) or o == "correct"]
@@ -209,7 +333,7 @@ def _markdown(data: dict) -> str:
                 continue
             rows.append([p, str(c["total"])] + [_pct(c["outcomes"][o], c["total"]) for o in used])
         rows.append(["**all**", str(m["queries"])] + [_pct(m["outcomes"][o], m["queries"]) for o in used])
-        parts += [_table(["probe", "n"] + used, rows), ""]
+        parts += [markdown_table(["probe", "n"] + used, rows), ""]
         dropped = [o for o in data["outcomes"] if o not in used]
         if dropped:
             parts += [f"No query landed in: {', '.join(dropped)}.", ""]
@@ -220,7 +344,7 @@ def _markdown(data: dict) -> str:
             continue
         parts += [f"## Accuracy by {title}", ""]
         rows = [[lab] + [fmt_cell(m[key].get(lab), ci=False) for m in models] for lab in labels]
-        parts += [_table([key.removeprefix("by_")] + names, rows), ""]
+        parts += [markdown_table([key.removeprefix("by_")] + names, rows), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -151,3 +151,62 @@ def test_a_stream_that_breaks_the_layout_is_a_data_error_naming_the_shard(model_
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match=r"write-chunk-2048/.*marker 2 at position"):
         evaluate(copy, ["hybrid"], config="write-chunk-2048")
+
+
+def test_dominant_wrong_outcome_is_the_most_frequent_the_first_on_a_tie():
+    from memgen.format.codes import OUTCOMES
+    from memgen.scorers.aggregate import dominant_wrong
+
+    counts = dict.fromkeys(OUTCOMES, 0)
+    assert dominant_wrong(list(counts.values())) == (None, 0)
+    counts.update(correct=9, cross_key=2, stale=2, hallucinated=1)
+    assert dominant_wrong(list(counts.values())) == ("stale", 2)  # stale comes before cross_key
+    counts["correct"] = 99
+    assert dominant_wrong(list(counts.values())) == ("stale", 2)  # correct is never the wrong one
+
+
+def test_eval_score_and_the_benchmark_print_one_models_by_probes_table(model_dataset, tmp_path):
+    """The same cells (correct, n, dominant wrong outcome) reach ``memgen eval``'s rich table,
+    ``memgen score``'s Markdown and ``bench_stress.py --markdown``: the table is written once."""
+    import importlib.util
+    from pathlib import Path
+
+    from memgen.cli.models import results_table
+    from memgen.scorers.aggregate import ProbeTable, report
+
+    labels = ["hybrid", "slots_only", "sparse"]
+    ev = evaluate(model_dataset, labels, config="mixed-chunk-2048", out=tmp_path / "p")
+    table = ProbeTable.from_summary(ev.summary())
+    assert table.models == tuple(labels) and table.probes[-1] == "all"
+    got = {(m, p): (c.correct, c.n, c.wrong, c.wrong_n) for p, cells in table.rows()
+           for m, c in zip(table.models, cells, strict=True) if c is not None}
+    assert got == {(c["model"], c["probe"]): (c["correct"], c["n"], c["wrong"], c["wrong_n"]) for c in ev.cells()}
+    assert got["hybrid", "all"][0] == got["hybrid", "all"][1] and got["slots_only", "no_write_signal"][0] == 0
+
+    scored = report([score(model_dataset, tmp_path / "p" / f"{m}.jsonl", config="mixed-chunk-2048", name=m)
+                     for m in labels])
+    from_report = ProbeTable.from_report(scored.data)
+    assert from_report.probes == table.probes
+    assert {k: (c.correct, c.n, c.wrong, c.wrong_n) for k, c in from_report.cells.items()} == got
+    md = scored.to_markdown()
+    for p, cells in from_report.rows():
+        assert "| " + " | ".join(["**all**" if p == "all" else p] + [c.text() for c in cells]) + " |" in md
+
+    from rich.console import Console
+
+    console = Console(width=250, record=True, highlight=False)
+    console.print(results_table(ev, "t"))
+    terminal = console.export_text()
+    for m, c in table.cells.items():
+        assert c.counts_text in terminal and (not c.wrong or c.wrong_text in terminal), m
+    assert "episodes all right" in terminal and f"{ev.episodes_correct('hybrid')}/{ev.n_episodes}" in terminal
+
+    bench = Path(__file__).parents[2] / "benchmarks" / "bench_stress.py"
+    spec = importlib.util.spec_from_file_location("bench_stress", bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = module.markdown(json.loads((tmp_path / "p" / "summary.json").read_text())).splitlines()
+    assert lines[0] == "| model | " + " | ".join(table.probes) + " | episodes all right | active chunks | seconds |"
+    row = next(x for x in lines if x.startswith("| `slots_only` |")).split(" | ")
+    c = table.cells["slots_only", "no_write_signal"]
+    assert row[1 + table.probes.index("no_write_signal")] == f"{c.accuracy_text} ({c.counts_text}) {c.wrong_text}"

@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
+import threading
 from functools import partial
 
 import fsspec
@@ -83,10 +83,25 @@ def test_unknown_url_protocol_is_a_usage_error(tmp_path):
         generate(MULTI, "nosuchfs://x/ds")
 
 
-def test_results_arrive_as_they_complete():
-    # the slow item is first in, last out: a progress bar moves while it runs
-    order = [item for item, _ in map_tasks(time.sleep, [1.5, 0.0, 0.0, 0.0], workers=2)]
-    assert order[-1] == 1.5 and sorted(order) == [0.0, 0.0, 0.0, 1.5]
+@pytest.fixture
+def release():
+    """An event shared with the pool's workers: a task ``release.wait(timeout)`` blocks until the
+    test sets it (or ``timeout`` seconds pass: only a test that is failing waits that long)."""
+    import multiprocessing
+
+    with multiprocessing.Manager() as manager:
+        yield manager.Event()
+
+
+def test_results_arrive_as_they_complete(release):
+    # the slow item is first in and blocks until the caller holds the other three: a progress
+    # bar moves while it runs.  Yielding in submission order would return it first, timed out.
+    got = []
+    for item, released in map_tasks(release.wait, [60.0, 0.0, 0.0, 0.0], workers=2):
+        got.append((item, released))
+        if len(got) == 3:
+            release.set()
+    assert got == [(0.0, False)] * 3 + [(60.0, True)]
 
 
 def test_a_usage_error_in_a_worker_reaches_the_caller_as_itself():
@@ -99,14 +114,19 @@ def test_a_dead_worker_is_a_data_error():
         list(map_tasks(os._exit, [3, 3], workers=2))
 
 
-def test_closing_early_stops_the_workers():
-    it = map_tasks(time.sleep, [0.0, 60.0, 60.0], workers=2)
-    next(it)
+def test_closing_early_stops_the_workers(release):
+    # two tasks block until released; closing the iterator must kill them, not wait for them
+    it = map_tasks(release.wait, [0.0, None, None], workers=2)
+    assert next(it) == (0.0, False)
     workers = pool_processes(os.getpid(), server=False)  # the server outlives a pool
     assert workers
-    t0 = time.monotonic()
-    it.close()
-    assert time.monotonic() - t0 < 10
+    watchdog = threading.Timer(60, release.set)  # frees a close() that waits, so the test fails, not hangs
+    watchdog.start()
+    try:
+        it.close()
+        assert not release.is_set(), "close() returned only once the running tasks were released"
+    finally:
+        watchdog.cancel()
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
 
