@@ -15,9 +15,9 @@ Problems with the file itself raise :class:`DataError` as ``file:line: what is w
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +33,12 @@ from memgen.format.errors import DataError
 
 #: ``tokens`` entry of a prediction that is not a JSON integer (so it is unparsed as a token)
 NOT_INT = np.iinfo(np.int64).min
+_INT64_MAX = np.iinfo(np.int64).max
+#: a predictions file (after gzip) larger than this is refused: about 4M answers of 60 bytes
+MAX_PREDICTIONS_BYTES = 256 << 20
 
 _BLOCK_LINE = re.compile(
-    r"^[\s*_>#-]*(?:q(?:uestion)?\s*)?#?(\d+)[*_]*\s*(?::|\)|\.(?=[\s*_]|$)|-(?=\s))[*_]*\s*(.*?)\s*$",
+    r"^[\s*_>#-]*(?:q(?:uestion)?\s*)?#?(\d{1,9})[*_]*\s*(?::|\)|\.(?=[\s*_]|$)|-(?=\s))[*_]*\s*(.*?)\s*$",
     re.IGNORECASE)
 
 
@@ -130,8 +133,8 @@ class Predictions:
 def prediction_values(values: list) -> tuple[np.ndarray, list[str | None]]:
     """(token ids, texts) of raw answers: a JSON integer is a token id and its decimal text;
     a string is a text and no token (``NOT_INT``); anything else (null, float, bool) neither."""
-    tokens = np.fromiter((v if type(v) is int else NOT_INT for v in values), dtype=np.int64,
-                         count=len(values))
+    tokens = np.fromiter((v if type(v) is int and NOT_INT < v <= _INT64_MAX else NOT_INT for v in values),
+                         dtype=np.int64, count=len(values))
     texts = [v if type(v) is str else (str(v) if type(v) is int else None) for v in values]
     return tokens, texts
 
@@ -140,6 +143,8 @@ def column_values(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str
     """(token ids, texts) of an Arrow column of answers, as :func:`prediction_values` reads a
     list, without a Python loop for integer columns (their texts are derived when needed)."""
     if pa.types.is_integer(col.type):
+        if col.type == pa.uint64():  # ids above int64's range are no token: unparsed, not wrapped
+            col = pc.if_else(pc.greater(col, pa.scalar(int(_INT64_MAX), pa.uint64())), pa.scalar(None, col.type), col)
         return pc.fill_null(pc.cast(col, pa.int64()), NOT_INT).to_numpy().astype(np.int64), None
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_null(col.type):
         texts = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -170,9 +175,13 @@ class _Builder:
         i = row.get("id")
         if isinstance(i, bool) or not isinstance(i, (str, int)):
             raise self.fail(line, f"missing or non-string {where}'id'")
+        if isinstance(i, str) and not _unicode(i):
+            raise self.fail(line, f"{where}'id' is not valid Unicode (it holds a lone surrogate)")
         return str(i)
 
     def add(self, id_: str, qid: int, slot: int, value, line: int) -> None:
+        if isinstance(value, str) and not _unicode(value):  # a lone surrogate cannot be stored: mark it
+            value = value.encode("utf-8", "replace").decode("utf-8")
         self.ids.append(id_)
         self.qids.append(qid)
         self.slots.append(slot)
@@ -276,10 +285,7 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
         return Predictions.from_table(_read_table(p), name=label, source=str(p), column=column)
     if not p.is_file():
         raise DataError(f"{p}: no such predictions file")
-    try:
-        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{p}: cannot be read ({e})") from None
+    raw = _read_bytes(p)
     fast = None if lm_eval_filter else _read_flat_jsonl(raw, label, str(p))
     if fast is not None:
         return fast
@@ -290,6 +296,35 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
     if not b.ids and not b.block_unnumbered:
         raise DataError(f"{p}: no predictions in the file")
     return b.build(label)
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _read_bytes(p: Path) -> bytes:
+    """The file's bytes (gunzipped for ``.gz``), at most :data:`MAX_PREDICTIONS_BYTES` of them:
+    a larger file, or a gzip bomb, is refused before it fills memory."""
+    too_big = DataError(f"{p}: more than {MAX_PREDICTIONS_BYTES >> 20} MiB of predictions; split the file")
+    try:
+        if p.stat().st_size > MAX_PREDICTIONS_BYTES:
+            raise too_big
+        data = p.read_bytes()
+        if p.suffix != ".gz":
+            return data
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = inflate.decompress(data, MAX_PREDICTIONS_BYTES + 1)
+        if len(out) > MAX_PREDICTIONS_BYTES or inflate.unconsumed_tail:
+            raise too_big
+        if not inflate.eof:
+            raise DataError(f"{p}: truncated gzip file")
+        return out
+    except (OSError, zlib.error) as e:
+        raise DataError(f"{p}: cannot be read ({e})") from None
 
 
 def _default_name(p: Path) -> str:
@@ -308,11 +343,14 @@ def _json_lines(raw: bytes, source: str) -> Iterator[tuple[int, object]]:
             continue
         try:
             yield i + 1, json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if i == last and not complete:
+        except RecursionError:
+            raise DataError(f"{source}:{i + 1}: nested too deeply for a predictions row") from None
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
+            if i == last and not complete and isinstance(e, json.JSONDecodeError):
                 raise DataError(f"{source}:{i + 1}: truncated file (the last line is incomplete JSON)") \
                     from None
-            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8" \
+                if isinstance(e, UnicodeDecodeError) else str(e)[:80]
             raise DataError(f"{source}:{i + 1}: malformed JSON ({msg})") from None
 
 
@@ -322,6 +360,9 @@ def _read_flat_jsonl(raw: bytes, name: str, source: str) -> Predictions | None:
     C++.  None sends the file to the line-by-line reader, which also gives the exact line of
     any problem."""
     if not raw or not raw.endswith(b"\n") or b"\n\n" in raw or raw.startswith(b"\n"):
+        return None
+    # one flat object a line, nothing nested: Arrow's reader crashes the process on deep nesting
+    if b"[" in raw or raw.count(b"{") != raw.count(b"\n"):
         return None
     try:
         table = pajson.read_json(pa.BufferReader(raw))
