@@ -75,24 +75,28 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
 
 
 def _write_out(out: Path, rep, results) -> None:
+    """The report folder, written whole (io.atomic.write_folder): report.json and .md, one
+    queries-<model>.parquet per model, the plots."""
     import pyarrow.parquet as pq
 
-    from memgen.io.atomic import atomic_write_bytes, atomic_write_text
+    from memgen.io.atomic import write_folder
     from memgen.scorers.plots import write_plots
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
-    atomic_write_text(out / "report.json", rep.to_json() + "\n")
-    atomic_write_text(out / "report.md", rep.to_markdown())
-    for m, r in zip(rep.models, results, strict=True):
-        import pyarrow as pa
+    slugs = [_slug(m["name"]) for m in rep.models]
+    same = sorted({s for s in slugs if slugs.count(s) > 1})
+    if same:
+        raise UsageError(f"--name: models {', '.join(repr(m['name']) for m in rep.models if _slug(m['name']) in same)} "
+                         f"would write the same file queries-{same[0]}.parquet; give names that differ in letters")
 
-        sink = pa.BufferOutputStream()
-        pq.write_table(r.to_table(), sink)
-        atomic_write_bytes(out / f"queries-{_slug(m['name'])}.parquet", memoryview(sink.getvalue()))
-    write_plots(rep, out)
+    def write(tmp: Path) -> None:
+        (tmp / "report.json").write_text(rep.to_json() + "\n")
+        (tmp / "report.md").write_text(rep.to_markdown())
+        for slug, r in zip(slugs, results, strict=True):
+            pq.write_table(r.to_table(), tmp / f"queries-{slug}.parquet")
+        write_plots(rep, tmp)
+
+    write_folder(out, write, own=lambda name: name in ("report.json", "report.md") or name.endswith(".png")
+                 or (name.startswith("queries-") and name.endswith(".parquet")))
 
 
 def _slug(name: str) -> str:

@@ -30,7 +30,7 @@ from memgen.evaluation.zoo import available_models, get_model
 from memgen.format.codes import OUTCOMES, PROBES
 from memgen.format.errors import DataError, UsageError
 from memgen.format.vocab import Vocab
-from memgen.io.atomic import atomic_write_text
+from memgen.io.atomic import write_folder
 from memgen.io.dataset import Dataset, open_verified
 from memgen.io.shards import read_shard
 from memgen.models.registry import ROUTES, Model, model_label
@@ -131,27 +131,25 @@ def _file_name(label: str) -> str:
 def write_predictions(ev: Evaluation, out: str | Path) -> list[Path]:
     """Write ``<out>/<model>.jsonl`` per model (rows ``{"id", "qid", "prediction", "route",
     "active_chunks"}``, prediction a token id: the format ``memgen score`` reads) and
-    ``<out>/summary.json``; each file atomically.  Returns the paths written."""
+    ``<out>/summary.json``, the folder written whole (:func:`memgen.io.atomic.write_folder`: a
+    kill never leaves predictions of two datasets side by side).  Returns the paths written."""
     root = Path(out)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out {root}: cannot write there ({e.strerror or e})") from None
     quoted = [json.dumps(i) for i in ev.row_ids]
     ids = [quoted[r] for r in ev.query_row.tolist()]
     qids = ev.qid.tolist()
-    paths = []
-    for label, res in ev.results.items():
-        routes = [json.dumps(ROUTES[r]) for r in res.route.tolist()]
-        lines = [f'{{"id": {i}, "qid": {q}, "prediction": {p}, "route": {r}, "active_chunks": {a}}}\n'
-                 for i, q, p, r, a in zip(ids, qids, res.prediction.tolist(), routes,
-                                          res.active_chunks.tolist(), strict=True)]
-        path = root / _file_name(label)
-        atomic_write_text(path, "".join(lines))
-        paths.append(path)
-    path = root / "summary.json"
-    atomic_write_text(path, json.dumps(ev.summary(), indent=1) + "\n")
-    return [*paths, path]
+    names = [_file_name(label) for label in ev.results]
+
+    def write(tmp: Path) -> None:
+        for name, res in zip(names, ev.results.values(), strict=True):
+            routes = [json.dumps(ROUTES[r]) for r in res.route.tolist()]
+            lines = [f'{{"id": {i}, "qid": {q}, "prediction": {p}, "route": {r}, "active_chunks": {a}}}\n'
+                     for i, q, p, r, a in zip(ids, qids, res.prediction.tolist(), routes,
+                                              res.active_chunks.tolist(), strict=True)]
+            (tmp / name).write_text("".join(lines))
+        (tmp / "summary.json").write_text(json.dumps(ev.summary(), indent=1) + "\n")
+
+    write_folder(root, write, own=lambda name: name.endswith(".jsonl") or name == "summary.json")
+    return [*(root / n for n in names), root / "summary.json"]
 
 
 def _models(models: Sequence[str | Model] | None) -> list[Model]:

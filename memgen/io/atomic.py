@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,42 @@ def output_file(path: str | Path, flag: str = "--out") -> Path:
     if not stat.S_ISREG(mode):
         raise UsageError(f"{flag} {path}: is not a regular file (a device, FIFO or socket); give a file name")
     return path
+
+
+def write_folder(out: str | Path, write: Callable[[Path], None], own: Callable[[str], bool],
+                 flag: str = "--out") -> Path:
+    """Make the folder ``out`` whole or not at all: ``write(tmp)`` fills a fresh temporary
+    sibling, which then takes ``out``'s place (an earlier folder is moved aside and removed
+    only after).  A kill, a full disk or an error leaves the earlier folder as it was and no
+    mix of old and new files.  ``out`` may hold only names that ``own`` accepts (what this
+    writer makes): a folder with anything else in it is refused, never replaced."""
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag} {out}: exists and is not a folder")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if not own(p.name))
+        if foreign:
+            raise UsageError(f"{flag} {out}: holds files this command did not write ({', '.join(foreign[:3])}); "
+                             "choose an empty or new folder")
+    tmp = out.with_name(f".{out.name}{TMP_MARK}{os.getpid()}")
+    old = out.with_name(f".{out.name}{TMP_MARK}old-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        write(tmp)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():
+            os.replace(old, out)
+        raise UsageError(f"{flag} {out}: cannot write there ({e.strerror or e}); nothing was changed") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 def sha256_file(path: Path, block: int = 1 << 22) -> str:
