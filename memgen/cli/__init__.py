@@ -11,7 +11,7 @@ import sys
 import click
 
 from memgen import __version__
-from memgen.cli import ecosystem, generate, models, score
+from memgen.cli import ecosystem, generate, models, score, train
 from memgen.cli.common import _fail
 from memgen.format.errors import MemgenError
 
@@ -53,5 +53,6 @@ def main() -> None:
 
 # Every command, in the order of the data path; each module imports its library only when run.
 for _command in (generate.generate, generate.verify, generate.show, models.eval_command, models.stress_command,
-                 score.score, ecosystem.publish_command, ecosystem.export_command, ecosystem.run_command):
+                 score.score, ecosystem.publish_command, ecosystem.export_command, ecosystem.run_command,
+                 train.train_command):
     main.add_command(_command)

@@ -25,7 +25,7 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 _MODEL_HELP = ("Model to run, as name or name:knob=value,... (e.g. fixed_state:d=64); repeat for "
-               "several [default: every registered model].")
+               "several [default: every mechanism model; learned ones, e.g. memslot_ref, are named].")
 
 
 def results_table(ev: Evaluation, title: str) -> Table:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from memgen.evaluation.zoo import available_models, get_model
+from memgen.evaluation.zoo import default_models, get_model
 from memgen.format.codes import OUTCOMES, PROBES
 from memgen.format.errors import DataError, UsageError
 from memgen.format.vocab import Vocab
@@ -153,7 +153,7 @@ def write_predictions(ev: Evaluation, out: str | Path) -> list[Path]:
 
 
 def _models(models: Sequence[str | Model] | None) -> list[Model]:
-    specs = list(models) if models else available_models()
+    specs = list(models) if models else default_models()
     built = [get_model(m) if isinstance(m, str) else m for m in specs]
     labels = [model_label(m) for m in built]
     dup = {x for x in labels if labels.count(x) > 1}

@@ -12,15 +12,44 @@ import dataclasses
 from memgen.baselines import fixed_state, oracle, sparse
 from memgen.format.errors import UsageError
 from memgen.memslot_ref import mechanism
+from memgen.models import learned
 from memgen.models.registry import MODELS, Model
+from memgen.models.train import register_memory
 
 #: the bundled models, in the order ``memgen eval`` lists them
-BUILTIN = (oracle.Oracle, mechanism.Hybrid, mechanism.SlotsOnly, fixed_state.FixedState, sparse.Sparse)
+BUILTIN = (oracle.Oracle, mechanism.Hybrid, mechanism.SlotsOnly, fixed_state.FixedState, sparse.Sparse,
+           learned.MemslotRef, learned.DeltaNet, learned.Learned)
+
+
+def _memslot_memory() -> type:
+    from memgen.memslot_ref.model import MemslotMemory
+
+    return MemslotMemory
+
+
+def _delta_net_memory() -> type:
+    from memgen.baselines.delta_net import DeltaNetMemory
+
+    return DeltaNetMemory
+
+
+#: the learned memories by name (their modules import torch, so each is loaded when first used)
+register_memory("memslot_ref", _memslot_memory)
+register_memory("delta_net", _delta_net_memory)
+
+
+def default_models() -> list[str]:
+    """The models ``memgen eval`` and ``memgen stress`` run when none is named: every registered
+    model but those that opt out (``in_default_run = False``: the learned ones, which need torch
+    and a checkpoint, and run far slower than the mechanisms on millions of tokens)."""
+    return [name for name in available_models() if getattr(MODELS[name], "in_default_run", True)]
 
 
 def available_models() -> list[str]:
-    """Names of every registered model, the bundled ones first."""
-    return list(MODELS)
+    """Names of every registered model: the bundled ones first, in :data:`BUILTIN` order, then
+    the user's in the order they registered."""
+    builtin = [cls.name for cls in BUILTIN]
+    return builtin + [name for name in MODELS if name not in builtin]
 
 
 def _convert(text: str, default: object, where: str) -> object:

@@ -1,0 +1,315 @@
+"""The reference hybrid, learned form: S editable slots with learned gates, an exact version
+counter per slot, a read head, a block top-k fallback, and a learned gate between them.
+
+It is a memory on the shared front end (:mod:`memgen.models.frontend`): it reads the front
+end's key, value and gate context at every position and answers at the answer slots.
+
+**Gates** (from the gate context of the last 4 tokens, one linear head each):
+
+* write ``w_t``: store the value token at t under the key before it (a write, an overwrite
+  or a silent write; not a distractor's value);
+* overwrite (the slot match): a write whose key matches a used slot (``sigmoid(tau (cos - theta))
+  > 1/2``) edits that slot, appending a version; any other write takes a free slot;
+* discard ``d_t``: invalidate the slot of the key before t (the token after ``DELETE k1 k2``);
+  the slot keeps its history, so a key written again continues its version count.
+
+**Slot state** (a value, :class:`SlotState`): per slot its key, its history of values (the
+h-th entry is version h + 1), an exact integer version counter, a valid flag (holds a value
+now) and a used flag.  **Read head**: at a query, the used slot nearest the query key, if its
+match gate is open; the ask (a learned 3-way mode from the gate context: latest, version,
+previous; k from the front end) picks the entry: ``latest`` = entry count - 1, ``version`` k =
+entry k - 1, ``previous`` = entry count - 2; an invalid slot, or an entry that does not exist,
+reads the "unknown" embedding.
+
+**Fallback**: block top-k over the positions before the query (blocks of 64): blocks scored by
+their best key match with the query, the query's own block plus the top ``fallback_k`` earlier
+ones kept, and attention over their positions (key match plus a learned "stated value" bias,
+and a learned null entry that reads "unknown").  It sees what the slots may not have: facts
+never written to a slot.  A learned **route gate** (gate context, whether a slot of the key
+exists, the fallback's best match) mixes the slot read and the fallback read.
+
+**Two forms of one model.**  Training (``module.train()``) uses the *parallel* form over a
+whole sequence: every write of the query's key (soft gates times the soft match) joins the
+key's slot, the counter is the cumulative sum of write gates, and "the last event is a write"
+is a product of (1 - gate) terms; gradients reach every gate.  Inference (``module.eval()``)
+uses the *recurrent* form: gates and match thresholded at 1/2, the slot table updated event by
+event, chunk by chunk, with the state carried.  With saturated gates the two agree (tested), as
+long as the keys written are at most ``slots``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memgen.models.frontend import Features, FrontEndConfig
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class MemslotConfig:
+    slots: int = 512  # S: slots in the recurrent table (the parallel form has one per key)
+    fallback_k: int = 1  # earlier blocks the fallback reads, besides the query's own
+    block: int = 64  # tokens per fallback block
+
+
+class SlotState(NamedTuple):
+    keys: Tensor  # (B, S, dk) the key of each used slot
+    values: Tensor  # (B, S, H, d) history: entry h is version h + 1
+    count: Tensor  # (B, S) long, exact version counter (values the key has had)
+    valid: Tensor  # (B, S) bool, holds a value now
+    used: Tensor  # (B, S) bool, allocated
+    cache: tuple[tuple[Tensor, Tensor, Tensor], ...]  # fallback: per chunk (key, value, bias)
+    dropped: Tensor  # (B,) long, writes of new keys that found no free slot
+
+
+def _hat(x: Tensor) -> Tensor:
+    """1 at 0, falling to 0 at +-1: a soft 'equals' for (soft) integer counts."""
+    return (1 - x.abs()).clamp(min=0)
+
+
+def gather_reads(read: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T) bool -> (qpos (B, Q) long, qmask (B, Q) bool), the read positions of each row left-aligned."""
+    B = read.shape[0]
+    n = read.sum(1)  # (B,)
+    Q = int(n.max()) if B else 0
+    qpos = torch.zeros(B, Q, dtype=torch.long, device=read.device)
+    qmask = torch.arange(Q, device=read.device)[None, :] < n[:, None]
+    if Q:
+        rows, cols = read.nonzero(as_tuple=True)
+        rank = torch.cumsum(read.long(), 1)[rows, cols] - 1
+        qpos[rows, rank] = cols
+    return qpos, qmask
+
+
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """x (B, T, ...) at idx (B, Q) -> (B, Q, ...)."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
+
+
+class MemslotMemory(nn.Module):
+    def __init__(self, cfg: FrontEndConfig, slots: int = 512, fallback_k: int = 1, block: int = 64):
+        super().__init__()
+        self.cfg = cfg
+        self.knobs = MemslotConfig(slots, fallback_k, block)
+        dc = cfg.d_context
+        self.write_gate = nn.Linear(dc, 1)
+        self.discard_gate = nn.Linear(dc, 1)
+        self.value_bias = nn.Linear(dc, 1)  # fallback: "this position states a value"
+        self.mode = nn.Linear(dc, 3)  # latest, version, previous
+        self.route_gate = nn.Linear(dc + 2, 1)
+        self.log_tau = nn.Parameter(torch.tensor(3.0))  # match sharpness, exp(3) = 20
+        self.theta = nn.Parameter(torch.tensor(0.8))  # match threshold on the key cosine
+        self.log_tau_fallback = nn.Parameter(torch.tensor(2.0))
+        self.null = nn.Parameter(torch.tensor(0.0))  # fallback's "unknown" logit
+        for g in (self.write_gate, self.discard_gate):
+            nn.init.constant_(g.bias, -2.0)  # start closed: filler is most of every stream
+        self.trace: dict[str, Tensor] = {}  # set by the recurrent form: per read, route gate and blocks read
+
+    # ---- the pieces both forms share
+    def gates(self, f: Features) -> tuple[Tensor, Tensor]:
+        """(write logits, discard logits), (B, T) each."""
+        return self.write_gate(f.context).squeeze(-1), self.discard_gate(f.context).squeeze(-1)
+
+    def initial_state(self, batch: int) -> SlotState:
+        """The empty table.  It holds no slot yet: the table grows as keys are written, up to
+        ``slots`` slots of ``max_version`` entries (so a batch of short rows stays small)."""
+        S, H = 0, 0
+        dk, d = self.cfg.d_key, self.cfg.d_model
+        dev = self.theta.device
+        return SlotState(torch.zeros(batch, S, dk, device=dev), torch.zeros(batch, S, H, d, device=dev),
+                         torch.zeros(batch, S, dtype=torch.long, device=dev),
+                         torch.zeros(batch, S, dtype=torch.bool, device=dev),
+                         torch.zeros(batch, S, dtype=torch.bool, device=dev), (),
+                         torch.zeros(batch, dtype=torch.long, device=dev))
+
+    def _combine(self, f: Features, qpos: Tensor, r_modes: Tensor, slot_seen: Tensor,
+                 r_fb: Tensor, fb_max: Tensor) -> tuple[Tensor, Tensor]:
+        """Mix the three ask modes (r_modes (B, Q, 3, d)) and the slot/fallback reads."""
+        ctx = _take(f.context, qpos)  # (B, Q, dc)
+        p = torch.softmax(self.mode(ctx), -1)  # (B, Q, 3)
+        r_slot = (p[..., None] * r_modes).sum(2)  # (B, Q, d)
+        g = torch.sigmoid(self.route_gate(torch.cat([ctx, slot_seen[..., None], fb_max[..., None]], -1)))
+        return g * r_slot + (1 - g) * r_fb, g.squeeze(-1)  # (B, Q, d), (B, Q)
+
+    def fallback(self, kq: Tensor, qpos: Tensor, keys: Tensor, values: Tensor, bias: Tensor,
+                 absent: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Block top-k read of the positions before each query.
+
+        kq (B, Q, dk), qpos (B, Q) absolute; keys (B, N, dk), values (B, N, d), bias (B, N) of
+        positions 0..N-1.  Returns (read (B, Q, d), best match (B, Q), blocks read (B, Q))."""
+        B, Q, _ = kq.shape
+        N, blk = keys.shape[1], self.knobs.block
+        pad = -N % blk
+        if pad:
+            keys, values = F.pad(keys, (0, 0, 0, pad)), F.pad(values, (0, 0, 0, pad))
+            bias = F.pad(bias, (0, pad))
+        nb = (N + pad) // blk
+        qb = qpos // blk  # (B, Q) the query's own block
+        with torch.no_grad():  # selection is discrete (NSA): gradients flow through the attention
+            best = torch.empty(B, Q, nb, device=kq.device)
+            step = max(blk, (1 << 22) // max(1, Q * blk) * blk)  # bound the (B, Q, step) scores
+            for s in range(0, N + pad, step):
+                sc = kq @ keys[:, s:s + step].transpose(1, 2)  # (B, Q, step)
+                at = torch.arange(s, s + sc.shape[-1], device=kq.device)
+                sc = sc.masked_fill((at[None, None, :] >= qpos[..., None]) | (at >= N), -2.0)
+                best[:, :, s // blk:(s + sc.shape[-1]) // blk] = sc.view(B, Q, -1, blk).amax(-1)
+            earlier = torch.arange(nb, device=kq.device)[None, None, :] < qb[..., None]
+            cand = best.masked_fill(~earlier, -3.0)
+            k = min(self.knobs.fallback_k, nb)
+            top_v, top_i = cand.topk(k, -1)  # (B, Q, k)
+            sel = torch.cat([top_i, qb[..., None]], -1)  # (B, Q, k + 1) blocks
+            sel_ok = torch.cat([top_v > -3.0, torch.ones_like(qb[..., None], dtype=torch.bool)], -1)
+            idx = (sel[..., None] * blk + torch.arange(blk, device=kq.device)).flatten(2)  # (B, Q, P)
+            ok = sel_ok[..., None].expand(-1, -1, -1, blk).flatten(2) & (idx < qpos[..., None]) & (idx < N)
+        flat = idx.flatten(1)  # (B, Q * P)
+        kk = _take(keys, flat).view(B, Q, -1, keys.shape[-1])  # (B, Q, P, dk)
+        vv = _take(values, flat).view(B, Q, -1, values.shape[-1])  # (B, Q, P, d)
+        bb = _take(bias, flat).view(B, Q, -1)  # (B, Q, P)
+        sim = (kk @ kq[..., None]).squeeze(-1)  # (B, Q, P)
+        logit = (self.log_tau_fallback.exp() * sim + bb).masked_fill(~ok, float("-inf"))
+        logit = torch.cat([logit, self.null.expand(B, Q, 1)], -1)  # (B, Q, P + 1)
+        p = torch.softmax(logit, -1)
+        read = (p[..., :-1, None] * vv).sum(2) + p[..., -1:] * absent  # (B, Q, d)
+        fb_max = sim.masked_fill(~ok, -1.0).amax(-1) if sim.shape[-1] else torch.full_like(qpos, -1.0)
+        return read, fb_max, sel_ok.sum(-1)
+
+    # ---- parallel form (training)
+    def parallel(self, f: Features, read: Tensor, hard: bool = False) -> Tensor:
+        """Output (B, T, d) at the read positions, from the empty state, over the whole chunk."""
+        B, T, d = f.value.shape
+        qpos, qmask = gather_reads(read)  # (B, Q)
+        kq = _take(f.key, qpos)  # (B, Q, dk)
+        wl, dl = self.gates(f)  # (B, T)
+        sim = kq @ f.key.transpose(1, 2)  # (B, Q, T)
+        before = torch.arange(T, device=read.device)[None, None, :] < qpos[..., None]  # (B, Q, T)
+        if hard:
+            w, dg = (wl > 0).float(), (dl > 0).float()
+            m = (sim > self.theta).float() * before
+        else:
+            w, dg = torch.sigmoid(wl), torch.sigmoid(dl)
+            m = torch.sigmoid(self.log_tau.exp() * (sim - self.theta)) * before
+        e = w[:, None, :] * m  # (B, Q, T) writes of the query's key
+        x = dg[:, None, :] * m  # (B, Q, T) discards of the query's key
+        count = torch.cumsum(e, -1)  # (B, Q, T) version counter after t
+        total = count[..., -1:]  # (B, Q, 1) values the key has had before the query
+        keep = torch.log1p(-e * (1 - EPS)) + torch.log1p(-x * (1 - EPS))  # log P(no event at t)
+        after = torch.flip(torch.cumsum(torch.flip(keep, [-1]), -1), [-1]) - keep  # log P(no event after t)
+        last = e * after.exp()  # (B, Q, T) P(t is the last event and a write)
+        holds = last.sum(-1, keepdim=True)  # (B, Q, 1) P(the key holds a value)
+        k = _take(f.ask_k, qpos).float()[..., None]  # (B, Q, 1)
+        ver = e * _hat(count - k)  # (B, Q, T) the k-th write
+        prev = e * _hat(count - (total - 1))  # (B, Q, T) the write before the last
+        a = f.absent
+        r_latest = last @ f.value + (1 - holds) * a  # (B, Q, d)
+        r_ver = holds * (ver @ f.value + (1 - ver.sum(-1, keepdim=True)) * a) + (1 - holds) * a
+        r_prev = holds * (prev @ f.value + (1 - prev.sum(-1, keepdim=True)) * a) + (1 - holds) * a
+        r_modes = torch.stack([r_latest, r_ver, r_prev], 2)  # (B, Q, 3, d)
+        slot_seen = e.sum(-1).clamp(max=1.0)  # (B, Q) a slot of the key exists
+        bias = self.value_bias(f.context).squeeze(-1)  # (B, T)
+        r_fb, fb_max, _ = self.fallback(kq, qpos + int(f.pos[0]), f.key, f.value, bias, a)
+        out_q, _ = self._combine(f, qpos, r_modes, slot_seen, r_fb, fb_max)
+        out = torch.zeros(B, T, d, device=f.value.device, dtype=out_q.dtype)
+        rows = torch.arange(B, device=read.device)[:, None].expand_as(qpos)
+        return out.index_put((rows[qmask], qpos[qmask]), out_q[qmask])
+
+    def aux_loss(self, f: Features, write_label: Tensor, discard_label: Tensor, supervised: bool) -> Tensor:
+        """Lite write supervision (BCE of the write / discard gates against the IR's events) when
+        ``supervised``; always a small sparsity prior on the write gate (most tokens are filler)."""
+        wl, dl = self.gates(f)
+        loss = 0.01 * torch.sigmoid(wl).mean()
+        if supervised:
+            loss = loss + F.binary_cross_entropy_with_logits(wl, write_label) \
+                + F.binary_cross_entropy_with_logits(dl, discard_label)
+        return loss
+
+    # ---- recurrent form (inference)
+    def forward(self, f: Features, state: SlotState | None, read: Tensor) -> tuple[Tensor, SlotState | None]:
+        """Training: the parallel form (one whole sequence, ``state`` None); else the recurrent one."""
+        if self.training:
+            if state is not None or int(f.pos[0]) != 0:
+                raise ValueError("the parallel (training) form runs one whole sequence from the empty state")
+            return self.parallel(f, read), None
+        return self.recurrent(f, state if state is not None else self.initial_state(f.ids.shape[0]), read)
+
+    @torch.no_grad()
+    def recurrent(self, f: Features, state: SlotState, read: Tensor) -> tuple[Tensor, SlotState]:
+        """The slot table updated event by event with hard gates; reads at the read positions."""
+        B, T, d = f.value.shape
+        H = self.cfg.vocab.max_version
+        wl, dl = self.gates(f)
+        write, discard = wl > 0, dl > 0  # (B, T)
+        # grow the table to what this chunk can need: used slots + its writes, at most `slots`
+        S0, H0 = state.values.shape[1], state.values.shape[2]
+        most = int(write.sum(1).max()) if T else 0
+        S1 = max(S0, min(self.knobs.slots, (int(state.used.sum(1).max()) if S0 else 0) + most))
+        H1 = max(H0, min(H, H0 + most))
+        keys = F.pad(state.keys, (0, 0, 0, S1 - S0))  # (B, S1, dk), a new tensor
+        values = F.pad(state.values, (0, 0, 0, H1 - H0, 0, S1 - S0))  # (B, S1, H1, d)
+        count, valid, used = (F.pad(x, (0, S1 - S0)) for x in (state.count, state.valid, state.used))
+        dropped = state.dropped.clone()
+        qpos, qmask = gather_reads(read)  # (B, Q)
+        Q = qpos.shape[1]
+        kq = _take(f.key, qpos)  # (B, Q, dk)
+        ask_k = _take(f.ask_k, qpos)  # (B, Q)
+        r_modes = f.absent.expand(B, Q, 3, d).clone()  # (B, Q, 3, d)
+        slot_seen = torch.zeros(B, Q, device=f.value.device)
+        theta = float(self.theta)
+        for b in range(B):
+            ev = (write[b] | discard[b]).nonzero().squeeze(1).tolist()
+            qs = qpos[b, qmask[b]].tolist()
+            # reads before events at the same position: a query sees the state before its slot
+            items = sorted([(t, 0, j) for j, t in enumerate(qs)] + [(t, 1, -1) for t in ev])
+            for t, kind, j in items:
+                kt = kq[b, j] if kind == 0 else f.key[b, t]
+                s, hit = -1, False
+                if bool(used[b].any()):
+                    sims = (keys[b] @ kt).masked_fill(~used[b], -2.0)
+                    s = int(sims.argmax())
+                    hit = float(sims[s]) > theta
+                if kind == 0:  # read
+                    if hit:
+                        slot_seen[b, j] = 1.0
+                        n, kk = int(count[b, s]), int(ask_k[b, j])
+                        if bool(valid[b, s]):
+                            r_modes[b, j, 0] = values[b, s, n - 1]
+                            if 1 <= kk <= min(n, values.shape[2]):
+                                r_modes[b, j, 1] = values[b, s, kk - 1]
+                            if n >= 2:
+                                r_modes[b, j, 2] = values[b, s, n - 2]
+                    continue
+                if bool(discard[b, t]) and hit:
+                    valid[b, s] = False
+                if bool(write[b, t]):
+                    if not hit:
+                        free = (~used[b]).nonzero()
+                        if free.numel() == 0:
+                            dropped[b] += 1
+                            continue
+                        s = int(free[0])
+                        used[b, s], keys[b, s] = True, kt
+                    n = int(count[b, s])
+                    if n < values.shape[2]:
+                        values[b, s, n] = f.value[b, t]
+                    count[b, s] = n + 1
+                    valid[b, s] = True
+        bias = self.value_bias(f.context).squeeze(-1)  # (B, T)
+        cache = (*state.cache, (f.key, f.value, bias))
+        out = torch.zeros(B, T, d, device=f.value.device)
+        self.trace = {"gate": torch.zeros(B, Q), "blocks": torch.zeros(B, Q, dtype=torch.long),
+                      "qpos": qpos, "qmask": qmask}
+        if Q:
+            ck = torch.cat([c[0] for c in cache], 1)
+            cv = torch.cat([c[1] for c in cache], 1)
+            cb = torch.cat([c[2] for c in cache], 1)
+            r_fb, fb_max, blocks = self.fallback(kq, qpos + int(f.pos[0]), ck, cv, cb, f.absent)
+            out_q, g = self._combine(f, qpos, r_modes, slot_seen, r_fb, fb_max)
+            rows = torch.arange(B)[:, None].expand_as(qpos)
+            out[rows[qmask], qpos[qmask]] = out_q[qmask]
+            self.trace.update(gate=g, blocks=blocks)
+        return out, SlotState(keys, values, count, valid, used, cache, dropped)
