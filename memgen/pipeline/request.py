@@ -6,7 +6,7 @@ already exist."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from memgen.format.codes import DISTRACTOR_KINDS
@@ -41,6 +41,21 @@ class Request:
     shard_size: int | None = None
     knobs: Knobs = field(default_factory=Knobs)
     render: RenderOptions = field(default_factory=RenderOptions)
+
+    def __post_init__(self) -> None:
+        # a notebook writes Request(families="overwrite"): one name (or "a,b") is a tuple of names,
+        # never a tuple of its letters; a list is a tuple, one length a tuple of one
+        for name in ("families", "renderings"):
+            object.__setattr__(self, name, _names(getattr(self, name)))
+        if isinstance(self.lengths, int):
+            object.__setattr__(self, "lengths", (self.lengths,))
+        elif not isinstance(self.lengths, tuple):
+            object.__setattr__(self, "lengths", tuple(self.lengths))
+        kinds = self.knobs.distractor_kinds
+        if not isinstance(kinds, tuple):
+            object.__setattr__(self, "knobs", replace(self.knobs, distractor_kinds=_names(kinds)))
+        if not isinstance(self.render.depth, tuple):
+            object.__setattr__(self, "render", replace(self.render, depth=tuple(self.render.depth)))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -89,6 +104,53 @@ class Request:
                 v = f"{v[0]},{v[1]}" if isinstance(v, tuple) else v
                 parts.append(f"--{f.name.replace('_', '-')} {v}")
         return " ".join(parts) + " --out DIR"
+
+
+def _names(value) -> tuple[str, ...]:
+    """A tuple of names from a tuple, a list or one string (comma-separated names allowed)."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value if isinstance(value, tuple) else tuple(value)
+
+
+#: the vocabulary's fields, which :func:`make_request` takes as options beside knobs and rendering options
+_VOCAB_OPTIONS = tuple(f.name for f in fields(Vocab))
+
+
+def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str | tuple[str, ...] = "token",
+                 lengths: int | tuple[int, ...] = 4096, episodes: int = 100, seed: int = 0, split: str = "test",
+                 shard_size: int | None = None, **options) -> Request:
+    """The :class:`Request` of ``memgen generate`` with the same options, by keyword: every
+    generate flag with ``_`` for ``-`` (``overwrites=4``, ``distractor_kinds="negated"``,
+    ``tokenizer="o200k"``, ``vocab_size=8192``); ``families="all"`` is every family.  An unknown
+    option raises :class:`UsageError` naming the known ones; values are checked by
+    :func:`validate`, as for the command."""
+    from memgen.generators.registry import FAMILIES
+
+    knob_names = {f.name for f in fields(Knobs)}
+    render_names = {f.name for f in fields(RenderOptions)} - {"vocab"}
+    unknown = sorted(set(options) - knob_names - render_names - set(_VOCAB_OPTIONS))
+    if unknown:
+        known = ", ".join(sorted(knob_names | render_names | set(_VOCAB_OPTIONS)))
+        raise UsageError(f"unknown generate option(s) {', '.join(unknown)}; known: {known}")
+    fams = _names(families)
+    if "all" in fams:
+        for f in fams:  # 'all,bogus' is still a typo
+            if f != "all":
+                get_family(f)
+        fams = tuple(FAMILIES)
+    vocab = {k: options[k] for k in _VOCAB_OPTIONS if k in options and k != "max_version"}
+    max_version = options.get("max_version", Knobs().max_version)
+    # as the command does: the vocabulary holds at least its default number of version markers
+    vocab = Vocab(**vocab, max_version=max(Vocab().max_version, max_version))
+    render = {k: options[k] for k in render_names if k in options}
+    if "depth" in render:
+        render["depth"] = tuple(render["depth"])
+    return Request(families=tuple(dict.fromkeys(fams)), renderings=tuple(dict.fromkeys(_names(renderings))),
+                   lengths=tuple(dict.fromkeys((lengths,) if isinstance(lengths, int) else lengths)),
+                   episodes=episodes, seed=seed, split=split, shard_size=shard_size,
+                   knobs=Knobs(**{k: options[k] for k in knob_names if k in options}),
+                   render=RenderOptions(vocab=vocab, **render))
 
 
 @dataclass(frozen=True)

@@ -97,29 +97,47 @@ def plot_heatmap(rep: Report, path: Path) -> Path:
     return path
 
 
-#: the interference curve pools its tail from the first number of updates with fewer queries
+#: a point of the interference curve holds at least this many queries (for every model); a
+#: number of updates with fewer is pooled with its neighbours
 MIN_POINT = 30
+
+
+def pool_bins(ks: list[int], totals: list[list[int]], min_point: int = MIN_POINT) -> list[list[int]]:
+    """Groups of consecutive numbers of updates ``ks`` (ascending), one point each, such that
+    every model (``totals[m][i]``: model m's queries at ``ks[i]``) has at least ``min_point``
+    queries in each group.  A number with enough queries is a group of its own; a smaller one
+    is pooled with the next numbers until the group has enough, and a small tail joins the
+    group before it.  Every k is in exactly one group, in order."""
+    groups: list[list[int]] = []
+    open_group: list[int] = []
+    sums = [0] * len(totals)
+    for i, k in enumerate(ks):
+        open_group.append(k)
+        sums = [s + t[i] for s, t in zip(sums, totals, strict=True)]
+        if min(sums, default=0) >= min_point:
+            groups.append(open_group)
+            open_group, sums = [], [0] * len(totals)
+    if open_group:
+        if groups:
+            groups[-1].extend(open_group)
+        else:
+            groups.append(open_group)
+    return groups
 
 
 def _pooled_updates(rep: Report) -> tuple[list[int], list[str], list[list[tuple[int, int]]]]:
     """x positions, tick labels and per-model (correct, total) of the interference curve: one
-    point per number of updates while every model has at least MIN_POINT queries there, then
-    one pooled "≥k" point for the rest."""
+    point per number of updates where every model has at least MIN_POINT queries, the smaller
+    numbers pooled with their neighbours (:func:`pool_bins`): "2-3" inside, "≥k" for the tail."""
     ks = sorted({int(k) for m in rep.models for k in m["by_updates"]})
-    cut = next((k for k in ks if any(m["by_updates"].get(str(k), {"total": 0})["total"] < MIN_POINT
-                                     for m in rep.models)), None)
-    xs = [k for k in ks if cut is None or k < cut]
-    labels = [str(k) for k in xs]
-    if cut is not None:
-        xs.append(cut)
-        labels.append(f"≥{cut}")
-    per_model = []
-    for m in rep.models:
-        pts = []
-        for x in xs:
-            group = [c for k, c in m["by_updates"].items() if (int(k) >= x if x == cut else int(k) == x)]
-            pts.append((sum(c["correct"] for c in group), sum(c["total"] for c in group)))
-        per_model.append(pts)
+    cells = [[m["by_updates"].get(str(k), {"correct": 0, "total": 0}) for k in ks] for m in rep.models]
+    groups = pool_bins(ks, [[c["total"] for c in row] for row in cells])
+    xs = [g[0] for g in groups]
+    labels = [str(g[0]) if len(g) == 1 else f"≥{g[0]}" if g[-1] == ks[-1] else f"{g[0]}-{g[-1]}"
+              for g in groups]
+    at = {k: i for i, k in enumerate(ks)}
+    per_model = [[(sum(row[at[k]]["correct"] for k in g), sum(row[at[k]]["total"] for k in g)) for g in groups]
+                 for row in cells]
     return xs, labels, per_model
 
 
@@ -145,7 +163,7 @@ def plot_updates(rep: Report, path: Path) -> Path:
     ax.set_xlabel("values the key had before the query (writes + overwrites)")
     ax.set_ylabel("accuracy")
     ax.set_title("Proactive interference: accuracy vs number of updates\n"
-                 f"(95% Wilson band; the tail is pooled where a point has < {MIN_POINT} queries)",
+                 f"(95% Wilson band; numbers with < {MIN_POINT} queries pooled with their neighbours)",
                  fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best")

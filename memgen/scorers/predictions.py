@@ -52,7 +52,9 @@ class Predictions:
     answer is an integer (its text is then its decimal form, see :meth:`texts_at`).
     ``lines`` are 1-based lines (or rows) of the source, for messages; 0 where the answer did
     not come from a file.  ``aligned``: answer ``i`` is for query ``i`` of the frame it was
-    made for (no ids to join)."""
+    made for (no ids to join).  ``block_ids`` (with ``block_lines``) are the episodes answered
+    by an answer block, empty ones included: their questions without a numbered line got an
+    empty answer (``unparsed``), they are not missing."""
 
     name: str
     source: str
@@ -64,6 +66,8 @@ class Predictions:
     lines: np.ndarray
     notes: list[str] = field(default_factory=list)
     aligned: bool = False
+    block_ids: list[str] = field(default_factory=list)
+    block_lines: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ids, pa.Array):
@@ -167,6 +171,10 @@ class _Builder:
         self.block_unnumbered = 0
         self.lm_filter: str | None = None
         self.lm_skipped: dict[str, int] = {}
+        self.block_ids: list[str] = []
+        self.block_lines: list[int] = []
+        #: rows read (answers, answer blocks and lm-eval samples, empty ones included)
+        self.rows = 0
 
     def fail(self, line: int, what: str) -> DataError:
         return DataError(f"{self.source}:{line}: {what}")
@@ -199,11 +207,13 @@ class _Builder:
             if not -(1 << 63) <= qid < 1 << 63:
                 raise self.fail(line, f"'qid' {qid} is out of range")
             self.add(self._id(row, line), qid, -1, row["prediction"], line)
+            self.rows += 1
         elif "answer_block" in row:
             block = row["answer_block"]
             if block is not None and not isinstance(block, str):
                 raise self.fail(line, "'answer_block' must be a string")
             self.add_block(self._id(row, line), block or "", line)
+            self.rows += 1
         elif "doc" in row and ("resps" in row or "filtered_resps" in row):
             self.add_lm_eval(row, line)
         else:
@@ -211,6 +221,8 @@ class _Builder:
                                   "'answer_block', or lm-eval's 'doc' with 'resps'")
 
     def add_block(self, id_: str, block: str, line: int) -> None:
+        self.block_ids.append(id_)
+        self.block_lines.append(line)
         seen: set[int] = set()
         for text_line in block.splitlines():
             m = _BLOCK_LINE.match(text_line)
@@ -243,6 +255,7 @@ class _Builder:
         while isinstance(resp, list):
             resp = resp[0] if resp else None
         text = resp if isinstance(resp, str) else None
+        self.rows += 1
         qid = doc.get("qid")
         if qid is None:  # the whole episode was the prompt: the response is an answer block
             self.add_block(id_, text or "", line)
@@ -264,7 +277,8 @@ class _Builder:
         tokens, texts = prediction_values(self.values)
         return Predictions(name, self.source, self.ids, np.asarray(self.qids, dtype=np.int64),
                            np.asarray(self.slots, dtype=np.int64), tokens, texts,
-                           np.asarray(self.lines, dtype=np.int64), self.notes)
+                           np.asarray(self.lines, dtype=np.int64), self.notes,
+                           block_ids=self.block_ids, block_lines=self.block_lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +292,8 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
     JSONL files (optionally ``.gz``) may mix the three row kinds; ``lm_eval_filter`` picks the
     lm-eval filter to score where a log holds several (default: the first one in the file).
     Raises :class:`DataError` ``file:line: ...`` for malformed JSON, a truncated last line, a
-    row of no known kind, or an empty file."""
+    row of no known kind, or a file without any row (a file whose answers are all empty is
+    read: they score ``unparsed``)."""
     p = Path(path)
     label = name or _default_name(p)
     if p.is_dir() or p.suffix in (".arrow", ".parquet", ".feather"):
@@ -293,7 +308,10 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
     b.lm_filter = lm_eval_filter
     for n, row in _json_lines(raw, str(p)):
         b.add_row(row, n)
-    if not b.ids and not b.block_unnumbered:
+    if not b.rows:
+        if b.lm_skipped:
+            raise DataError(f"{p}: no rows of lm-eval filter {b.lm_filter!r} (the file has "
+                            f"{', '.join(sorted(b.lm_skipped))})")
         raise DataError(f"{p}: no predictions in the file")
     return b.build(label)
 

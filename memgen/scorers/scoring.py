@@ -8,15 +8,16 @@ the surfaces of the query's gold and trap values.  Both then meet in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from memgen.format.codes import ASKS, OUTCOMES, PROBES
-from memgen.format.errors import UsageError
+from memgen.format.errors import DataError, UsageError
 from memgen.scorers.align import align
 from memgen.scorers.answers import TokenVocab, ValueSurface, _default_value_surface, text_codes
 from memgen.scorers.dataset import read_dataset
@@ -74,7 +75,7 @@ class ScoreResult:
 
 
 DatasetLike = str | Path | QueryFrame | pa.Table
-PredictionsLike = str | Path | Predictions | pa.Table | Mapping | np.ndarray | Sequence
+PredictionsLike = str | Path | Predictions | pa.Table | Mapping | np.ndarray | Sequence | Iterable
 
 
 def load_frame(dataset: DatasetLike, config: str | None = None, split: str | None = None) -> QueryFrame:
@@ -82,31 +83,151 @@ def load_frame(dataset: DatasetLike, config: str | None = None, split: str | Non
     if isinstance(dataset, QueryFrame):
         return dataset
     if isinstance(dataset, pa.Table):
-        return build_frame(dataset)
+        frame = build_frame(dataset)
+        frame.manifest = _table_manifest(dataset)
+        return frame
     if isinstance(dataset, (str, Path)):
         return read_dataset(dataset, config=config, split=split)
     raise UsageError(f"cannot score against a {type(dataset).__name__}; pass a dataset folder or table")
 
 
+def _table_manifest(table: pa.Table) -> dict:
+    """The manifest that :func:`memgen.generate` and :func:`memgen.load` keep in a table's
+    schema metadata (for its token vocabulary), or ``{}``."""
+    import json
+
+    raw = (table.schema.metadata or {}).get(b"memgen.manifest")
+    if raw is None:
+        return {}
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise DataError("<table>: its memgen.manifest metadata is not JSON") from None
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def _as_predictions(predictions: PredictionsLike, frame: QueryFrame, name: str | None) -> Predictions:
+    """The :class:`Predictions` of any input :func:`score` accepts; anything else is one
+    :class:`UsageError` (never a silent 0%: a list of records read as answers scores nothing)."""
+    label = name or "predictions"
     if isinstance(predictions, Predictions):
         return predictions
     if isinstance(predictions, (str, Path)):
         return read_predictions(predictions, name=name)
     if isinstance(predictions, pa.Table):
-        return Predictions.from_table(predictions, name=name or "predictions")
+        return Predictions.from_table(predictions, name=label)
+    if _is_pandas_frame(predictions):
+        return _from_pandas(predictions, label)
     if isinstance(predictions, Mapping):
-        recs = ({"id": i, "qid": q, "prediction": v} for (i, q), v in predictions.items())
-        return Predictions.from_records(recs, name=name or "predictions", source="<mapping>")
+        return _from_mapping(predictions, label)
     if isinstance(predictions, np.ndarray) and predictions.dtype.kind in "iu":
-        tokens, texts = predictions.astype(np.int64).reshape(-1), None
+        return _aligned(predictions.astype(np.int64).reshape(-1), None, label)
+    if isinstance(predictions, np.ndarray) and predictions.ndim == 1:
+        values = predictions.tolist()
+    elif isinstance(predictions, (pa.Array, pa.ChunkedArray)):
+        values = predictions.to_pylist()
+    elif hasattr(predictions, "tolist") and type(predictions).__module__.startswith("pandas"):
+        values = predictions.tolist()  # a pandas Series of answers, in dataset order
+    elif isinstance(predictions, Iterable) and not isinstance(predictions, _NOT_A_SEQUENCE):
+        values = list(predictions)
     else:
-        values = list(predictions.tolist() if isinstance(predictions, np.ndarray) else predictions)
-        tokens, texts = prediction_values(values)
+        raise UsageError(_WHAT_PREDICTIONS.format(type(predictions).__name__))
+    if values and all(isinstance(v, Mapping) for v in values):
+        return Predictions.from_records(values, name=label, source="<records>")
+    bad = next((v for v in values if not isinstance(v, _PLAIN_ANSWER)), None)
+    if bad is not None:
+        what = "records and plain answers mixed" if any(isinstance(v, Mapping) for v in values) \
+            else f"an answer of type {type(bad).__name__}"
+        raise UsageError(f"predictions: {what}; " + _WHAT_PREDICTIONS.format("sequence"))
+    # numpy scalars (list(np.array(...))) are answers as their Python counterparts are
+    values = [v.item() if isinstance(v, np.generic) else str(v) if isinstance(v, str) else v for v in values]
+    tokens, texts = prediction_values(values)
+    return _aligned(tokens, texts, label)
+
+
+#: iterables that are no sequence of answers (bytes iterate as ints; a set has no order)
+_NOT_A_SEQUENCE = (bytes, bytearray, memoryview, np.ndarray, set, frozenset)
+#: the elements of an aligned sequence: a token id, a text, or nothing (unparsed)
+_PLAIN_ANSWER = (str, int, float, np.generic, type(None))
+_WHAT_PREDICTIONS = (
+    "cannot read predictions from a {}; pass a predictions file, a list of records ({{'id', 'qid', "
+    "'prediction'}} or {{'id', 'answer_block'}}), a dict {{(id, qid): answer}}, a pandas DataFrame "
+    "or Arrow table with those columns, or one plain answer (token id or text) per query in dataset order")
+
+
+def _aligned(tokens: np.ndarray, texts: list | None, name: str) -> Predictions:
     n = tokens.size
     none = np.full(n, -1, np.int64)
-    return Predictions(name or "predictions", "<aligned>", pa.nulls(n, pa.string()), none, none, tokens,
+    return Predictions(name, "<aligned>", pa.nulls(n, pa.string()), none, none, tokens,
                        texts, np.zeros(n, np.int64), aligned=True)
+
+
+def _from_mapping(predictions: Mapping, name: str) -> Predictions:
+    recs = []
+    for key, value in predictions.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise UsageError(f"predictions: a dict must be keyed by (id, qid) pairs, not {key!r}; "
+                             + _WHAT_PREDICTIONS.format("dict keyed that way"))
+        i, q = key
+        recs.append({"id": i.item() if isinstance(i, np.generic) else i,
+                     "qid": q.item() if isinstance(q, np.integer) else q,
+                     "prediction": value.item() if isinstance(value, np.generic) else value})
+    return Predictions.from_records(recs, name=name, source="<mapping>")
+
+
+def _is_pandas_frame(x: object) -> bool:
+    # checked by duck type: scoring never imports pandas
+    return type(x).__module__.startswith("pandas") and hasattr(x, "columns") and hasattr(x, "to_dict")
+
+
+def _from_pandas(df, name: str) -> Predictions:
+    """A DataFrame of prediction columns (as :meth:`Predictions.from_table` reads them), or
+    of records of any kind (answer blocks, lm-eval samples) when its columns are not flat."""
+    cols = [str(c) for c in df.columns]
+    if ("prediction" in cols or "predictions" in cols) and not {"answer_block", "doc"} & set(cols):
+        try:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            table = None  # a column of mixed token ids and texts: read row by row
+        if table is not None:
+            pred = "prediction" if "prediction" in cols else "predictions"
+            col = table.column(pred)
+            if pa.types.is_floating(col.type):
+                # pandas stores integer ids with a missing one as floats: read them as ids again
+                vals = col.to_numpy(zero_copy_only=False)
+                ok = ~np.isnan(vals)
+                if np.all(vals[ok] == np.round(vals[ok])):
+                    ints = pa.array(np.where(ok, vals, 0).astype(np.int64), mask=~ok)
+                    table = table.set_column(table.column_names.index(pred), pred, ints)
+            return Predictions.from_table(table, name=name, source="<DataFrame>")
+    records = df.to_dict("records")
+    for r in records:
+        for k, v in list(r.items()):
+            if isinstance(v, float) and v != v:
+                del r[k]  # pandas fills a field a row lacks with NaN: it is absent, not an answer
+            elif k in ("qid", "prediction") and isinstance(v, float) and v.is_integer():
+                r[k] = int(v)  # an integer column with a gap is stored as floats
+    if not records:
+        raise UsageError("predictions: the DataFrame has no rows")
+    return Predictions.from_records(records, name=name, source="<DataFrame>")
+
+
+def _block_rows(frame: QueryFrame, preds: Predictions) -> np.ndarray:
+    """Rows of ``frame`` answered by an answer block of ``preds`` (empty blocks included); an
+    id that is not in the dataset is a :class:`DataError`, as for any other answer."""
+    if not preds.block_ids:
+        return np.zeros(0, np.int64)
+    ids = pa.array(preds.block_ids, pa.string())
+    rows = pc.index_in(ids, value_set=frame.ids)
+    unknown = np.asarray(rows.is_null())
+    if unknown.any() and frame.other_ids is not None:
+        unknown &= ~np.asarray(pc.is_in(ids, value_set=frame.other_ids))
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"{preds.source}:{preds.block_lines[i]}: id {preds.block_ids[i]!r} is not in the "
+                        f"dataset {frame.source}")
+    rows = rows.drop_null().to_numpy(zero_copy_only=False)
+    return np.unique(rows.astype(np.int64))
 
 
 def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | None = None,
@@ -117,8 +238,11 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     ``dataset``: a dataset folder (restricted to ``config``/``split`` if given), a table of
     the memgen schema, or a :class:`QueryFrame` (reuse one to score several models fast).
     ``predictions``: a predictions file or table (see :mod:`memgen.scorers.predictions`), a
-    :class:`Predictions`, a mapping ``{(id, qid): answer}``, or a sequence with one answer per
-    query in dataset order.  ``vocab`` maps token ids (default: the folder's manifest);
+    :class:`Predictions`, a list (or any iterable) of prediction records as the JSONL rows are
+    (``{"id", "qid", "prediction"}``, ``{"id", "answer_block"}``, lm-eval samples), a mapping
+    ``{(id, qid): answer}``, a pandas DataFrame with those columns, or a sequence with one plain
+    answer (token id, text or None) per query in dataset order; anything else raises
+    :class:`UsageError`.  ``vocab`` maps token ids (default: the folder's manifest);
     ``value_surface`` gives the text of trap values (default: ``memgen.render.text.domain.value_surface``).
 
     Queries without a prediction are ``unparsed`` and counted in ``missing``.  When the
@@ -128,11 +252,12 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     preds = _as_predictions(predictions, frame, name)
     pidx, qidx, notes = align(frame, preds)
     notes = list(preds.notes) + notes
+    block_rows = _block_rows(frame, preds)
 
     scored = np.ones(frame.n_queries, dtype=bool)
     configs = np.unique(frame.config.astype(str))
-    if configs.size > 1 and qidx.size:
-        touched = np.unique(frame.config[frame.row[qidx]].astype(str))
+    if configs.size > 1 and (qidx.size or block_rows.size):
+        touched = np.unique(np.concatenate([frame.config[frame.row[qidx]], frame.config[block_rows]]).astype(str))
         left_out = sorted(set(configs.tolist()) - set(touched.tolist()))
         if left_out:
             scored = np.isin(frame.config[frame.row].astype(str), touched)
@@ -155,6 +280,12 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     outcome = classify(codes, frame.answer, frame.ask, frame.traps)
     has_pred = np.zeros(frame.n_queries, dtype=bool)
     has_pred[qidx] = True
+    # a question of an episode answered by a block, without a line of its own, got an empty answer
+    blank = ~has_pred & np.isin(frame.row, block_rows)
+    if (scored & blank).any():
+        notes.append(f"{int((scored & blank).sum())} questions have no numbered line in their episode's "
+                     "answer block (scored unparsed)")
+    has_pred |= blank
     missing = int((scored & ~has_pred).sum())
     if missing:
         notes.append(f"{missing} of {int(scored.sum())} queries have no prediction (scored unparsed)")

