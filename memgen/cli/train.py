@@ -25,7 +25,8 @@ def _command(model: str, families: tuple[str, ...], length: int, minutes: float,
 
 @click.command("train")
 @click.option("--model", default="memslot_ref", show_default=True,
-              help="memslot_ref, delta_net, or package.module:Class (a memory: docs/models.md).")
+              help="memslot_ref, delta_net, transformer, topk_attention, or package.module:Class "
+                   "(a memory: docs/models.md).")
 @click.option("--family", "families", multiple=True, help=_FAMILY_HELP)
 @click.option("--length", type=int, default=192, show_default=True, help="Tokens per training episode.")
 @click.option("--minutes", type=float, default=20.0, show_default=True, help="Wall-clock training budget.")

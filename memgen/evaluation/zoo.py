@@ -18,7 +18,7 @@ from memgen.models.train import register_memory
 
 #: the bundled models, in the order ``memgen eval`` lists them
 BUILTIN = (oracle.Oracle, mechanism.Hybrid, mechanism.SlotsOnly, fixed_state.FixedState, sparse.Sparse,
-           learned.MemslotRef, learned.DeltaNet, learned.Learned)
+           learned.MemslotRef, learned.Transformer, learned.DeltaNet, learned.TopkAttention, learned.Learned)
 
 
 def _memslot_memory() -> type:
@@ -33,9 +33,23 @@ def _delta_net_memory() -> type:
     return DeltaNetMemory
 
 
+def _transformer_memory() -> type:
+    from memgen.baselines.transformer import TransformerMemory
+
+    return TransformerMemory
+
+
+def _topk_attention_memory() -> type:
+    from memgen.baselines.topk_attention import TopkAttentionMemory
+
+    return TopkAttentionMemory
+
+
 #: the learned memories by name (their modules import torch, so each is loaded when first used)
 register_memory("memslot_ref", _memslot_memory)
+register_memory("transformer", _transformer_memory)
 register_memory("delta_net", _delta_net_memory)
+register_memory("topk_attention", _topk_attention_memory)
 
 
 def default_models() -> list[str]:

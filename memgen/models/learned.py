@@ -24,7 +24,7 @@ import numpy as np
 
 from memgen.format.errors import DataError, UsageError
 from memgen.format.vocab import Vocab
-from memgen.models.registry import ROUTE_FALLBACK, ROUTE_SLOT, ROUTE_STATE, Answers, register_model
+from memgen.models.registry import ROUTE_FALLBACK, ROUTE_RETRIEVAL, ROUTE_SLOT, ROUTE_STATE, Answers, register_model
 from memgen.models.stream import TokenBatch
 
 #: where the shipped checkpoints live (in the package)
@@ -39,6 +39,7 @@ def shipped_checkpoint(name: str) -> Path:
 def _load(path: str, mtime: float, model: str, memory: str):
     """(net in eval mode, meta) of a checkpoint of ``model`` (a name, or a plug-in's
     package.module:Class); cached by path and mtime."""
+    from memgen.evaluation import zoo  # noqa: F401  (the built-in memories by name, for a caller that skipped it)
     from memgen.format.vocab import Vocab as _Vocab
     from memgen.models import checkpoint
     from memgen.models.train import build
@@ -168,12 +169,28 @@ class MemslotRef(LearnedModel):
     route = ROUTE_SLOT
 
 
+@register_model("transformer")
+@dataclass(frozen=True)
+class Transformer(LearnedModel):
+    """Learned causal softmax attention with partial RoPE (memgen/baselines/transformer.py)."""
+
+    route = ROUTE_RETRIEVAL
+
+
 @register_model("delta_net")
 @dataclass(frozen=True)
 class DeltaNet(LearnedModel):
     """Learned gated delta-rule fixed state (memgen/baselines/delta_net.py)."""
 
     route = ROUTE_STATE
+
+
+@register_model("topk_attention")
+@dataclass(frozen=True)
+class TopkAttention(LearnedModel):
+    """Learned block-sparse top-k attention, NSA-style (memgen/baselines/topk_attention.py)."""
+
+    route = ROUTE_RETRIEVAL
 
 
 @register_model("learned")
@@ -188,7 +205,7 @@ class Learned(LearnedModel):
         return super().checkpoint_path()
 
 
-LEARNED_MODELS = (MemslotRef, DeltaNet, Learned)
+LEARNED_MODELS = (MemslotRef, Transformer, DeltaNet, TopkAttention, Learned)
 
 # dataclass fields of subclasses keep the defaults above; the route is a class attribute
 assert all(dataclasses.is_dataclass(m) for m in LEARNED_MODELS)
