@@ -34,9 +34,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from memgen.evaluation.learned import LEARNED_MODELS
     from memgen.format.codes import OUTCOMES, PROBES
     from memgen.format.vocab import Vocab
-    from memgen.models.learned import LEARNED_MODELS
     from memgen.models.stream import TokenBatch
     from memgen.models.train import ALL_FAMILIES, episode_table
     from memgen.scorers.answers import TokenVocab

@@ -34,8 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memgen.memslot_ref.model import gather_reads
-from memgen.models.frontend import Features, FrontEndConfig
+from memgen.models.frontend import Features, FrontEndConfig, gather_reads
 
 
 class BlockCache(NamedTuple):

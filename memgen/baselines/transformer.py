@@ -42,8 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memgen.memslot_ref.model import gather_reads
-from memgen.models.frontend import Features, FrontEndConfig
+from memgen.models.frontend import Features, FrontEndConfig, gather_reads
 
 
 class KVCache(NamedTuple):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 
 from memgen.baselines import fixed_state, oracle, sparse
+from memgen.evaluation import learned
 from memgen.format.errors import UsageError
 from memgen.memslot_ref import mechanism
-from memgen.models import learned
 from memgen.models.registry import MODELS, Model
 from memgen.models.train import register_memory
 

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memgen.models.frontend import Features, FrontEndConfig
+from memgen.models.frontend import Features, FrontEndConfig, gather_reads
 
 EPS = 1e-6
 
@@ -71,20 +71,6 @@ class SlotState(NamedTuple):
 def _hat(x: Tensor) -> Tensor:
     """1 at 0, falling to 0 at +-1: a soft 'equals' for (soft) integer counts."""
     return (1 - x.abs()).clamp(min=0)
-
-
-def gather_reads(read: Tensor) -> tuple[Tensor, Tensor]:
-    """(B, T) bool -> (qpos (B, Q) long, qmask (B, Q) bool), the read positions of each row left-aligned."""
-    B = read.shape[0]
-    n = read.sum(1)  # (B,)
-    Q = int(n.max()) if B else 0
-    qpos = torch.zeros(B, Q, dtype=torch.long, device=read.device)
-    qmask = torch.arange(Q, device=read.device)[None, :] < n[:, None]
-    if Q:
-        rows, cols = read.nonzero(as_tuple=True)
-        rank = torch.cumsum(read.long(), 1)[rows, cols] - 1
-        qpos[rows, rank] = cols
-    return qpos, qmask
 
 
 def _take(x: Tensor, idx: Tensor) -> Tensor:

@@ -140,6 +140,20 @@ class FrontEnd(nn.Module):
         return self.answer_ids[cls]
 
 
+def gather_reads(read: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T) bool -> (qpos (B, Q) long, qmask (B, Q) bool), the read positions of each row left-aligned."""
+    B = read.shape[0]
+    n = read.sum(1)  # (B,)
+    Q = int(n.max()) if B else 0
+    qpos = torch.zeros(B, Q, dtype=torch.long, device=read.device)
+    qmask = torch.arange(Q, device=read.device)[None, :] < n[:, None]
+    if Q:
+        rows, cols = read.nonzero(as_tuple=True)
+        rank = torch.cumsum(read.long(), 1)[rows, cols] - 1
+        qpos[rows, rank] = cols
+    return qpos, qmask
+
+
 def answer_classes(value_ids: Tensor) -> Tensor:
     """Gold value ids (-1 absent) -> answer classes (0 unknown, 1 + v)."""
     return value_ids + 1

@@ -169,8 +169,8 @@ def test_short_training_lowers_loss_and_beats_the_unknown_prior_on_write(trained
 
 
 def test_checkpoint_round_trip_answers_through_evaluate(trained, tmp_path):
+    from memgen.evaluation.learned import MemslotRef
     from memgen.evaluation.predict import evaluate
-    from memgen.models.learned import MemslotRef
     from memgen.pipeline.job import generate
     from memgen.pipeline.request import Request
 
@@ -186,8 +186,8 @@ def test_checkpoint_round_trip_answers_through_evaluate(trained, tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused(trained, tmp_path):
+    from memgen.evaluation.learned import DeltaNet
     from memgen.models import checkpoint
-    from memgen.models.learned import DeltaNet
 
     _, path = trained
     with pytest.raises(UsageError, match="checkpoint of 'memslot_ref', not of 'delta_net'"):
@@ -220,7 +220,7 @@ def test_corrupted_or_other_version_checkpoint_is_refused(trained, tmp_path):
 
 
 def test_a_rendering_the_model_cannot_read_and_a_too_long_row_are_refused(trained):
-    from memgen.models.learned import MemslotRef
+    from memgen.evaluation.learned import MemslotRef
     from memgen.models.stream import TokenBatch
 
     _, path = trained
@@ -257,8 +257,8 @@ def test_plugin_memory_trains_and_scores_through_module_class(tmp_path):
     from click.testing import CliRunner
 
     from memgen.cli.train import train_command
+    from memgen.evaluation.learned import Learned
     from memgen.evaluation.predict import evaluate
-    from memgen.models.learned import Learned
     from memgen.pipeline.job import generate
     from memgen.pipeline.request import Request
 
@@ -275,7 +275,7 @@ def test_plugin_memory_trains_and_scores_through_module_class(tmp_path):
 
 
 def test_shipped_checkpoint_loads_and_reproduces_its_recorded_accuracy():
-    from memgen.models.learned import MemslotRef, shipped_checkpoint
+    from memgen.evaluation.learned import MemslotRef, shipped_checkpoint
     from memgen.models.train import accuracy_per_probe, heldout_set
 
     if not shipped_checkpoint("memslot_ref").is_file():
