@@ -1,17 +1,10 @@
-"""The episode IR and ``replay()``, the one reference interpreter of its semantics.
+"""A batch of episodes as a structure of numpy arrays: what the generators build and what
+:func:`memgen.ir.replay.replay_program` interprets, vectorised across items and episodes.
 
-An episode is an ordered list of events over integer keys and values, with queries at the
-end or interleaved (DESIGN.md section 3). Two forms of the same thing live here:
-
-* :class:`Episode` (with :class:`Event`, :class:`Query`, :class:`Traps`): one episode as plain
-  dataclasses, for reading, tests and notebooks.
-* :class:`Program`: a batch of episodes as a structure of numpy arrays, ``(B, N)`` per field,
-  which is what the generators build and what :func:`replay_program` interprets, vectorised
-  across events and episodes.
-
-``replay()`` runs an :class:`Episode` through the same vectorised interpreter, so there is one
-semantics and one implementation of it. Gold answers, versions, operation labels, probes and
-traps come from it alone.
+:class:`Program` holds B episodes of N items each, ``(B, N)`` per field, rows in reading order
+and padded with ``ITEM_PAD``; :meth:`Program.from_episode` and :meth:`Program.episode` convert
+to and from one :class:`~memgen.ir.episode.Episode` (plain dataclasses, for reading, tests and
+notebooks).
 """
 
 from __future__ import annotations

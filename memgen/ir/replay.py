@@ -1,17 +1,11 @@
-"""The episode IR and ``replay()``, the one reference interpreter of its semantics.
+"""``replay()``: the interpreter of the episode IR (DESIGN.md section 3), vectorised.
 
-An episode is an ordered list of events over integer keys and values, with queries at the
-end or interleaved (DESIGN.md section 3). Two forms of the same thing live here:
-
-* :class:`Episode` (with :class:`Event`, :class:`Query`, :class:`Traps`): one episode as plain
-  dataclasses, for reading, tests and notebooks.
-* :class:`Program`: a batch of episodes as a structure of numpy arrays, ``(B, N)`` per field,
-  which is what the generators build and what :func:`replay_program` interprets, vectorised
-  across events and episodes.
-
-``replay()`` runs an :class:`Episode` through the same vectorised interpreter, so there is one
-semantics and one implementation of it. Gold answers, versions, operation labels, probes and
-traps come from it alone.
+:func:`replay_program` interprets a :class:`~memgen.ir.program.Program` (B episodes of N items,
+numpy arrays) in place, every step a pass over all items of the batch; for large batches it
+hands over to its compiled twin, :mod:`memgen.ir.replay_kernel`, which gives the same arrays.
+:func:`replay` runs one :class:`~memgen.ir.episode.Episode` through it.  Gold answers,
+versions, operation labels, probes and traps come from here alone; :mod:`memgen.ir.naive`
+restates the same semantics plainly, and the tests hold the two together.
 """
 
 from __future__ import annotations
@@ -49,7 +43,7 @@ from memgen.ir.program import Program
 
 def replay(episode: Episode) -> Episode:
     """Return ``episode`` with every event's op/version and every query's answer, probe and
-    traps recomputed by the reference interpreter (positions and spans are kept).  Queries come
+    traps recomputed by :func:`replay_program` (positions and spans are kept).  Queries come
     back in reading order (by ``after``, stable)."""
     ordered = sorted(episode.queries, key=lambda q: q.after)  # reading order (stable)
     if ordered != list(episode.queries):
@@ -100,6 +94,8 @@ class _History:
 
 
 def _history(p: Program) -> _History:
+    """The items of ``p`` grouped by (episode, key), each group in reading order, with the
+    running counts and state of the key after (and before) each item."""
     B, N = p.shape
     item = p.item.reshape(-1)
     key = np.where(p.item == ITEM_PAD, 0, p.key)
@@ -188,110 +184,141 @@ def replay_program(p: Program, kernel: bool | None = None) -> Program:
             p.op, p.version = op.reshape(p.shape), version.reshape(p.shape)
             p.answer, p.probe = answer.reshape(p.shape), probe.reshape(p.shape)
             return p
-    B, N = p.shape
-    flat = lambda a: a.reshape(-1)  # noqa: E731
-    value = flat(p.value)
-    size = B * N
+    size = p.item.size
     h = _history(p)
     distinct = _values_distinct(p)
-    order, group_start = h.order, h.group_start
-    is_set, is_del, is_dis, is_q = h.is_set, h.is_del, h.is_dis, h.is_q
-    n_sets, n_dis, n_del = h.n_sets, h.n_dis, h.n_del
-    last_change, holds, held_before = h.last_change, h.holds, h.held_before
-    idx = np.arange(order.size)
+    values_sorted = p.value.reshape(-1)[h.order]
+    silent = p.silent_write.reshape(-1)[h.order]
+    op, version = _ops_and_versions(h, silent, size)
+    q = _queries(p, h, values_sorted)
+    answer = np.full(size, ABSENT, dtype=np.int64)
+    answer[q.flat] = q.answer
+    probe = np.full(size, -1, dtype=np.int8)
+    probe[q.flat] = _probes(h, q, silent)
+    traps = _own_traps(h, q, values_sorted, distinct, size)
+    traps["other_keys"] = _other_keys(p, h, values_sorted, q, distinct, other_keys_dtype(p))
+    shape = p.shape
+    p.op, p.version = op.reshape(shape), version.reshape(shape)
+    p.answer, p.probe, p.traps = answer.reshape(shape), probe.reshape(shape), traps
+    p.evidence_items = _evidence(h, q, size)
+    return p
 
+
+def _ops_and_versions(h: _History, silent: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every flat item's op (int8 OP_*, -1 for queries and pads) and version (sets: the key's
+    values so far, this one included; 0 otherwise).  ``silent``: the sets without a write
+    signal, in the history's order."""
     op = np.full(size, -1, dtype=np.int8)
-    silent = flat(p.silent_write)[order]
-    set_op = np.where(silent, OP_SILENT_WRITE, np.where(held_before, OP_OVERWRITE, OP_WRITE))
-    op_sorted = np.where(is_set, set_op, np.where(is_del, OP_DELETE, np.where(is_dis, OP_DISTRACTOR, -1)))
-    op[order] = op_sorted
+    set_op = np.where(silent, OP_SILENT_WRITE, np.where(h.held_before, OP_OVERWRITE, OP_WRITE))
+    op[h.order] = np.where(h.is_set, set_op, np.where(h.is_del, OP_DELETE, np.where(h.is_dis, OP_DISTRACTOR, -1)))
     version = np.zeros(size, dtype=np.int64)
-    version[order] = np.where(is_set, n_sets, 0)
+    version[h.order] = np.where(h.is_set, h.n_sets, 0)
+    return op, version
 
-    # ---- queries, taken in reading (flat index) order: q_flat ascending
-    qi = np.flatnonzero(is_q)  # positions in the sorted order
+
+@dataclass
+class _Queries:
+    """The queries of a program in reading order (``flat`` ascending), one entry each.  Indices
+    named "sorted" are into the history's order (:class:`_History`)."""
+
+    at: np.ndarray  # sorted index of the query
+    flat: np.ndarray  # flat item index
+    group_start: np.ndarray  # sorted index of the first item of its (episode, key) group
+    current: np.ndarray  # sorted index of its key's last change (set or delete) before it; -1 if none
+    holds: np.ndarray  # its key holds a value at the query
+    n_sets: np.ndarray  # its key's sets before it
+    ask: np.ndarray
+    deciding: np.ndarray  # sorted index of the set whose value is the answer; -1: absent
+    answer: np.ndarray  # value id, ABSENT for none
+
+
+def _queries(p: Program, h: _History, values_sorted: np.ndarray) -> _Queries:
+    """Each query's state at its own position, its deciding set and its answer: the current
+    value for a latest ask, the k-th value for a version ask, the one before the current for a
+    previous ask; absent where the key holds no value or the ask is not defined."""
+    size = p.item.size
+    qi = np.flatnonzero(h.is_q)  # sorted indices, by (episode, key): put them in reading order
     mark = np.zeros(size, dtype=bool)
-    mark[order[qi]] = True
+    mark[h.order[qi]] = True
     rank = np.cumsum(mark) - 1
     by_flat = np.empty(qi.size, dtype=np.int64)
-    by_flat[rank[order[qi]]] = qi
+    by_flat[rank[h.order[qi]]] = qi
     qi = by_flat
-    q_flat = order[qi]
-    cur = last_change[qi]  # current value's set (if holds)
-    q_holds = holds[qi]
-    nq_sets = n_sets[qi]
-    ask = flat(p.ask)[q_flat]
-    kreq = flat(p.k)[q_flat]
+    q_flat = h.order[qi]
+    cur = h.last_change[qi]
+    q_holds = h.holds[qi]
+    nq_sets = h.n_sets[qi]
+    ask = p.ask.reshape(-1)[q_flat]
+    kreq = p.k.reshape(-1)[q_flat]
     # the j-th set of a query's group is set_pos[sets before the group + j]
-    set_pos = np.flatnonzero(is_set)
-    sets_before = np.cumsum(is_set) - is_set
-    q_group_start = group_start[qi]
+    set_pos = np.flatnonzero(h.is_set)
+    sets_before = np.cumsum(h.is_set) - h.is_set
+    q_group_start = h.group_start[qi]
     set_rank_base = sets_before[q_group_start]
-    values_sorted = value[order]
 
     def nth_set(j: np.ndarray) -> np.ndarray:  # j: 0-based set index within the group
         if set_pos.size == 0:
             return np.zeros_like(j)
         return set_pos[np.clip(set_rank_base + j, 0, set_pos.size - 1)]
 
-    target = np.where(ask == ASK_LATEST, cur, -1)  # sorted index of the deciding set
+    target = np.where(ask == ASK_LATEST, cur, -1)
     ok_v = (ask == ASK_VERSION) & (kreq >= 1) & (kreq <= nq_sets)
     target = np.where(ok_v, nth_set(kreq - 1), target)
     ok_p = (ask == ASK_PREVIOUS) & (nq_sets >= 2)
     target = np.where(ok_p, nth_set(nq_sets - 2), target)
     defined = q_holds & (target >= 0)
-    answer_q = np.where(defined, values_sorted[np.maximum(target, 0)], ABSENT)
-    answer = np.full(size, ABSENT, dtype=np.int64)
-    answer[q_flat] = answer_q
+    answer = np.where(defined, values_sorted[np.maximum(target, 0)], ABSENT)
+    return _Queries(qi, q_flat, q_group_start, cur, q_holds, nq_sets, ask, np.where(defined, target, -1), answer)
 
-    # probes
-    deleted_before = n_del[qi] > 0
-    distracted_before = n_dis[qi] > 0
-    cur_silent = q_holds & silent[np.maximum(cur, 0)]
-    probe_q = np.select(
-        [ask != ASK_LATEST, deleted_before, distracted_before, cur_silent, nq_sets >= 2],
+
+def _probes(h: _History, q: _Queries, silent: np.ndarray) -> np.ndarray:
+    """Each query's probe (int8 PROBE_*), by the precedence of :func:`replay_program`."""
+    cur_silent = q.holds & silent[np.maximum(q.current, 0)]
+    return np.select(
+        [q.ask != ASK_LATEST, h.n_del[q.at] > 0, h.n_dis[q.at] > 0, cur_silent, q.n_sets >= 2],
         [PROBE_VERSION, PROBE_DISCARD, PROBE_DISTRACTOR, PROBE_NO_WRITE_SIGNAL, PROBE_OVERWRITE],
         PROBE_WRITE)
-    probe = np.full(size, -1, dtype=np.int8)
-    probe[q_flat] = probe_q
 
-    # ---- traps: for each query, the items of its group before it, by kind
+
+def _own_traps(h: _History, q: _Queries, values_sorted: np.ndarray, distinct: bool,
+               size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The traps from each query's own key, ragged over flat items, in reading order, each
+    value once and never the answer: ``stale`` (the key's values so far), ``distractor`` (values
+    its distractors stated so far) and ``deleted`` (its values set before its last delete)."""
     # pairs (query, earlier item of the same group), grouped by query in reading order
-    n_before = qi - q_group_start
-    pair_q = np.repeat(np.arange(qi.size), n_before)
-    pair_item = np.repeat(q_group_start, n_before) + _ranges(n_before)
+    n_before = q.at - q.group_start
+    pair_q = np.repeat(np.arange(q.at.size), n_before)
+    pair_item = np.repeat(q.group_start, n_before) + _ranges(n_before)
     pv = values_sorted[pair_item]
     # the last delete before the query: sets before it were "held before a delete"
-    last_del = np.maximum.accumulate(np.where(is_del, idx, -1))
-    q_last_del = np.where(last_del[qi] >= q_group_start, last_del[qi], -1)
-    other = pv != answer_q[pair_q]
-    p_is_set = is_set[pair_item]
+    last_del = np.maximum.accumulate(np.where(h.is_del, np.arange(h.order.size), -1))
+    q_last_del = np.where(last_del[q.at] >= q.group_start, last_del[q.at], -1)
+    other = pv != q.answer[pair_q]
+    p_is_set = h.is_set[pair_item]
     masks = {
         "stale": p_is_set & other,
-        "distractor": is_dis[pair_item] & other,
+        "distractor": h.is_dis[pair_item] & other,
         "deleted": p_is_set & (pair_item < q_last_del[pair_q]) & other,
     }
     traps = {}
     for name, m in masks.items():
-        counts = np.bincount(pair_q[m], minlength=qi.size)
+        counts = np.bincount(pair_q[m], minlength=q.at.size)
         ragged = (np.concatenate([[0], np.cumsum(counts)]), pv[m])
         if not distinct:
             ragged = _unique_ragged(*ragged)
-        traps[name] = (_spread(q_flat, np.diff(ragged[0]), size), ragged[1])
-    traps["other_keys"] = _other_keys(p, h, values_sorted, qi, q_flat, answer_q, distinct, other_keys_dtype(p))
-    shape = p.shape
-    p.op, p.version = op.reshape(shape), version.reshape(shape)
-    p.answer, p.probe, p.traps = answer.reshape(shape), probe.reshape(shape), traps
+        traps[name] = (_spread(q.flat, np.diff(ragged[0]), size), ragged[1])
+    return traps
 
-    # evidence: the deciding items, by flat index: the deciding set; for version/previous asks
-    # the current value's set too; for a key emptied by a delete, that delete
-    deciding = np.where(defined, target, -1)
-    current = np.where(defined & (ask != ASK_LATEST) & (cur != deciding), cur, -1)
-    emptied = np.where(~q_holds & (cur >= 0), cur, -1)
-    cand = np.stack([deciding, current, emptied], axis=1)
+
+def _evidence(h: _History, q: _Queries, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The items that decide each query's answer, ragged flat item indices: the deciding set;
+    for a version/previous ask the current value's set too, when it is another; for a key
+    emptied by a delete, that delete."""
+    current = np.where((q.deciding >= 0) & (q.ask != ASK_LATEST) & (q.current != q.deciding), q.current, -1)
+    emptied = np.where(~q.holds & (q.current >= 0), q.current, -1)
+    cand = np.stack([q.deciding, current, emptied], axis=1)
     keep = cand >= 0
-    p.evidence_items = (_spread(q_flat, keep.sum(axis=1), size), order[cand[keep]])
-    return p
+    return _spread(q.flat, keep.sum(axis=1), size), h.order[cand[keep]]
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:
@@ -322,105 +349,29 @@ def _unique_ragged(offsets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return new_off, values[keep]
 
 
-def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarray, q_flat: np.ndarray,
-                answer_q: np.ndarray, distinct: bool, dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
-    """Current values of the other keys of the episode at each query's position.
-
-    ``qi``/``q_flat``/``answer_q`` describe the queries in reading order (``q_flat`` ascending).
-    A set is alive from its own position until the next change (set or delete) of its key.
-
-    * A query after the last change of its episode ("settled") sees the final state, which all
-      such queries of the episode share: the final value of each key, in key order (the groups
-      of the history are sorted by key).  Its trap is that list rotated to start after its own
-      key, minus its own key; every trap is one window of the list written twice, so the common
-      case (every key holds a value, values distinct) is a single gather.
-    * Any other query: the sets of its episode before it (a prefix of the episode's sets in
-      reading order) that are still alive and of other keys, in reading order."""
+def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, q: _Queries, distinct: bool,
+                dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
+    """Current values of the other keys of the episode at each query's position, ragged over
+    flat items, values ``dtype``.  A set is alive from its own position until the next change
+    (set or delete) of its key.  A query after the last change of its episode ("settled") sees
+    the final state (:func:`_settled_other_keys`); any other one, the sets alive at it
+    (:func:`_interleaved_other_keys`)."""
     B, N = p.shape
-    size = B * N
-    order, is_set = h.order, h.is_set
-    if q_flat.size == 0:
-        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=dtype)
-    n = order.size
-    key = p.key.reshape(-1)
-    q_key = key[q_flat]
-    q_ep = q_flat // N
-
-    # groups (episode, key) of the history, in order; the final value of each
-    gs = np.flatnonzero(h.new_group)
-    gid = np.cumsum(h.new_group) - 1
-    ge = np.append(gs[1:], n) - 1  # last sorted index of each group
-    g_ep = order[gs] // N
-    has_final = h.holds[ge]
-    g_val = values_sorted[np.maximum(h.last_change[ge], 0)]
-    cf = np.cumsum(has_final) - has_final  # finals in earlier groups
-    n_final = np.bincount(g_ep[has_final], minlength=B)
-    n_groups = np.bincount(g_ep, minlength=B)
-    cf_base = cf[np.minimum(np.cumsum(n_groups) - n_groups, gs.size - 1)]  # at each episode's first group
-    col = cf - cf_base[g_ep]  # column of a group's final value in its episode's list
-
-    changes = order[is_set | h.is_del]
+    if q.flat.size == 0:
+        return np.zeros(B * N + 1, dtype=np.int64), np.zeros(0, dtype=dtype)
+    groups = _groups(p, h, values_sorted)
+    changes = h.order[h.is_set | h.is_del]
     last_change = np.full(B, -1, dtype=np.int64)
     np.maximum.at(last_change, changes // N, changes)
-    settled = q_flat > last_change[q_ep]
-    out_counts = np.zeros(q_flat.size, dtype=np.int64)
+    settled = q.flat > last_change[q.flat // N]
+    out_counts = np.zeros(q.flat.size, dtype=np.int64)
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (query indices, values), both in reading order
-    if settled.any():
-        W = int(n_final.max(initial=0))
-        fe, fc = g_ep[has_final], col[has_final]
-
-        def twice(x: np.ndarray, dt: type[np.integer]) -> np.ndarray:
-            """(B, 2W): each episode's final list written twice (-1, or 0 for unsigned values, where
-            it is shorter: the key list's -1 masks those)."""
-            out = np.full((B, 2 * max(W, 1)), -1 if np.issubdtype(dt, np.signedinteger) else 0, dtype=dt)
-            out[fe, fc] = out[fe, fc + W] = x
-            return out
-
-        vals = twice(g_val[has_final], dtype)
-        sq = np.flatnonzero(settled)
-        sq_ep, g = q_ep[sq], gid[qi[sq]]
-        at = col[g]  # the first final value of a key after the query's own (or its own)
-        if distinct and W > 1 and (n_final == W).all() and has_final[g].all():
-            picked = np.lib.stride_tricks.sliding_window_view(vals, W - 1, axis=1)[sq_ep, at + 1].reshape(-1)
-            out_counts[sq] = W - 1
-        elif W > 0:
-            win = np.lib.stride_tricks.sliding_window_view
-            v = win(vals, W, axis=1)[sq_ep, at]
-            k = win(twice(key[order[gs[has_final]]], np.int64), W, axis=1)[sq_ep, at]
-            mask = (k != q_key[sq][:, None]) & (k >= 0) & (v != answer_q[sq][:, None])
-            picked = v[mask]
-            out_counts[sq] = mask.sum(axis=1)
-        else:
-            picked = np.zeros(0, dtype=dtype)
-        parts.append((sq, picked))
-    if (~settled).any():
-        idx = np.arange(n)
-        # the next change of the same group after each sorted index, as a reading position
-        nxt = np.where(is_set | h.is_del, idx, n)
-        nxt = np.minimum.accumulate(nxt[::-1])[::-1]
-        nxt_after = np.append(nxt[1:], n)
-        group_end = (ge + 1)[gid]  # exclusive end of each sorted index's group
-        kill = np.where(nxt_after < group_end, order[np.minimum(nxt_after, n - 1)], np.iinfo(np.int64).max)
-        s_idx = np.flatnonzero(is_set)
-        s_pos = order[s_idx]  # reading positions of sets
-        by_pos = np.argsort(s_pos, kind="stable")
-        s_pos_o, s_kill_o, s_val_o = s_pos[by_pos], kill[s_idx][by_pos], values_sorted[s_idx][by_pos]
-        s_key_o = key[s_pos_o]
-        uq_i = np.flatnonzero(~settled)
-        uq = q_flat[uq_i]
-        q_ep_first = np.searchsorted(s_pos_o, (uq // N) * N)
-        counts = np.searchsorted(s_pos_o, uq) - q_ep_first
-        pair_q = np.repeat(np.arange(uq.size), counts)
-        pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
-        keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != q_key[uq_i][pair_q])
-                & (s_val_o[pair_s] != answer_q[uq_i][pair_q]))
-        out_counts[uq_i] = np.bincount(pair_q[keep], minlength=uq.size)
-        ragged = (np.concatenate([[0], np.cumsum(out_counts[uq_i])]), s_val_o[pair_s[keep]].astype(dtype))
-        if not distinct:
-            ragged = _unique_ragged(*ragged)
-            out_counts[uq_i] = np.diff(ragged[0])
-        parts.append((uq_i, ragged[1]))
-    offsets = _spread(q_flat, out_counts, size)
+    for owners, lists in ((np.flatnonzero(settled), _settled_other_keys),
+                          (np.flatnonzero(~settled), _interleaved_other_keys)):
+        if owners.size:
+            out_counts[owners], values = lists(p, h, groups, values_sorted, q, owners, distinct, dtype)
+            parts.append((owners, values))
+    offsets = _spread(q.flat, out_counts, B * N)
     if len(parts) == 1:
         return offsets, parts[0][1]
     starts = np.concatenate([[0], np.cumsum(out_counts)])
@@ -429,3 +380,106 @@ def _other_keys(p: Program, h: _History, values_sorted: np.ndarray, qi: np.ndarr
         lens = out_counts[owners]
         values[np.repeat(starts[owners], lens) + _ranges(lens)] = vals_
     return offsets, values
+
+
+@dataclass
+class _Groups:
+    """The (episode, key) groups of a history, in its order (episodes, then keys ascending)."""
+
+    start: np.ndarray  # sorted index of each group's first item
+    end: np.ndarray  # ... and of its last
+    of: np.ndarray  # for each sorted index, its group
+    episode: np.ndarray
+    has_final: np.ndarray  # the key holds a value at the end of the episode
+    final_value: np.ndarray  # that value (meaningless where it holds none)
+    column: np.ndarray  # where that value sits in its episode's final list (finals in earlier groups)
+    n_final: np.ndarray  # (B,) the length of each episode's final list
+
+
+def _groups(p: Program, h: _History, values_sorted: np.ndarray) -> _Groups:
+    """The (episode, key) groups of ``h`` and each episode's final list (see :class:`_Groups`)."""
+    B, N = p.shape
+    gs = np.flatnonzero(h.new_group)
+    ge = np.append(gs[1:], h.order.size) - 1
+    g_ep = h.order[gs] // N
+    has_final = h.holds[ge]
+    cf = np.cumsum(has_final) - has_final  # finals in earlier groups
+    n_groups = np.bincount(g_ep, minlength=B)
+    cf_base = cf[np.minimum(np.cumsum(n_groups) - n_groups, gs.size - 1)]  # at each episode's first group
+    return _Groups(gs, ge, np.cumsum(h.new_group) - 1, g_ep, has_final,
+                   values_sorted[np.maximum(h.last_change[ge], 0)], cf - cf_base[g_ep],
+                   np.bincount(g_ep[has_final], minlength=B))
+
+
+def _settled_other_keys(p: Program, h: _History, g: _Groups, values_sorted: np.ndarray, q: _Queries,
+                        owners: np.ndarray, distinct: bool, dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
+    """The other keys' traps of the queries ``owners`` (indices into ``q``), all after their
+    episode's last change: the final value of each key but the query's own, in key order,
+    starting after its own key and wrapping, never the answer.  Every such list is one window of
+    the episode's final list written twice, so the common case (every key holds a value, values
+    distinct) is a single gather.  Returns (lengths, values), in the order of ``owners``; a value
+    that two other keys hold is listed once (only hand-built episodes repeat a value id)."""
+    B = p.shape[0]
+    W = int(g.n_final.max(initial=0))
+    fe, fc = g.episode[g.has_final], g.column[g.has_final]
+
+    def twice(x: np.ndarray, dt: type[np.integer]) -> np.ndarray:
+        """(B, 2W): each episode's final list written twice (-1, or 0 for unsigned values, where
+        it is shorter: the key list's -1 masks those)."""
+        out = np.full((B, 2 * max(W, 1)), -1 if np.issubdtype(dt, np.signedinteger) else 0, dtype=dt)
+        out[fe, fc] = out[fe, fc + W] = x
+        return out
+
+    vals = twice(g.final_value[g.has_final], dtype)
+    ep, own = q.flat[owners] // p.shape[1], g.of[q.at[owners]]
+    at = g.column[own]  # the first final value of a key after the query's own (or its own)
+    win = np.lib.stride_tricks.sliding_window_view
+    if distinct and W > 1 and (g.n_final == W).all() and g.has_final[own].all():
+        return np.full(owners.size, W - 1), win(vals, W - 1, axis=1)[ep, at + 1].reshape(-1)
+    if W == 0:
+        return np.zeros(owners.size, dtype=np.int64), np.zeros(0, dtype=dtype)
+    v = win(vals, W, axis=1)[ep, at]
+    k = win(twice(p.key.reshape(-1)[h.order[g.start[g.has_final]]], np.int64), W, axis=1)[ep, at]
+    q_key = p.key.reshape(-1)[q.flat[owners]]
+    mask = (k != q_key[:, None]) & (k >= 0) & (v != q.answer[owners][:, None])
+    lengths, values = mask.sum(axis=1), v[mask]
+    if not distinct:
+        offsets, values = _unique_ragged(np.concatenate([[0], np.cumsum(lengths)]), values)
+        lengths = np.diff(offsets)
+    return lengths, values
+
+
+def _interleaved_other_keys(p: Program, h: _History, g: _Groups, values_sorted: np.ndarray, q: _Queries,
+                            owners: np.ndarray, distinct: bool,
+                            dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
+    """The other keys' traps of the queries ``owners`` (indices into ``q``), all before their
+    episode's last change: the sets of the episode before the query (a prefix of its sets in
+    reading order) still alive at it, of other keys, never the answer, each value once, in
+    reading order.  Returns (lengths, values), in the order of ``owners``."""
+    N = p.shape[1]
+    order, n = h.order, h.order.size
+    key = p.key.reshape(-1)
+    # the next change of the same group after each sorted index, as a reading position
+    nxt = np.where(h.is_set | h.is_del, np.arange(n), n)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    nxt_after = np.append(nxt[1:], n)
+    group_end = (g.end + 1)[g.of]  # exclusive end of each sorted index's group
+    kill = np.where(nxt_after < group_end, order[np.minimum(nxt_after, n - 1)], np.iinfo(np.int64).max)
+    s_idx = np.flatnonzero(h.is_set)
+    s_pos = order[s_idx]  # reading positions of sets
+    by_pos = np.argsort(s_pos, kind="stable")
+    s_pos_o, s_kill_o, s_val_o = s_pos[by_pos], kill[s_idx][by_pos], values_sorted[s_idx][by_pos]
+    s_key_o = key[s_pos_o]
+    uq = q.flat[owners]
+    q_ep_first = np.searchsorted(s_pos_o, (uq // N) * N)
+    counts = np.searchsorted(s_pos_o, uq) - q_ep_first
+    pair_q = np.repeat(np.arange(uq.size), counts)
+    pair_s = np.repeat(q_ep_first, counts) + _ranges(counts)
+    keep = ((s_kill_o[pair_s] > uq[pair_q]) & (s_key_o[pair_s] != key[uq][pair_q])
+            & (s_val_o[pair_s] != q.answer[owners][pair_q]))
+    lengths = np.bincount(pair_q[keep], minlength=uq.size)
+    ragged = (np.concatenate([[0], np.cumsum(lengths)]), s_val_o[pair_s[keep]].astype(dtype))
+    if not distinct:
+        ragged = _unique_ragged(*ragged)
+        lengths = np.diff(ragged[0])
+    return lengths, ragged[1]

@@ -135,21 +135,30 @@ class Streams:
 # compiled twins of uniform() and permutation_index() (memgen.ir.jit): the same numbers, one pass
 
 
+@jit.kernel(inline=True)
+def _mix_one(z):  # pragma: no cover - compiled
+    """:func:`mix64` of one uint64."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
 @jit.kernel
 def _uniform_kernel(base, out):  # pragma: no cover - compiled
+    """:meth:`Streams.uniform` for the mixed stream seeds ``base`` (B,), into ``out`` (B, n)."""
     for b in range(out.shape[0]):
         for i in range(out.shape[1]):
-            z = base[b] + np.uint64(i + 1) * _GOLDEN
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix_one(base[b] + np.uint64(i + 1) * _GOLDEN)
             out[b, i] = np.float64(z >> np.uint64(11)) * _2_53
 
 
 @jit.kernel
 def _feistel_kernel(round_keys, half, mask, space, out):  # pragma: no cover - compiled
+    """:meth:`Streams.permutation_index` at 0 ... n - 1 for the (rounds, B) ``round_keys``, into
+    ``out`` (B, n)."""
     for b in range(out.shape[0]):
         for i in range(out.shape[1]):
             x = np.uint64(i)
@@ -157,13 +166,7 @@ def _feistel_kernel(round_keys, half, mask, space, out):  # pragma: no cover - c
                 left = x >> half
                 right = x & mask
                 for r in range(round_keys.shape[0]):
-                    z = right ^ round_keys[r, b]
-                    z ^= z >> np.uint64(30)
-                    z *= _M1
-                    z ^= z >> np.uint64(27)
-                    z *= _M2
-                    z ^= z >> np.uint64(31)
-                    left, right = right, left ^ (z & mask)
+                    left, right = right, left ^ (_mix_one(right ^ round_keys[r, b]) & mask)
                 x = (left << half) | right
                 if x < space:
                     break

@@ -10,135 +10,29 @@ import pyarrow as pa
 
 from memgen.format import schema
 from memgen.format.codes import ASKS, ITEM_PAD, ITEM_QUERY, KINDS, OP_SILENT_WRITE, OPS, PROBES, TRAP_FIELDS
-from memgen.ir import jit
 from memgen.render.registry import Batch
-
-#: bytes a name is padded to for the compiled spelling (a constant, so the copy is one wide store)
-NAME_WIDTH = 16
 
 
 class Names:
-    """A small table of strings that spells codes (indices into it) as an Arrow string array.
-
-    Large batches are spelled by one compiled pass that copies each name as ``NAME_WIDTH``
-    padded bytes (names longer than that take Arrow's ``take``); both give the same array."""
+    """A small table of strings that spells codes (indices into it) as an Arrow string array."""
 
     def __init__(self, names: list[str] | tuple[str, ...]):
         self.table = pa.array(list(names), pa.string())
-        raw = [n.encode() for n in names]
-        self.lengths = np.array([len(b) for b in raw], dtype=np.int32)
-        self.padded = None
-        if max(self.lengths, default=0) <= NAME_WIDTH:
-            self.padded = np.zeros((len(raw), NAME_WIDTH), dtype=np.uint8)
-            for i, b in enumerate(raw):
-                self.padded[i, :len(b)] = np.frombuffer(b, dtype=np.uint8)
 
     def spell(self, codes: np.ndarray) -> pa.Array:
-        if self.padded is None or not jit.pays(codes.size):
-            return self.table.take(pa.array(np.ascontiguousarray(codes, dtype=np.int32)))
-        offsets = np.empty(codes.size + 1, dtype=np.int32)
-        size = _name_offsets_kernel(codes, self.lengths, offsets)
-        data = np.empty(size + NAME_WIDTH, dtype=np.uint8)
-        _name_bytes_kernel(codes, self.padded, offsets, data)
-        # the slack is not part of the array (Arrow's IPC writer would write a longer buffer)
-        return pa.StringArray.from_buffers(codes.size, pa.py_buffer(offsets), pa.py_buffer(data[:size]))
+        return self.table.take(pa.array(np.ascontiguousarray(codes, dtype=np.int32)))
 
 
-@jit.kernel
-def _name_offsets_kernel(codes, lengths, offsets):  # pragma: no cover - compiled
-    """The string offsets of ``codes``; returns the bytes they take."""
-    pos = 0
-    offsets[0] = 0
-    for i in range(codes.size):
-        pos += lengths[codes[i]]
-        offsets[i + 1] = pos
-    return pos
-
-
-@jit.kernel
-def _name_bytes_kernel(codes, padded, offsets, data):  # pragma: no cover - compiled
-    """Each code's name at its offset: ``NAME_WIDTH`` bytes copied (one wide store), the
-    padding then overwritten by the next name (``data`` has ``NAME_WIDTH`` bytes of slack)."""
-    for i in range(codes.size):
-        o = offsets[i]
-        c = codes[i]
-        for t in range(NAME_WIDTH):
-            data[o + t] = padded[c, t]
-
-
-_OPS = Names(OPS)
-
-
-_KINDS = Names(KINDS)
-
-
-_ASKS = Names(ASKS)
-
-
-_PROBES = Names(PROBES)
+_OPS, _KINDS, _ASKS, _PROBES = Names(OPS), Names(KINDS), Names(ASKS), Names(PROBES)
 
 
 def _i32(a: np.ndarray) -> pa.Array:
     return pa.array(np.ascontiguousarray(a, dtype=np.int32))
 
 
-def _take_i32(a: np.ndarray, idx: np.ndarray) -> pa.Array:
-    """``a[idx]`` as an int32 Arrow array (one compiled pass for large batches, see memgen.ir.jit)."""
-    if jit.pays(idx.size):
-        out = np.empty(idx.size, dtype=np.int32)
-        _take_i32_kernel(np.ascontiguousarray(a), idx, out)
-        return pa.array(out)
-    return _i32(a[idx])
-
-
-@jit.kernel
-def _take_i32_kernel(a, idx, out):  # pragma: no cover - compiled
-    for i in range(idx.size):
-        out[i] = a[idx[i]]
-
-
-def _gather(kernel, idx: np.ndarray, fields: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-    """Each (B, N) field at the flat indices ``idx``: int8 codes as they are, the rest int32.
-    Large batches take ``kernel`` (all the fields in one compiled pass), small ones a numpy
-    gather per field."""
-    outs = [np.empty(idx.size, dtype=a.dtype if a.dtype == np.int8 else np.int32) for a in fields]
-    if jit.pays(idx.size):
-        kernel(idx, *(np.ascontiguousarray(a).reshape(-1) for a in fields), *outs)
-    else:
-        for a, out in zip(fields, outs, strict=True):
-            out[:] = a.reshape(-1)[idx]
-    return outs
-
-
-@jit.kernel
-def _event_columns_kernel(ev, op, key, value, version, kind, alias, start, end, o_op, o_key, o_value, o_version,
-                          o_kind, o_alias, o_start, o_end):  # pragma: no cover - compiled
-    """The events' fields at the flat indices ``ev``, into the ``o_`` arrays (int32 or int8 codes)."""
-    for i in range(ev.size):
-        f = ev[i]
-        o_op[i] = op[f]
-        o_key[i] = key[f]
-        o_value[i] = value[f]
-        o_version[i] = version[f]
-        o_kind[i] = kind[f]
-        o_alias[i] = alias[f]
-        o_start[i] = start[f]
-        o_end[i] = end[f]
-
-
-@jit.kernel
-def _query_columns_kernel(qf, key, ask, k, answer, probe, start, end, o_key, o_ask, o_k, o_answer, o_probe, o_start,
-                          o_end):  # pragma: no cover - compiled
-    """The queries' fields at the flat indices ``qf``, into the ``o_`` arrays (int32 or int8 codes)."""
-    for i in range(qf.size):
-        f = qf[i]
-        o_key[i] = key[f]
-        o_ask[i] = ask[f]
-        o_k[i] = k[f]
-        o_answer[i] = answer[f]
-        o_probe[i] = probe[f]
-        o_start[i] = start[f]
-        o_end[i] = end[f]
+def _gather(idx: np.ndarray, fields: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """Each (B, N) field at the flat indices ``idx``: int8 codes as they are, the rest int32."""
+    return [a.reshape(-1)[idx].astype(a.dtype if a.dtype == np.int8 else np.int32, copy=False) for a in fields]
 
 
 def _list(offsets: np.ndarray, values: pa.Array, type_: pa.DataType | None = None) -> pa.Array:
@@ -185,13 +79,12 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
     minus = pa.array(np.full(ev.size, -1, dtype=np.int32))  # no chunk / segment
 
     e_op, e_key, e_value, e_version, e_kind, e_alias, e_start, e_end = _gather(
-        _event_columns_kernel, ev, (p.op, p.key, p.value, p.version, p.kind, p.alias, start, end))
-    q_key, q_ask, q_k, answer, q_probe, q_start, q_end = _gather(
-        _query_columns_kernel, qf, (p.key, p.ask, p.k, p.answer, p.probe, start, end))
+        ev, (p.op, p.key, p.value, p.version, p.kind, p.alias, start, end))
+    q_key, q_ask, q_k, answer, q_probe, q_start, q_end = _gather(qf, (p.key, p.ask, p.k, p.answer, p.probe, start, end))
     events = pa.StructArray.from_arrays(
         [_OPS.spell(e_op), pa.array(e_key), pa.array(e_value), pa.array(e_version), pa.array(e_op != OP_SILENT_WRITE),
          _KINDS.spell(e_kind), pa.array(e_alias), pa.array(e_start), pa.array(e_end),
-         minus if ch is None else _take_i32(ch, ev), minus if sg is None else _take_i32(sg, ev)],
+         minus if ch is None else _i32(ch[ev]), minus if sg is None else _i32(sg[ev])],
         fields=list(schema.EVENT))
 
     # query position within its row, 0-based, is its qid

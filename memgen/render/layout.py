@@ -8,9 +8,10 @@ reserved token a chunk may carry (a BOS), and no item ever straddles a chunk bou
    event region, spaced by uniform gaps (exponential) or power-law gaps (Pareto(alpha):
    bursts of events with long empty stretches).  Queries after the last event are packed at
    the very end of the stream.
-2. Chunks: each item asks for the first slot of its desired chunk; the greedy push-forward
-   ``s_j = max(a_j, s_{j-1} + 1)`` is a cumulative max (``s = j + cummax(a - j)``), then
-   a backward bound keeps the last items inside the stream.  ``slot // cap`` is the chunk.
+2. Chunks: the grid has ``cap`` item places a chunk; each item asks for the first place of its
+   desired chunk; the greedy push-forward ``s_j = max(a_j, s_{j-1} + 1)`` is a cumulative max
+   (``s = j + cummax(a - j)``), then a backward bound keeps the last items inside the stream.
+   ``place // cap`` is the chunk.
 3. Inside a chunk: the free tokens are spread over the gaps around its items by sorted
    uniform fractions (stars and bars).
 """
@@ -55,7 +56,7 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
     C = grid.chunk
     cap = max(1, (C - 1) // max_item)
     n_chunks = grid.chunks
-    total_slots = n_chunks * cap
+    capacity = n_chunks * cap  # item places on the grid
     n_tail = is_tail.sum(axis=1)  # (B,)
     n_body = N - n_tail
     tail_chunks = -(-n_tail // cap)
@@ -77,7 +78,7 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
         start = np.empty((B, N), dtype=np.int64)
         _place_kernel(gaps, np.ascontiguousarray(is_tail), np.ascontiguousarray(item_len, dtype=np.int64),
                       streams.uniform("layout_in_chunk", N), body_chunks.astype(np.int64),
-                      n_tail.astype(np.int64), cap, total_slots, C, grid.reserved_chunks.astype(np.int64),
+                      n_tail.astype(np.int64), cap, capacity, C, grid.reserved_chunks.astype(np.int64),
                       grid.offset, float(d0), float(d1), start)
         return start
     gaps = np.where(np.append(is_tail, np.zeros((B, 1), dtype=bool), axis=1), 0.0, gaps)
@@ -87,11 +88,11 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
     desired_chunk = np.minimum((x * body_chunks[:, None]).astype(np.int64), np.maximum(body_chunks - 1, 0)[:, None])
     j = np.arange(N)[None, :]
     first_tail = n_body[:, None]
-    a = np.where(is_tail, total_slots - n_tail[:, None] + (j - first_tail), desired_chunk * cap)
+    a = np.where(is_tail, capacity - n_tail[:, None] + (j - first_tail), desired_chunk * cap)
 
     # 2. greedy push forward (cummax), then keep within the stream
     s = j + np.maximum.accumulate(a - j, axis=1)
-    s = np.minimum(s, total_slots - N + j)
+    s = np.minimum(s, capacity - N + j)
     chunk_of = s // cap  # (B, N), non-decreasing in a row
 
     # 3. inside each chunk: spread the free tokens over the gaps
@@ -114,7 +115,7 @@ def place(streams: Streams, item_len: np.ndarray, is_tail: np.ndarray, grid: Gri
 
 
 @jit.kernel
-def _place_kernel(gaps, is_tail, item_len, u_in, body_chunks, n_tail, cap, total_slots, C, reserved, offset, d0,
+def _place_kernel(gaps, is_tail, item_len, u_in, body_chunks, n_tail, cap, capacity, C, reserved, offset, d0,
                   d1, start):  # pragma: no cover - compiled
     """Steps 1 (after the gaps are drawn) to 3 of :func:`place`, a row at a time; the same
     arithmetic in the same order, so the same starts."""
@@ -136,12 +137,12 @@ def _place_kernel(gaps, is_tail, item_len, u_in, body_chunks, n_tail, cap, total
         run = np.iinfo(np.int64).min
         for j in range(N):
             if is_tail[b, j]:
-                a = total_slots - n_tail[b] + (j - n_body)
+                a = capacity - n_tail[b] + (j - n_body)
             else:
                 xj = d0 + (d1 - d0) * (x[j] / cum)
                 a = min(np.int64(xj * body_chunks[b]), top) * cap
             run = max(run, a - j)
-            chunk_of[j] = min(j + run, total_slots - N + j) // cap
+            chunk_of[j] = min(j + run, capacity - N + j) // cap
         # 3. inside each chunk: the free tokens spread over the gaps by sorted fractions
         for j in range(N):
             v[j] = chunk_of[j] + u_in[b, j]

@@ -48,7 +48,7 @@ from memgen.format.vocab import (
 )
 from memgen.ir import jit
 from memgen.ir.program import Program
-from memgen.render import token_kernel as tokens_kernel
+from memgen.render import token_kernel
 from memgen.render.columns import Names, common_columns
 from memgen.render.layout import Grid, needed_length, place
 from memgen.render.registry import Batch, RenderOptions, register_rendering
@@ -138,7 +138,7 @@ def _render(batch: Batch, opts: RenderOptions, grid: Grid, rendering: str, bos_a
     ids = filler(streams, vocab, B, T)  # (B, T) ids_dtype, a fresh copy of the tape windows
     ids[:, bos_at] = BOS
     if compiled:
-        tokens_kernel.write_items(ids, start, p, vocab)
+        token_kernel.write_items(ids, start, p, vocab)
         return ids, start, end
     M = tok.shape[2]
     keep = np.arange(M)[None, None, :] < lens[:, :, None]

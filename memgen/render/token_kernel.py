@@ -22,11 +22,11 @@ from memgen.format.vocab import (
     WRITE,
     Vocab,
 )
-from memgen.ir.jit import kernel
+from memgen.ir import jit
 from memgen.ir.program import Program
 
 
-@kernel
+@jit.kernel
 def _write(ids, T, start, item, key, alias, value, silent, kind, ask, k, markers, key_length, key_tokens,
            key_offset, value_offset):  # pragma: no cover - compiled
     """Write every item of the (B, N) program (flat arrays) at its ``start`` in row b of the

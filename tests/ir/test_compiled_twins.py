@@ -1,6 +1,7 @@
-"""The compiled twins (memgen.ir.replay_kernel, memgen.render.token_kernel) against the numpy paths:
-the same arrays, field by field, on generated batches of every family and on random hand-made
-episodes; and the same shard bytes with and without them."""
+"""The compiled twins (memgen.ir.replay_kernel, generators.build's assembly, memgen.render.token_kernel,
+render.layout's placement, memgen.ir.rng's draws) against their plain numpy forms: the same arrays,
+field by field, on generated batches of every family and on random hand-made episodes; and the
+same shard bytes with and without them."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -175,31 +176,68 @@ def test_compiled_draws_are_the_numpy_draws(n, space, monkeypatch):
         assert all(len(set(row)) == n and max(row) < space for row in a[3].tolist())
 
 
-@pytest.mark.parametrize("names", [("write", "overwrite", "silent_write", "delete", "distractor"),
-                                   ("", "a", "exactly sixteen!", "unknown"),
-                                   ("a name longer than sixteen bytes", "b")])
-def test_compiled_names_spell_like_arrow_take(names, monkeypatch):
-    """Names.spell: the compiled copy of padded names gives Arrow's take, buffers included (a
-    shard's bytes hold them); names past 16 bytes always take Arrow's path."""
-    import io as _io
+@pytest.mark.parametrize("spacing", ["uniform", "powerlaw"])
+@pytest.mark.parametrize("position", ["end", "interleaved"])
+def test_compiled_placement_is_the_numpy_placement(spacing, position, monkeypatch):
+    """render.layout.place: the compiled twin gives the numpy starts, on a grid with a reserved
+    first token in some chunks and an offset."""
+    from memgen.render.layout import Grid, needed_length, place
+    from memgen.render.token import _trailing_queries, item_lengths
 
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-
-    from memgen.render.columns import Names
-
-    codes = np.random.default_rng(1).integers(0, len(names), 5000).astype(np.int8)
-    spelled = []
-    for threshold in (0, 1 << 60):
+    vocab = Vocab()
+    plan = get_family("mixed")(Knobs(query_position=position), 4096)
+    p = build_program(plan, Streams(episode_seeds(13, 0, 64)), vocab.key_space, vocab.key_tokens, vocab.values)
+    lens, tail = item_lengths(p, vocab), _trailing_queries(p)
+    C, offset = 64, 5
+    T = offset + 2 * needed_length(p.shape[1], int(tail.sum(axis=1).max()), vocab.event_length, C)
+    grid = Grid(T, C, offset, np.arange((T - offset) // C) % 3 == 0)
+    starts = []
+    for threshold in (0, 1 << 60):  # compiled; numpy
         monkeypatch.setattr(jit, "MIN_ITEMS", threshold)
-        spelled.append(Names(names).spell(codes))
-    assert spelled[0].equals(spelled[1]) and spelled[0].to_pylist() == [names[c] for c in codes]
+        starts.append(place(Streams(episode_seeds(5, 0, 64)), lens, tail, grid, vocab.event_length,
+                            (0.1, 0.9), spacing))
+    assert starts[0].dtype == starts[1].dtype and np.array_equal(starts[0], starts[1])
+    assert (np.diff(starts[0], axis=1) >= lens[:, :-1]).all()  # items in reading order, never overlapping
 
-    def ipc_bytes(a):
-        out = _io.BytesIO()
-        table = pa.table({"s": pa.StructArray.from_arrays([a], names=["s"])})  # nested, as in a shard
-        with ipc.new_file(out, table.schema) as w:
-            w.write_table(table)
-        return out.getvalue()
 
-    assert ipc_bytes(spelled[0]) == ipc_bytes(spelled[1])
+def test_compiled_token_writer_writes_the_numpy_tokens():
+    """render.token_kernel.write_items writes the ids of render.token.item_tokens, scattered at
+    each item's start, and nothing else."""
+    from memgen.render import token_kernel
+    from memgen.render.token import item_tokens
+
+    vocab = Vocab()
+    plan = get_family("mixed")(Knobs(query_position="interleaved"), 2048)
+    p = replay_program(build_program(plan, Streams(episode_seeds(17, 0, 32)), vocab.key_space, vocab.key_tokens,
+                                     vocab.values))
+    tok, lens = item_tokens(p, vocab)
+    B, N, M = tok.shape
+    start = np.cumsum(lens + 1, axis=1) - lens - 1  # one token between items
+    T = int((start + lens).max()) + 3
+    want = np.full((B, T), 7, dtype=vocab.ids_dtype)
+    keep = np.arange(M)[None, None, :] < lens[:, :, None]
+    pos = (start + (np.arange(B) * T)[:, None])[:, :, None] + np.arange(M)[None, None, :]
+    want.reshape(-1)[pos[keep]] = tok[keep]
+    got = np.full((B, T), 7, dtype=vocab.ids_dtype)
+    token_kernel.write_items(got, start, p, vocab)
+    assert np.array_equal(got, want)
+
+
+@jit.kernel(inline=True)
+def _twice(x):  # pragma: no cover - compiled
+    return 2 * x
+
+
+@jit.kernel
+def _sum_twice(a):  # pragma: no cover - compiled
+    total = 0
+    for v in a:
+        total += _twice(v)
+    return total
+
+
+def test_a_kernel_calls_its_helper_kernels_and_leaves_them_declared():
+    """jit.kernel: a kernel that names another compiles against it; the module's name still
+    holds the declared kernel, callable on its own."""
+    assert _sum_twice(np.arange(4)) == 12
+    assert isinstance(_twice, jit.Kernel) and _twice(3) == 6
