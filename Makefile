@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/memgen generate --family all --rendering token,chunk --length 4096 --episodes 50 --seed 0 --out $(DEMO)
 	$(BIN)/memgen verify $(DEMO)
 	$(BIN)/memgen eval --dataset $(DEMO) --model hybrid --model slots_only --model fixed_state --model sparse \
+		--model memslot_ref \
 		--out $(DEMO)-preds
 	@echo "next: $(BIN)/memgen show $(DEMO) --config mixed-chunk-4096 --index 0"
 	@echo "      $(BIN)/memgen score --dataset $(DEMO) --config mixed-chunk-4096 --predictions $(DEMO)-preds/hybrid.jsonl"
