@@ -129,9 +129,12 @@ class FixedState:
     d: int = 128
     threshold: float = 0.5
 
+    #: the widest state: a d x d float64 state per episode is 128 MiB at d = 4,096
+    MAX_D = 4096
+
     def __post_init__(self) -> None:
-        if self.d < 1:
-            raise ValueError("d must be at least 1")
+        if not 1 <= self.d <= self.MAX_D:
+            raise ValueError(f"d must be 1 to {self.MAX_D} (the state is d x d floats per episode)")
 
     def gate(self, marker: np.ndarray) -> np.ndarray:
         """beta per mention: 1 for WRITE, DELETE and silent ``key value``; 0 for distractor

@@ -27,7 +27,7 @@ from memgen.format.names import CONFIG_NAME, MAX_SHARDS, SHARD_RE, printable
 from memgen.format.schema import RENDERING_COLUMNS, manifest_vocab_size, schema_for
 from memgen.format.vocab import Vocab
 from memgen.io.atomic import sha256_file
-from memgen.io.shards import read_shard
+from memgen.io.shards import map_shard, read_shard
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -204,7 +204,7 @@ def verify(root: str | Path) -> list[str]:
                 problems.append(f"{s['path']}: sha256 mismatch (corrupted or modified)")
                 continue
             try:
-                with pa.memory_map(str(path), "r") as src:
+                with map_shard(path) as src:
                     reader = ipc.open_file(src)
                     rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
                     schema = reader.schema

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -104,9 +106,19 @@ def write_shard(path: Path, table: pa.Table) -> tuple[str, int]:
         return encode_shard(f, table)
 
 
+def map_shard(path: Path) -> pa.MemoryMappedFile:
+    """``path`` memory-mapped for reading; DataError unless it is a regular file (a FIFO would
+    block the reader forever, a device has no end).  Raises OSError as ``pa.memory_map`` does."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise DataError(f"{path}: not a regular file (a FIFO, device or folder); not a shard")
+    return pa.memory_map(str(path), "r")
+
+
 def read_shard(path: Path) -> pa.Table:
+    """The table of the shard at ``path`` (memory-mapped); DataError for anything that is not a
+    readable Arrow IPC file."""
     try:
-        with pa.memory_map(str(path), "r") as source:
+        with map_shard(path) as source:
             return ipc.open_file(source).read_all()
     except (pa.ArrowInvalid, OSError) as e:
         raise DataError(f"{path}: not a readable Arrow shard ({e})") from None

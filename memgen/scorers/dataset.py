@@ -17,6 +17,7 @@ import pyarrow.ipc as ipc
 from memgen.format.errors import DataError, UsageError
 from memgen.format.names import SHARD_RE
 from memgen.io.dataset import open_verified
+from memgen.io.shards import map_shard
 from memgen.scorers.frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
 #: read where present: the text rendering's domain (surfaces) and context (its length in
@@ -28,7 +29,7 @@ def _read_columns(path: Path) -> pa.Table:
     """The columns the scorer needs from one shard; the others (``input_ids``, ``context``)
     are neither read nor decompressed."""
     try:
-        with pa.memory_map(str(path), "r") as source:
+        with map_shard(path) as source:
             names = ipc.open_file(source).schema.names
             missing = [c for c in REQUIRED_COLUMNS if c not in names]
             if missing:

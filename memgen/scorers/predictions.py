@@ -30,6 +30,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from memgen.format.errors import DataError
+from memgen.io.shards import map_shard
 
 #: ``tokens`` entry of a prediction that is not a JSON integer (so it is unparsed as a token)
 NOT_INT = np.iinfo(np.int64).min
@@ -417,7 +418,7 @@ def _read_table(p: Path) -> pa.Table:
             return pa.concat_tables([_read_table(f) for f in files], promote_options="permissive")
         if p.suffix == ".parquet":
             return pq.read_table(p)
-        with pa.memory_map(str(p), "r") as source:
+        with map_shard(p) as source:
             try:
                 return ipc.open_file(source).read_all()
             except pa.ArrowInvalid:

@@ -96,3 +96,16 @@ def test_export_of_an_escaping_config_name_writes_nothing_outside(ds, tmp_path):
     assert rc != 0
     one_error_line(err)
     assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_a_fifo_in_place_of_a_shard_is_one_line_even_unverified(ds):
+    import os
+
+    shard = next((ds / "data").rglob("*.arrow"))
+    config = shard.parent.name
+    shard.unlink()
+    os.mkfifo(shard)
+    rc, _, err = cli("score", "--dataset", str(ds), "--config", config, "--predictions", str(ds / "none.jsonl"),
+                     "--no-verify", timeout=60)  # a reader that opened the FIFO would block until the timeout
+    assert rc in (1, 2)
+    one_error_line(err)
