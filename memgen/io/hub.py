@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memgen.format.errors import DataError, MemgenError, UsageError
+from memgen.format.names import printable
 from memgen.io.atomic import sha256_file
 from memgen.io.dataset import CARD, MANIFEST, Dataset, open_verified
 
@@ -143,12 +144,17 @@ def _first_line(e: BaseException) -> str:
 
 
 def check_data_files(root: Path, configs: list[CardConfig], ds: Dataset) -> None:
-    """Each config's ``data_files`` patterns match exactly the shards the manifest lists for it
-    (DataError naming the config and the pattern otherwise)."""
+    """Each config's ``data_files`` patterns lie under ``data/`` (relative, no ``..``: the card is
+    untrusted) and match exactly the shards the manifest lists for it (DataError naming the
+    config and the pattern otherwise)."""
     for c in configs:
         matched: set[str] = set()
         for patterns in c.data_files.values():
             for pattern in patterns:
+                parts = pattern.split("/") if isinstance(pattern, str) else []
+                if len(parts) < 2 or parts[0] != "data" or any(p in ("", ".", "..") for p in parts):
+                    raise DataError(f"{root / CARD}: config {printable(c.name)}: data_files {printable(pattern)} "
+                                    "is not a relative pattern inside data/")
                 hits = {p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file()}
                 if not hits:
                     raise DataError(f"{root / CARD}: config {c.name!r}: data_files {pattern} match no file")

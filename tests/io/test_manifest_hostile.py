@@ -109,3 +109,14 @@ def test_a_fifo_in_place_of_a_shard_is_one_line_even_unverified(ds):
                      "--no-verify", timeout=60)  # a reader that opened the FIFO would block until the timeout
     assert rc in (1, 2)
     one_error_line(err)
+
+
+@pytest.mark.parametrize("pattern", ["/etc/*", "data/../../*", "../outside/*.arrow", "data/other-token-256/*.arrow"])
+def test_card_data_files_outside_their_config_folder_are_refused_by_publish(ds, pattern):
+    card = ds / "README.md"
+    text = card.read_text()
+    first = text.split("path: ", 1)[1].split("\n", 1)[0]
+    card.write_text(text.replace(f"path: {first}", f"path: '{pattern}'", 1))
+    rc, out, err = cli("publish", str(ds), "--repo-id", "a/b", "--dry-run", timeout=120)
+    assert rc == 1 and out == ""
+    one_error_line(err, "data_files")
