@@ -92,7 +92,8 @@ def _print_notes(ev: Evaluation) -> None:
 @click.option("--address", default=None, help="Ray: the cluster's address [default: start a local one].")
 def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out: Path | None,
                  quiet: bool, workers: int | None, engine: str, address: str | None) -> None:
-    """Run mechanism models on a dataset and print models x probes accuracy.
+    """Run models (mechanism, or learned checkpoints such as memslot_ref) on a dataset and print
+    models x probes accuracy.
 
     \b
     Example:
