@@ -78,21 +78,15 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
     prestart(engine, workers)  # the workers' imports overlap with this process's own
     from memgen.format.vocab import Vocab
     from memgen.generators.knobs import Knobs
-    from memgen.generators.registry import FAMILIES, get_family
     from memgen.pipeline.job import generate as run
-    from memgen.pipeline.request import Request
+    from memgen.pipeline.request import Request, family_names
     from memgen.render.registry import RenderOptions
 
-    fams = _split_csv(families)
-    if "all" in fams:
-        for f in fams:  # 'all,bogus' is still a typo
-            if f != "all":
-                get_family(f)
-        fams = tuple(FAMILIES)
+    fams = family_names(_split_csv(families))
     vocab = Vocab(vocab_size=vocab_size, key_tokens=key_tokens, key_length=key_length, values=values,
                   max_version=max(32, max_version))
     req = Request(
-        families=tuple(dict.fromkeys(fams)), renderings=tuple(dict.fromkeys(_split_csv(renderings))),
+        families=fams, renderings=tuple(dict.fromkeys(_split_csv(renderings))),
         lengths=tuple(dict.fromkeys(lengths)), episodes=episodes, seed=seed, split=split, shard_size=shard_size,
         knobs=Knobs(keys=keys, overwrites=overwrites, distractors=distractors,
                     distractor_kinds=_split_csv((distractor_kinds,)), silent_share=silent_share,

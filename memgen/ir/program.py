@@ -110,6 +110,16 @@ class Program:
                 p.alias[0, n] = obj.alias
         return p
 
+    @classmethod
+    def from_episodes(cls, episodes) -> Program:
+        """Several episodes as one padded program (before replay): row ``b`` is episode ``b``."""
+        rows = [cls.from_episode(ep) for ep in episodes]
+        out = cls.empty(len(rows), max(p.shape[1] for p in rows))
+        for b, p in enumerate(rows):
+            for name in INPUT_FIELDS:
+                getattr(out, name)[b, :p.shape[1]] = getattr(p, name)[0]
+        return out
+
     def episode(self, b: int, base: Episode | None = None, **meta) -> Episode:
         """Row ``b`` as an :class:`Episode` (after replay).  ``base`` lends ids and spans."""
         assert self.op is not None, "replay_program() first"

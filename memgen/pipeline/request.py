@@ -117,6 +117,19 @@ def _names(value) -> tuple[str, ...]:
 _VOCAB_OPTIONS = tuple(f.name for f in fields(Vocab))
 
 
+def family_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The families ``names`` asks for, each once, in order: ``all`` is every registered family
+    (checked: ``all,bogus`` is still a typo)."""
+    from memgen.generators.registry import FAMILIES
+
+    if "all" in names:
+        for f in names:
+            if f != "all":
+                get_family(f)
+        return tuple(FAMILIES)
+    return tuple(dict.fromkeys(names))
+
+
 def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str | tuple[str, ...] = "token",
                  lengths: int | tuple[int, ...] = 4096, episodes: int = 100, seed: int = 0, split: str = "test",
                  shard_size: int | None = None, **options) -> Request:
@@ -125,7 +138,6 @@ def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str
     ``tokenizer="o200k"``, ``vocab_size=8192``); ``families="all"`` is every family.  An unknown
     option raises :class:`UsageError` naming the known ones; values are checked by
     :func:`validate`, as for the command."""
-    from memgen.generators.registry import FAMILIES
 
     knob_names = {f.name for f in fields(Knobs)}
     render_names = {f.name for f in fields(RenderOptions)} - {"vocab"}
@@ -133,12 +145,7 @@ def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str
     if unknown:
         known = ", ".join(sorted(knob_names | render_names | set(_VOCAB_OPTIONS)))
         raise UsageError(f"unknown generate option(s) {', '.join(unknown)}; known: {known}")
-    fams = _names(families)
-    if "all" in fams:
-        for f in fams:  # 'all,bogus' is still a typo
-            if f != "all":
-                get_family(f)
-        fams = tuple(FAMILIES)
+    fams = family_names(_names(families))
     vocab = {k: options[k] for k in _VOCAB_OPTIONS if k in options and k != "max_version"}
     max_version = options.get("max_version", Knobs().max_version)
     # as the command does: the vocabulary holds at least its default number of version markers
@@ -146,7 +153,7 @@ def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str
     render = {k: options[k] for k in render_names if k in options}
     if "depth" in render:
         render["depth"] = tuple(render["depth"])
-    return Request(families=tuple(dict.fromkeys(fams)), renderings=tuple(dict.fromkeys(_names(renderings))),
+    return Request(families=fams, renderings=tuple(dict.fromkeys(_names(renderings))),
                    lengths=tuple(dict.fromkeys((lengths,) if isinstance(lengths, int) else lengths)),
                    episodes=episodes, seed=seed, split=split, shard_size=shard_size,
                    knobs=Knobs(**{k: options[k] for k in knob_names if k in options}),

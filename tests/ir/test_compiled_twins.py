@@ -103,21 +103,10 @@ def test_kernel_handles_the_bench_shape_many_short_items():
     _assert_same(*_both(p))
 
 
-def _stack(eps: list[Episode]) -> Program:
-    """One padded program holding several episodes."""
-    progs = [Program.from_episode(ep) for ep in eps]
-    N = max(q.shape[1] for q in progs)
-    out = Program.empty(len(progs), N)
-    for b, q in enumerate(progs):
-        for f in INPUT_FIELDS:
-            getattr(out, f)[b, :q.shape[1]] = getattr(q, f)[0]
-    return out
-
-
 @settings(max_examples=60, deadline=None)
 @given(st.lists(episodes(), min_size=1, max_size=6))
 def test_kernel_replays_random_episodes_like_numpy(eps):
-    p = _stack(eps)
+    p = Program.from_episodes(eps)
     rows = [[v for v in row if v >= 0] for row in p.value]
     a = replay_program(_inputs(p), kernel=False)
     if any(len(r) != len(set(r)) for r in rows):  # a value repeats in an episode: the kernel declines

@@ -17,7 +17,7 @@ from memgen.format.codes import ABSENT, ITEM_PAD, OUTCOMES
 from memgen.format.vocab import BOS, Vocab
 from memgen.generators.knobs import Knobs
 from memgen.ir.episode import Episode, Event, Query
-from memgen.ir.program import INPUT_FIELDS, Program
+from memgen.ir.program import Program
 from memgen.ir.replay import replay_program
 from memgen.models.registry import Answers
 from memgen.models.stream import TokenBatch
@@ -62,13 +62,7 @@ def episode(events: Sequence[Event], queries: Sequence[Query], id_: str = "hand-
 
 
 def _program(episodes: Sequence[Episode]) -> Program:
-    rows = [Program.from_episode(ep) for ep in episodes]
-    n = max(p.shape[1] for p in rows)
-    out = Program.empty(len(rows), n)
-    for b, p in enumerate(rows):
-        for name in INPUT_FIELDS:
-            getattr(out, name)[b, :p.shape[1]] = getattr(p, name)[0]
-    return replay_program(out)
+    return replay_program(Program.from_episodes(episodes))
 
 
 def hand_table(episodes: Sequence[Episode], chunk_of: Sequence[Sequence[int]] | None = None,
