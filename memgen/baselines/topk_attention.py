@@ -19,9 +19,9 @@ keys learn through the attention, and a block whose mean key matches the query i
 holding a write of it only when the other 63 keys are small, which the context part of W_k
 can learn.
 
-Selection (:func:`select_blocks`) and attention (:func:`block_attention`) are separate
-functions in plain PyTorch with layout ``[B, T, H, D]``: the reference forms of the Triton
-kernels to come (issue 18), same signatures.
+Selection (:func:`select_blocks`) and attention (:func:`block_attention`) are separate steps,
+each one dispatch of :mod:`memgen.kernels` (the Triton kernel on a GPU, its plain PyTorch twin
+elsewhere; layout ``[B, T, H, D]``).
 
 **State** (:class:`BlockCache`, a value): the keys and values of every position so far (any
 earlier block may be selected); chunked with the cache carried equals one pass.
@@ -34,7 +34,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memgen.models.frontend import Features, FrontEndConfig, gather_reads
+from memgen import kernels
+from memgen.models.frontend import Features, FrontEndConfig, check_ceilings, gather_reads
 
 
 class BlockCache(NamedTuple):
@@ -43,63 +44,33 @@ class BlockCache(NamedTuple):
 
 
 def select_blocks(q: Tensor, k: Tensor, q_pos: Tensor, block: int, top_k: int) -> tuple[Tensor, Tensor]:
-    """The ``top_k`` earlier blocks of each query and head by block-mean key score.
-
-    q (B, Tq, H, D) at absolute positions q_pos (B, Tq); k (B, Tk, H, D) at positions 0 .. Tk-1.
-    A block b is *earlier* for a query at p when b < p // block (so it is complete).  Returns
-    idx (B, Tq, H, top_k) long block numbers, best first, and ok (B, Tq, H, top_k) bool (False
-    where fewer than top_k earlier blocks exist; idx is then 0).  Equal scores go to the more
-    recent block, so the choice is deterministic."""
-    B, Tk, H, D = k.shape
-    Tq = q.shape[1]
-    nb = Tk // block
-    mean = k[:, :nb * block].reshape(B, nb, block, H, D).mean(2)  # (B, nb, H, D)
-    score = torch.einsum("bqhd,bnhd->bqhn", q, mean)  # (B, Tq, H, nb)
-    earlier = torch.arange(nb, device=k.device)[None, None, None, :] < (q_pos // block)[:, :, None, None]
-    score = score.masked_fill(~earlier, float("-inf"))
-    if nb < top_k:  # pad with never-selected blocks
-        score = torch.cat([score, score.new_full((B, Tq, H, top_k - nb), float("-inf"))], -1)
-    # newest block first, then a stable sort: among equal scores the newer block keeps its lead
-    order = torch.sort(score.flip(-1), dim=-1, descending=True, stable=True)
-    n = score.shape[-1]
-    idx = (n - 1 - order.indices[..., :top_k])  # (B, Tq, H, top_k) block numbers
-    ok = order.values[..., :top_k] > float("-inf")
-    return idx.masked_fill(~ok, 0), ok
+    """The ``top_k`` earlier blocks of each query and head by block-mean key score:
+    :func:`memgen.kernels.select_blocks` (``reduce="mean"``; its docstring has the shapes).  Equal
+    scores go to the more recent block, so the choice is deterministic."""
+    return kernels.select_blocks(q, k, q_pos, block, top_k, "mean")
 
 
 def block_attention(q: Tensor, k: Tensor, v: Tensor, q_pos: Tensor, idx: Tensor, ok: Tensor, block: int,
                     null_key: Tensor | None = None, null_value: Tensor | None = None) -> Tensor:
     """Softmax attention of q (B, Tq, H, D) at q_pos (B, Tq) over k (B, Tk, H, D), v (B, Tk, H, Dv)
     restricted to the blocks ``idx``/``ok`` (B, Tq, H, n) of :func:`select_blocks` and the query's
-    own block up to (not including) its position; with ``null_key`` (H, D) and ``null_value`` (Dv,),
-    an entry every query sees.  Scores are scaled by 1/sqrt(D).  Returns (B, Tq, H, Dv); a query
-    that sees nothing reads zeros."""
-    B, Tk, H, D = k.shape
-    Tq = q.shape[1]
-    own = (q_pos // block)[:, :, None, None].expand(B, Tq, H, 1)  # (B, Tq, H, 1)
-    blocks = torch.cat([idx, own], -1)  # (B, Tq, H, n + 1)
-    seen = torch.cat([ok, torch.ones_like(own, dtype=torch.bool)], -1)
-    pos = (blocks[..., None] * block + torch.arange(block, device=k.device)).flatten(-2)  # (B, Tq, H, P)
-    valid = seen[..., None].expand(*seen.shape, block).flatten(-2) & (pos < q_pos[:, :, None, None])
-    pos = pos.clamp(max=max(Tk - 1, 0))
-    b = torch.arange(B, device=k.device)[:, None, None, None]
-    h = torch.arange(H, device=k.device)[None, None, :, None]
-    kk, vv = k[b, pos, h], v[b, pos, h]  # (B, Tq, H, P, D), (B, Tq, H, P, Dv)
-    logit = (kk @ q[..., None]).squeeze(-1) / D ** 0.5  # (B, Tq, H, P)
-    logit = logit.masked_fill(~valid, float("-inf"))
-    if null_key is not None:
-        null = (q * null_key).sum(-1, keepdim=True) / D ** 0.5  # (B, Tq, H, 1)
-        logit = torch.cat([logit, null], -1)
-        vv = torch.cat([vv, null_value.expand(B, Tq, H, 1, vv.shape[-1])], -2)
-    p = torch.softmax(logit, -1).nan_to_num(0.0)  # (B, Tq, H, P [+ 1])
-    return (p[..., None, :] @ vv).squeeze(-2)  # (B, Tq, H, Dv)
+    own block up to (not including) its position (:func:`memgen.kernels.block_topk_attention`); with
+    ``null_key`` (H, D) and ``null_value`` (Dv,), an entry every query sees.  Scores are scaled by
+    1/sqrt(D).  Returns (B, Tq, H, Dv); a query that sees nothing reads zeros."""
+    o, lse = kernels.block_topk_attention(q, k, v, q_pos, idx, ok, block)  # (B, Tq, H, Dv), (B, Tq, H)
+    if null_key is None:
+        return o
+    null = (q * null_key).sum(-1) / q.shape[-1] ** 0.5  # (B, Tq, H)
+    return kernels.with_null(o, lse, null, null_value)
 
 
 class TopkAttentionMemory(nn.Module):
+    #: heads x head_dim per position in the cache; top_k + 1 blocks read per query and head
+    CEILINGS = {"heads": (1, 64), "head_dim": (1, 256), "block": (1, 4096), "top_k": (0, 64)}
+
     def __init__(self, cfg: FrontEndConfig, heads: int = 4, head_dim: int = 16, block: int = 64, top_k: int = 1):
         super().__init__()
-        if block < 1 or top_k < 0:
-            raise ValueError("block must be at least 1 and top_k at least 0")
+        check_ceilings("topk_attention", self.CEILINGS, heads=heads, head_dim=head_dim, block=block, top_k=top_k)
         self.cfg, self.heads, self.head_dim, self.block, self.top_k = cfg, heads, head_dim, block, top_k
         dk, dc = cfg.d_key, cfg.d_context
         self.q = nn.Linear(dk + dc, heads * head_dim)

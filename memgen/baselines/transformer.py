@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memgen.models.frontend import Features, FrontEndConfig, gather_reads
+from memgen.models.frontend import Features, FrontEndConfig, check_ceilings, gather_reads
 
 
 class KVCache(NamedTuple):
@@ -74,8 +74,12 @@ def causal_attention(q: Tensor, k: Tensor, v: Tensor, q_pos: Tensor, k_pos: Tens
 
 
 class TransformerMemory(nn.Module):
+    #: heads x head_dim per position in the KV cache
+    CEILINGS = {"heads": (1, 64), "head_dim": (1, 256)}
+
     def __init__(self, cfg: FrontEndConfig, heads: int = 4, head_dim: int = 16, rope_dims: int = 8):
         super().__init__()
+        check_ceilings("transformer", self.CEILINGS, heads=heads, head_dim=head_dim)
         if rope_dims % 2 or not 0 <= rope_dims <= head_dim:
             raise ValueError(f"rope_dims must be even and at most head_dim ({head_dim})")
         self.cfg, self.heads, self.head_dim, self.rope_dims = cfg, heads, head_dim, rope_dims

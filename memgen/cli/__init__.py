@@ -11,8 +11,10 @@ import sys
 import click
 
 from memgen import __version__
-from memgen.cli import ecosystem, generate, models, score, train
-from memgen.cli.common import _fail
+from memgen.cli import audit, ecosystem, generate, models, score, train
+from memgen.cli.common import _fail, outside_error
+from memgen.cli.discover import info_command, list_command
+from memgen.cli.select import select_command
 from memgen.format.errors import MemgenError
 
 
@@ -35,6 +37,8 @@ class _Group(click.Group):
             _fail("interrupted; re-run the same command to resume", 130)
         except BrokenPipeError:
             sys.exit(0)
+        except (OSError, ModuleNotFoundError) as e:  # a full disk, a missing extra: memgen.cli.common says what
+            _fail(*outside_error(e))
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -54,5 +58,5 @@ def main() -> None:
 # Every command, in the order of the data path; each module imports its library only when run.
 for _command in (generate.generate, generate.verify, generate.show, models.eval_command, models.stress_command,
                  score.score, ecosystem.publish_command, ecosystem.export_command, ecosystem.run_command,
-                 train.train_command):
+                 train.train_command, audit.audit, select_command, list_command, info_command):
     main.add_command(_command)

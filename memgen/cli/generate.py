@@ -36,6 +36,8 @@ def _depth(value: str) -> tuple[float, float]:
               help="Output folder (a Hub dataset repo): a path or an fsspec/pyarrow URL (file://, s3://).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--shard-size", type=int, default=None, help="Episodes per shard [default: ~4M tokens per shard].")
+@click.option("--format", "shard_format", type=click.Choice(["parquet", "arrow"]), default="parquet",
+              show_default=True, help="Shard files: Parquet (the Hub's viewer, DuckDB, Polars read it) or Arrow IPC.")
 @click.option("--workers", type=int, default=None,
               help="Parallel shard tasks [local: 1 process; ray: the cluster's CPUs].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -56,7 +58,9 @@ def _depth(value: str) -> tuple[float, float]:
 @click.option("--depth", default="0,1", show_default=True, help="Where events sit: fractions lo,hi of the context.")
 @click.option("--spacing", type=click.Choice(["uniform", "powerlaw"]), default="uniform", show_default=True)
 @click.option("--alpha", type=float, default=1.2, show_default=True, help="Power-law exponent of event gaps.")
-@click.option("--chunk-size", type=int, default=128, show_default=True, help="Chunk rendering: tokens per chunk.")
+@click.option("--chunk-size", type=int, default=None,
+              help="Chunk rendering: tokens per chunk [default: 128]; text rendering: cut the context into "
+                   "passages of at most this many tokens, on sentence boundaries [default: no passages].")
 @click.option("--layout-chunk", type=int, default=64, show_default=True,
               help="Token/bridge renderings: no event straddles a multiple of this.")
 @click.option("--segments", type=int, default=4, show_default=True, help="Bridge rendering: sequences.")
@@ -68,7 +72,8 @@ def _depth(value: str) -> tuple[float, float]:
               help="Text rendering: cl100k, o200k, or a local tokenizer.json / folder.")
 @click.option("--domain", default=None, help="Text rendering: one domain [default: rotate].")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-def generate(families, renderings, lengths, episodes, seed, out, split, shard_size, workers, engine, address,
+def generate(families, renderings, lengths, episodes, seed, out, split, shard_size, shard_format, workers, engine,
+             address,
              keys, overwrites, distractors, distractor_kinds, silent_share, deletes, rewrite_share, absent_keys,
              queries, query_position, max_version, depth, spacing, alpha, chunk_size, layout_chunk, segments,
              vocab_size, key_tokens, key_length, values, tokenizer, domain, quiet) -> None:
@@ -88,18 +93,24 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
     req = Request(
         families=fams, renderings=tuple(dict.fromkeys(_split_csv(renderings))),
         lengths=tuple(dict.fromkeys(lengths)), episodes=episodes, seed=seed, split=split, shard_size=shard_size,
+        format=shard_format,
         knobs=Knobs(keys=keys, overwrites=overwrites, distractors=distractors,
                     distractor_kinds=_split_csv((distractor_kinds,)), silent_share=silent_share,
                     deletes=deletes, rewrite_share=rewrite_share, absent_keys=absent_keys, queries=queries,
                     query_position=query_position, max_version=max_version),
-        render=RenderOptions(vocab=vocab, chunk_size=chunk_size, layout_chunk=layout_chunk, segments=segments,
-                             depth=_depth(depth), spacing=spacing, alpha=alpha, tokenizer=tokenizer,
-                             domain=domain),
+        render=RenderOptions(vocab=vocab, chunk_size=RenderOptions.chunk_size if chunk_size is None else chunk_size,
+                             layout_chunk=layout_chunk, segments=segments, depth=_depth(depth), spacing=spacing,
+                             alpha=alpha, tokenizer=tokenizer, domain=domain, passage_size=chunk_size),
     )
     from memgen.pipeline.request import tasks, validate
 
-    validate(req)
+    for warning in validate(req):  # one line each, never wrapped
+        sys.stderr.write(f"memgen: warning: {warning}\n")
     todo = tasks(req)
+    if workers is not None and engine == "local" and not quiet:
+        from memgen.pipeline.engines import size_workers
+
+        sys.stderr.write(f"memgen: {size_workers(workers, len(todo)).describe(workers)}\n")
     if quiet:
         manifest = run(req, out, workers=workers, engine=engine, address=address)
     else:
@@ -127,12 +138,13 @@ def _print_summary(root: Path, manifest: dict) -> None:
 @click.argument("dataset", type=click.Path(path_type=Path))
 def verify(dataset: Path) -> None:
     """Check every shard's checksum, size, rows and schema, and the card's configs."""
+    from memgen.format.names import escaped
     from memgen.io.dataset import verify as run
 
     problems = run(dataset)
     if problems:
         for p in problems[:-1]:
-            sys.stderr.write(f"memgen: bad: {p}\n")
+            sys.stderr.write(f"memgen: bad: {escaped(p)}\n")
         _fail(f"{dataset}: {problems[-1]}" + (f" ({len(problems)} problems)" if len(problems) > 1 else ""), 1)
     from memgen.io.dataset import Dataset
 

@@ -29,7 +29,8 @@ from memgen.format.errors import UsageError
 @click.option("--lm-eval-filter", default=None,
               help="lm-eval logs with several filters: the one to score [default: the first].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Write report.json, report.md, queries.parquet per model and PNG plots here.")
+              help="Write report.json (with provenance), report.md, queries-<model>.parquet and the PNG "
+                   "plots (heatmap, length, depth, updates, outcomes) here.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
               help="What to print on stdout.")
 @click.option("--no-verify", is_flag=True,
@@ -38,6 +39,10 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
           split: str | None, column: str | None, lm_eval_filter: str | None, out: Path | None,
           fmt: str, no_verify: bool) -> None:
     """Classify every prediction into one outcome and report accuracy per probe.
+
+    Every answer is scored strictly (exact after normalisation) and leniently (the answer holds
+    the gold and no other value of the episode); both are reported side by side, with 95%
+    intervals clustered by episode (docs/scoring.md).
 
     \b
     Examples:
@@ -70,8 +75,9 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
     else:
         rep.print(Console(highlight=False))
     if out is not None:
-        err.print(f"memgen: report written to {out}/ (report.json, report.md, heatmap.png, updates.png, "
-                  "outcomes.png)", markup=False)
+        from memgen.scorers.plots import PLOTS
+
+        err.print(f"memgen: report written to {out}/ (report.json, report.md, {', '.join(PLOTS)})", markup=False)
 
 
 def _write_out(out: Path, rep, results) -> None:

@@ -49,6 +49,10 @@ def _load(path: str, mtime: float, model: str, memory: str):
         vocab = _Vocab(**meta["frontend"]["vocab"])
         frontend = {k: v for k, v in meta["frontend"].items() if k != "vocab"}
         net = build(model, meta.get("knobs", {}), frontend, vocab)
+    except (KeyError, TypeError, AttributeError, UsageError) as e:  # a hostile or foreign config
+        why = e.message if isinstance(e, UsageError) else f"{type(e).__name__}: {e}"
+        raise DataError(f"{path}: its config cannot build a {name} model ({why[:200]})") from None
+    try:
         net.load_state_dict(state, strict=True)
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise DataError(f"{path}: its weights do not fit the {name} model ({type(e).__name__}: "
@@ -76,9 +80,16 @@ class LearnedModel:
     #: not part of a run that names no model (torch, a checkpoint, and slow on millions of tokens)
     in_default_run = False
 
+    #: tokens per forward and tokens run at once bound the activations (a few hundred floats per
+    #: token); max_length only refuses rows
+    CEILINGS = {"chunk": (1, 1 << 22), "batch_tokens": (1, 1 << 26), "max_length": (0, 1 << 40),
+                "threads": (0, 1024)}
+
     def __post_init__(self) -> None:
-        if self.chunk < 1 or self.batch_tokens < 1:
-            raise ValueError("chunk and batch_tokens must be at least 1")
+        for knob, (lo, hi) in self.CEILINGS.items():
+            v = getattr(self, knob)
+            if not lo <= v <= hi:
+                raise ValueError(f"{knob} must be {lo:,} to {hi:,} (got {v:,})")
 
     def checkpoint_path(self) -> Path:
         path = Path(self.checkpoint).expanduser() if self.checkpoint else shipped_checkpoint(self.name)

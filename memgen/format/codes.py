@@ -28,7 +28,9 @@ PROBES = ("write", "overwrite", "version", "distractor", "no_write_signal", "dis
 #: the value ids that a specific failure would return, per query
 TRAP_FIELDS = ("stale", "distractor", "other_keys", "deleted")
 
-#: what a prediction is classified as (DESIGN.md section 7), exactly one per query
+#: what a prediction is classified as (DESIGN.md section 7), exactly one per query; the last two
+#: are episodes a runner never got an answer for: its prompt did not fit the model's context
+#: (``overflow``), or the server refused the request (``refused``)
 OUTCOMES = (
     "correct",
     "stale",
@@ -40,9 +42,13 @@ OUTCOMES = (
     "missed_absent",
     "hallucinated",
     "unparsed",
+    "overflow",
+    "refused",
 )
 (CORRECT, STALE, WRONG_VERSION, DISTRACTOR, CROSS_KEY, RESURRECTED, FALSE_ABSENT, MISSED_ABSENT,
- HALLUCINATED, UNPARSED) = range(len(OUTCOMES))
+ HALLUCINATED, UNPARSED, OVERFLOW, REFUSED) = range(len(OUTCOMES))
+#: the outcomes a runner records for a whole episode in its predictions file
+RUN_OUTCOMES = ("overflow", "refused")
 
 #: value id of an absent answer (key never written, or deleted)
 ABSENT = -1

@@ -1,5 +1,5 @@
 """Names on disk: a config is ``<family>-<rendering>-<length>``; a shard is
-``<split>-NNNNN-of-NNNNN.arrow`` under ``data/<config>/``.
+``<split>-NNNNN-of-NNNNN.<parquet|arrow>`` under ``data/<config>/``.
 
 Every name read from outside (a manifest, a card, the command line) is checked against these
 patterns before it is used in a path or printed: plain ASCII letters, digits and ``_``, so that
@@ -14,7 +14,10 @@ import re
 NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 SPLIT_NAME = re.compile(NAME)
 CONFIG_NAME = re.compile(rf"(?P<family>{NAME})-(?P<rendering>{NAME})-(?P<length>[1-9][0-9]{{0,9}})")
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]{0,63})-(?P<i>\d{5})-of-(?P<n>\d{5})\.arrow$")
+#: shard file formats, by file suffix: Parquet (the default: the Hub's viewer, SQL console, DuckDB
+#: and Polars read it fully) or Arrow IPC
+SHARD_FORMATS = ("parquet", "arrow")
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]{0,63})-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<format>parquet|arrow)$")
 #: shard file names count to 99,999
 MAX_SHARDS = 99_999
 
@@ -26,8 +29,16 @@ def printable(name: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def shard_name(split: str, i: int, n: int) -> str:
-    return f"{split}-{i:05d}-of-{n:05d}.arrow"
+def escaped(text: str) -> str:
+    """``text`` with every control or non-printable character written as its escape (``\\x1b``),
+    so that a name read from a file can be printed without steering the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shard_name(split: str, i: int, n: int, fmt: str = "parquet") -> str:
+    return f"{split}-{i:05d}-of-{n:05d}.{fmt}"
 
 
 def config_name(family: str, rendering: str, length: int) -> str:

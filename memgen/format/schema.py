@@ -94,12 +94,17 @@ RENDERING_COLUMNS: dict[str, Callable[[int | None], list[pa.Field]]] = {
     "chunk": lambda v: [_ids(v), pa.field("chunk_size", pa.int32())],
     # segment boundaries: offsets into input_ids, segments + 1 of them (0 ... length)
     "bridge": lambda v: [_ids(v), pa.field("segments", pa.list_(pa.int32()))],
+    # the prompt is prompt_head + context + prompt_tail, rebuilt on read (the context is stored once)
     "text": lambda v: [
+        pa.field("answers", pa.list_(pa.string())),
         pa.field("context", pa.string()),
         pa.field("questions", pa.list_(pa.string())),
-        pa.field("prompt", pa.string()),
+        pa.field("prompt_head", pa.string()),
+        pa.field("prompt_tail", pa.string()),
         pa.field("tokenizer", pa.string()),
         pa.field("domain", pa.string()),
+        # passage boundaries: offsets into context (P + 1, 0 ... len), empty without --chunk-size
+        pa.field("passages", pa.list_(pa.int32())),
     ],
 }
 

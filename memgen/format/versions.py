@@ -3,4 +3,4 @@
 #: Bumped whenever the bytes of any generated output change for the same command.
 GENERATOR_VERSION = "4"
 #: Bumped whenever columns are renamed, added or retyped.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"

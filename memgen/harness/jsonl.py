@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from memgen.format.errors import UsageError
 from memgen.harness.lm_eval import Export, single_question_prompt
 from memgen.harness.text_dataset import TextEpisode, iter_episodes, open_text_dataset
 from memgen.io.atomic import TMP_MARK, output_file
+from memgen.io.dataset import Dataset
 
 
 def query_rows(ep: TextEpisode) -> Iterator[dict]:
@@ -32,12 +33,14 @@ def episode_rows(ep: TextEpisode) -> Iterator[dict]:
 
 
 def export_jsonl(dataset: str | Path, out: str | Path, *, configs: Sequence[str] | None = None,
-                 unit: str = "query") -> Export:
+                 unit: str = "query",
+                 episodes: Callable[[Dataset, str], Iterable[TextEpisode]] = iter_episodes) -> Export:
     """Write the text configs of ``dataset`` as one JSONL file ``out`` (atomically).
 
     ``unit="query"``: one row per question, ``{"id", "qid", "probe", "ask", "config", "family",
     "question", "prompt", "answer", "target"}``, the prompt asking that question alone;
-    ``unit="episode"``: one row per episode with every question and the answer block."""
+    ``unit="episode"``: one row per episode with every question and the answer block.
+    ``episodes(ds, config)`` yields the episodes to write (:func:`iter_episodes` by default)."""
     make = {"query": query_rows, "episode": episode_rows}.get(unit)
     if make is None:
         raise UsageError(f"--unit {unit!r}: choose query or episode")
@@ -53,7 +56,7 @@ def export_jsonl(dataset: str | Path, out: str | Path, *, configs: Sequence[str]
         with open(tmp, "w", encoding="utf-8") as f:
             for config in text:
                 n = 0
-                for ep in iter_episodes(ds, config):
+                for ep in episodes(ds, config):
                     for row in make(ep):
                         f.write(json.dumps(row, ensure_ascii=False) + "\n")
                         n += 1

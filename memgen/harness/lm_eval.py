@@ -1,12 +1,19 @@
 """The lm-evaluation-harness export (``memgen export --format lm-eval``, docs/ecosystem.md).
 
-:func:`export_lm_eval` writes one ``generate_until`` task per text config (a YAML beside a
-JSONL file of its episodes), a group over them, and ``utils.py`` with the per-question metric.
-One lm-eval doc is one episode: ``doc_to_text`` is the episode's prompt (all of its questions,
-answered as ``<number>: <answer>`` lines) and ``doc_to_target`` the gold answer block.  The doc
-keeps the row's ``id`` and no ``qid``, so ``memgen score`` reads lm-eval's ``--log_samples``
-file as answer blocks and maps line *n* to question *n* of that episode.  The task folder is
-written atomically (a temporary folder beside it, renamed into place).
+:func:`export_lm_eval` writes one ``generate_until`` task over every exported text config:
+``<name>.yaml``, ``utils.py`` (the metric and its aggregation) and, for a local export,
+``data/<config>.jsonl`` (one doc per episode, read through ``dataset_kwargs`` with paths relative
+to the folder); for a dataset published on the Hub (``hub_name``) the task loads the Hub repo
+by name instead and the folder holds no data.  One doc is one episode: ``doc_to_text`` is its
+prompt (all of its questions, answered as ``<number>: <answer>`` lines).  The doc keeps the
+row's ``id`` and no ``qid``, so ``memgen score`` reads lm-eval's ``--log_samples`` file as
+answer blocks and maps line *n* to question *n* of that episode.
+
+Every metric is a share of questions, not of episodes: ``process_results`` returns
+``[right, asked]`` per doc for ``query_accuracy``, for each probe (``probe_<name>``) and for
+the episode's length (``length_<tokens>``), and :func:`question_accuracy` sums both over the
+docs, so lm-eval's table gives the numbers ``memgen score`` gives on the same answers.  The
+task folder is written atomically (a temporary folder beside it, renamed into place).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +29,16 @@ import numpy as np
 import yaml
 
 from memgen import __version__
-from memgen.format.codes import ABSENT_TEXT
+from memgen.format.codes import ABSENT_TEXT, PROBES
 from memgen.format.errors import DataError, UsageError
 from memgen.harness.output import MARKER, _check_name, _staging, _swap_in, _write_jsonl
 from memgen.harness.text_dataset import TextEpisode, iter_episodes, open_text_dataset
 from memgen.io.dataset import Dataset
 
 #: bumped whenever the exported task (docs, prompt, target, metric) changes (lm-eval's habit)
-TASK_VERSION = 1.0
-
+TASK_VERSION = 2.0
+#: lm-eval's tag of its long-context tasks (ruler, babilong, longbench)
+TAG = "longcxt"
 
 _TAIL = "\n</log>"
 
@@ -79,17 +87,92 @@ def block_answers(reply: str | None, n_questions: int) -> list[str | None]:
     return out
 
 
-def lm_eval_process_results(doc: dict, results: list) -> dict[str, float]:
-    """lm-eval ``process_results`` of an exported task: ``query_accuracy``, the share of the
-    episode's questions answered correctly (the per-probe, per-outcome report comes from
-    ``memgen score`` on the samples file)."""
+# ---------------------------------------------------------------------------------------------
+# what utils.py calls: docs are exported episodes ({"answers", "probes", ...}) or dataset rows
+# read from the Hub ({"queries": [{"answer_text", "probe", ...}], ...})
+
+
+def doc_answers(doc: Mapping) -> list[str]:
+    """The gold answer text of each question of a doc, in question order."""
+    if "queries" in doc:
+        return [q["answer_text"] for q in doc["queries"]]
+    return list(doc["answers"])
+
+
+def doc_probes(doc: Mapping) -> list[str]:
+    """The probe of each question of a doc, in question order."""
+    if "queries" in doc:
+        return [q["probe"] for q in doc["queries"]]
+    return list(doc["probes"])
+
+
+def doc_to_text(doc: Mapping) -> str:
+    """The prompt of a doc: an exported episode's ``prompt``, or a stored row's
+    ``prompt_head + context + prompt_tail`` (how a shard keeps it, the context stored once)."""
+    if "prompt" in doc:
+        return doc["prompt"]
+    return doc["prompt_head"] + doc["context"] + doc["prompt_tail"]
+
+
+def doc_to_target(doc: Mapping) -> str:
+    """The gold answer block of a doc (``"1: a\\n2: b"``)."""
+    from memgen.harness.text_dataset import answer_block
+
+    return answer_block(doc_answers(doc))
+
+
+def metric_names(probes: Sequence[str], lengths: Sequence[int]) -> list[str]:
+    """The metrics of a task over these probes and lengths, as lm-eval's table lists them."""
+    return ["query_accuracy"] + [f"probe_{p}" for p in probes] + [f"length_{n}" for n in lengths]
+
+
+def lm_eval_process_results(doc: Mapping, results: list, probes: Sequence[str] = PROBES,
+                            lengths: Sequence[int] = ()) -> dict[str, list[int]]:
+    """lm-eval ``process_results``: ``[right, asked]`` of the episode's questions for
+    ``query_accuracy``, for every probe in ``probes`` and every length in ``lengths`` (``[0, 0]``
+    where the episode has none), so that every doc reports the same metrics."""
     reply = results[0] if results else ""
     while isinstance(reply, list):
         reply = reply[0] if reply else ""
-    golds = list(doc["answers"])
+    golds = doc_answers(doc)
     got = block_answers(reply if isinstance(reply, str) else "", len(golds))
-    right = sum(is_correct(a, g) for a, g in zip(got, golds, strict=True))
-    return {"query_accuracy": right / len(golds) if golds else 0.0}
+    right = [is_correct(a, g) for a, g in zip(got, golds, strict=True)]
+    out = {"query_accuracy": [sum(right), len(right)]}
+    per_probe = doc_probes(doc)
+    for p in probes:
+        mine = [r for r, q in zip(right, per_probe, strict=True) if q == p]
+        out[f"probe_{p}"] = [sum(mine), len(mine)]
+    for n in lengths:
+        out[f"length_{n}"] = [sum(right), len(right)] if int(doc["target_length"]) == n else [0, 0]
+    return out
+
+
+def question_accuracy(items: Sequence[Sequence[int]]) -> float:
+    """lm-eval aggregation: questions answered right over questions asked, across docs
+    (-1 where no doc asked any, as lm-eval's ruler marks a length it has no samples of)."""
+    right = sum(int(i[0]) for i in items)
+    asked = sum(int(i[1]) for i in items)
+    return right / asked if asked else -1.0
+
+
+def load_docs(folder: str | Path, data_files: Mapping[str, Sequence[str]], **_metadata):
+    """lm-eval ``custom_dataset``: the JSON docs at ``data_files`` (paths relative to the task
+    ``folder``, which they may not leave) as a ``datasets.DatasetDict``; lm-eval also passes the
+    task's metadata, which is not needed here."""
+    import datasets
+
+    root = Path(folder).resolve()
+    files: dict[str, list[str]] = {}
+    for split, paths in data_files.items():
+        files[split] = []
+        for rel in [paths] if isinstance(paths, str) else paths:
+            path = (root / rel).resolve()
+            if Path(rel).is_absolute() or not path.is_relative_to(root):
+                raise DataError(f"{root}: data file {rel!r} is not inside the task folder")
+            if not path.is_file():
+                raise DataError(f"{root}: no data file {rel!r}; export the task again")
+            files[split].append(str(path))
+    return datasets.load_dataset("json", data_files=files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,14 +196,40 @@ def task_name(prefix: str, config: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}_{config}")
 
 
-UTILS_PY = '''"""Metric of the memgen tasks in this folder (written by memgen export; needs memgen installed)."""
+def _utils_py(probes: Sequence[str], lengths: Sequence[int]) -> str:
+    return f'''"""Metric of the memgen task in this folder (written by memgen export; needs memgen installed)."""
 
-from memgen.harness.lm_eval import lm_eval_process_results
+from pathlib import Path
+
+from memgen.harness import lm_eval as _memgen
+
+PROBES = {tuple(probes)!r}
+LENGTHS = {tuple(lengths)!r}
+
+
+def doc_to_text(doc):
+    """The episode's prompt."""
+    return _memgen.doc_to_text(doc)
+
+
+def load_docs(**kwargs):
+    """The exported docs, read from data/ beside this file."""
+    return _memgen.load_docs(Path(__file__).parent, **kwargs)
+
+
+def doc_to_target(doc):
+    """The gold answer block."""
+    return _memgen.doc_to_target(doc)
 
 
 def process_results(doc, results):
-    """query_accuracy: share of the episode's questions answered correctly."""
-    return lm_eval_process_results(doc, results)
+    """[right, asked] questions of the episode: overall, per probe, per length."""
+    return _memgen.lm_eval_process_results(doc, results, PROBES, LENGTHS)
+
+
+def question_accuracy(items):
+    """Questions right over questions asked, summed over episodes."""
+    return _memgen.question_accuracy(items)
 '''
 
 
@@ -132,40 +241,37 @@ _Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:
                                                              style='"' if "\n" in s else None))
 
 
-def _task_yaml(task: str, group: str, data_file: Path, until: Sequence[str], max_gen_toks: int,
-               manifest: dict, config: str) -> str:
+def _task_yaml(task: str, source: dict, until: Sequence[str], max_gen_toks: int, manifest: dict,
+               configs: Sequence[str], metrics: Sequence[str]) -> str:
+    """The task's YAML; ``source`` holds the keys that say where the docs come from."""
     body = {
         "task": task,
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
-        "test_split": "test",
+        "tag": [TAG],
+        **{k: v for k, v in source.items() if k != "functions"},
         "output_type": "generate_until",
-        "doc_to_text": "{{prompt}}",
-        "doc_to_target": "{{target}}",
+        **({} if "doc_to_text" in source["functions"] else {"doc_to_text": "{{prompt}}"}),
+        **({} if "doc_to_target" in source["functions"] else {"doc_to_target": "{{target}}"}),
         "target_delimiter": "",
+        # no stop string: a chat reply "Here are the answers:\n\n1: ..." must not be cut before its
+        # answers; generation ends at the model's end-of-sequence token or at max_gen_toks
         "generation_kwargs": {"until": list(until), "max_gen_toks": int(max_gen_toks), "do_sample": False},
-        "metric_list": [{"metric": "query_accuracy", "aggregation": "mean", "higher_is_better": True}],
         "metadata": {"version": TASK_VERSION, "memgen_version": __version__,
-                     "generator_version": manifest.get("generator_version"), "config": config},
+                     "generator_version": manifest.get("generator_version"), "configs": list(configs)},
     }
     text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=120)
-    return f"# memgen {config}: written by memgen export; one doc per episode\n{text}" \
-           "process_results: !function utils.process_results\n"
-
-
-def _group_yaml(group: str, tasks: Sequence[str]) -> str:
-    body = {
-        "group": group,
-        "task": list(tasks),
-        "aggregate_metric_list": [{"metric": "query_accuracy", "aggregation": "mean", "weight_by_size": True}],
-        "metadata": {"version": TASK_VERSION},
-    }
-    return "# written by memgen export\n" + yaml.safe_dump(body, sort_keys=False, width=120)
+    functions = [f"{key}: !function utils.{fn}" for key, fn in source["functions"].items()]
+    functions.append("process_results: !function utils.process_results")
+    functions.append("metric_list:")
+    for m in metrics:
+        functions += [f"  - metric: {m}", "    aggregation: !function utils.question_accuracy",
+                      "    higher_is_better: true"]
+    return f"# memgen: written by memgen export; one doc per episode\n{text}" + "\n".join(functions) + "\n"
 
 
 def _episode_doc(ep: TextEpisode) -> dict:
     return {"id": ep.id, "config": ep.config, "family": ep.family, "target_length": ep.target_length,
-            "n_questions": len(ep.answers), "prompt": ep.prompt, "target": ep.target, "answers": list(ep.answers)}
+            "n_questions": len(ep.answers), "prompt": ep.prompt, "target": ep.target, "answers": list(ep.answers),
+            "probes": list(ep.probes)}
 
 
 def default_max_gen_toks(max_questions: int) -> int:
@@ -173,48 +279,84 @@ def default_max_gen_toks(max_questions: int) -> int:
     return 16 * max(1, max_questions) + 32
 
 
+def _hub_source(ds: Dataset, repo: str, configs: Sequence[str]) -> dict:
+    """Where a task over ``configs`` of the Hub repo ``repo`` reads its rows: by config name
+    for one config, else by the configs' shard files (paths inside the repo)."""
+    from memgen.io.hub import check_repo_id
+
+    try:
+        check_repo_id(repo)
+    except UsageError as e:
+        raise UsageError(e.message.replace("--repo-id", "--hub-name", 1)) from None
+    split = ds.manifest.get("config", {}).get("split", "test")
+    source: dict = {"dataset_path": repo}
+    if len(configs) == 1:
+        source["dataset_name"] = configs[0]
+    else:
+        source["dataset_kwargs"] = {"data_files": {split: [s["path"] for c in configs
+                                                           for s in ds.config(c)["shards"]]}}
+    source["test_split"] = split
+    source["functions"] = {"doc_to_text": "doc_to_text", "doc_to_target": "doc_to_target"}
+    return source
+
+
 def export_lm_eval(dataset: str | Path, out: str | Path, *, configs: Sequence[str] | None = None,
-                   name: str = "memgen", until: Sequence[str] = ("\n\n",),
-                   max_gen_toks: int | None = None) -> Export:
+                   name: str = "memgen", until: Sequence[str] = (), max_gen_toks: int | None = None,
+                   hub_name: str | None = None,
+                   episodes: Callable[[Dataset, str], Iterable[TextEpisode]] = iter_episodes) -> Export:
     """Write an lm-evaluation-harness task folder for the text configs of ``dataset`` at ``out``.
 
-    ``out`` gets ``<name>_<config>.yaml`` and ``data/<config>.jsonl`` per config, the group
-    ``<name>.yaml`` (run every config with ``--tasks <name>``), ``utils.py`` and a README.  The
-    task YAMLs point at the JSONL files by absolute path (export again after moving ``out``).
-    ``max_gen_toks`` defaults to :func:`default_max_gen_toks` of the config's most questions.
-    An earlier export at ``out`` is replaced; any other non-empty folder is refused."""
+    ``out`` gets the task ``<name>.yaml`` over every exported config (run it with ``--tasks
+    <name>``, or ``--tasks longcxt`` with lm-eval's other long-context tasks), ``utils.py`` and
+    a README; a local export also gets ``data/<config>.jsonl``, named in the YAML by paths
+    relative to ``out`` (the folder can be moved or shared).  ``hub_name`` (``ORG/NAME``): the
+    dataset as published on the Hub, loaded from there by name.  ``until``: stop strings (none
+    by default).  ``max_gen_toks`` defaults to :func:`default_max_gen_toks` of the most
+    questions of an episode.  ``episodes(ds, config)`` yields the episodes to export
+    (:func:`iter_episodes` by default; ``memgen.selection`` passes one that keeps only the
+    selected passages of each context).  An earlier export at ``out`` is replaced; any other non-empty
+    folder is refused."""
     _check_name(name)
-    if max_gen_toks is not None and max_gen_toks < 1:
-        raise UsageError("--max-gen-toks must be at least 1")
-    if not until or any(not u for u in until):
+    if max_gen_toks is not None and not 1 <= max_gen_toks <= 1 << 20:
+        raise UsageError("--max-gen-toks must be within 1..1048576")
+    if any(not u for u in until):
         raise UsageError("--until: give non-empty stop strings")
     ds, text, other = open_text_dataset(dataset, configs)
+    source = _hub_source(ds, hub_name, text) if hub_name else None
     out = Path(out).expanduser().resolve()
     result = Export(out=out, group=name, skipped=other)
+    most, probes, lengths = 0, set(), set()
     tmp = _staging(out)
     try:
-        (tmp / "data").mkdir()
+        if source is None:
+            (tmp / "data").mkdir()
         for config in text:
-            most = 0
-
             def docs(config=config):
                 nonlocal most
-                for ep in iter_episodes(ds, config):
+                for ep in episodes(ds, config):
                     most = max(most, len(ep.answers))
+                    probes.update(ep.probes)
+                    lengths.add(ep.target_length)
                     yield _episode_doc(ep)
 
-            result.rows[config] = _write_jsonl(tmp / "data" / f"{config}.jsonl", docs())
-            task = task_name(name, config)
-            result.tasks[config] = task
-            gen = max_gen_toks if max_gen_toks is not None else default_max_gen_toks(most)
-            (tmp / f"{task}.yaml").write_text(
-                _task_yaml(task, name, out / "data" / f"{config}.jsonl", until, gen, ds.manifest, config))
-        (tmp / f"{name}.yaml").write_text(_group_yaml(name, list(result.tasks.values())))
-        (tmp / "utils.py").write_text(UTILS_PY)
-        (tmp / "README.md").write_text(_readme(ds, result))
+            if source is None:
+                result.rows[config] = _write_jsonl(tmp / "data" / f"{config}.jsonl", docs())
+            else:
+                result.rows[config] = sum(1 for _ in docs())
+            result.tasks[config] = name
+        if source is None:
+            source = {"dataset_path": "json",
+                      "dataset_kwargs": {"data_files": {"test": [f"data/{c}.jsonl" for c in text]}},
+                      "test_split": "test", "functions": {"custom_dataset": "load_docs"}}
+        probes_in = [p for p in PROBES if p in probes]
+        gen = max_gen_toks if max_gen_toks is not None else default_max_gen_toks(most)
+        (tmp / f"{name}.yaml").write_text(_task_yaml(name, source, until, gen, ds.manifest, text,
+                                                     metric_names(probes_in, sorted(lengths))))
+        (tmp / "utils.py").write_text(_utils_py(probes_in, sorted(lengths)))
+        (tmp / "README.md").write_text(_readme(ds, result, hub_name))
         (tmp / MARKER).write_text(json.dumps({
-            "format": "lm-eval", "memgen_version": __version__, "dataset": str(ds.root.resolve()),
-            "group": name, "tasks": result.tasks, "rows": result.rows, "task_version": TASK_VERSION}, indent=1) + "\n")
+            "format": "lm-eval", "memgen_version": __version__, "dataset": hub_name or ds.root.resolve().name,
+            "task": name, "configs": text, "rows": result.rows, "task_version": TASK_VERSION}, indent=1) + "\n")
         _swap_in(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -225,26 +367,29 @@ def export_lm_eval(dataset: str | Path, out: str | Path, *, configs: Sequence[st
     return result
 
 
-def _readme(ds: Dataset, result: Export) -> str:
-    tasks = "\n".join(f"| `{t}` | `{c}` | {result.rows[c]:,} |" for c, t in result.tasks.items())
-    return f"""# memgen tasks for lm-evaluation-harness
+def _readme(ds: Dataset, result: Export, hub_name: str | None) -> str:
+    rows = "\n".join(f"| `{c}` | {n:,} |" for c, n in result.rows.items())
+    where = f"the Hub dataset `{hub_name}`" if hub_name else "`data/` (paths relative to this folder)"
+    data = "DATASET_DIR"
+    fetch = (f"\n`DATASET_DIR` is a local copy of the dataset (`hf download {hub_name} --repo-type dataset "
+             "--local-dir DATASET_DIR`).\n" if hub_name else "")
+    return f"""# memgen task for lm-evaluation-harness
 
-Exported by memgen {__version__} from `{ds.root.resolve()}`.
-One doc per episode: the prompt holds all of its questions; the model answers with
-`<number>: <answer>` lines; `query_accuracy` is the share of questions answered correctly.
+Exported by memgen {__version__}; the docs come from {where}.  One doc per episode: the
+prompt holds all of its questions; the model answers with `<number>: <answer>` lines.  Every
+metric is a share of questions (not of episodes), as `memgen score` counts them:
+`query_accuracy` overall, `probe_<name>` per probe, `length_<tokens>` per context length.
 
-| task | config | episodes |
-|---|---|---|
-{tasks}
+| config | episodes |
+|---|---|
+{rows}
 
 ```
-lm_eval --model hf --model_args pretrained=MODEL --include_path {result.out} \\
-    --tasks {result.group} --log_samples --output_path results/
-cat results/*/samples_{result.group}_*.jsonl > samples.jsonl
-memgen score --dataset {ds.root.resolve()} --predictions samples.jsonl
+lm_eval --model hf --model_args pretrained=MODEL --include_path . --tasks {result.group} \\
+    --log_samples --output_path results/
+memgen score --dataset {data} --predictions results/MODEL/samples_{result.group}_DATE.jsonl
 ```
-
-`memgen score` classifies every answer by failure mode (stale, distractor, resurrected, ...)
-and reports accuracy per probe.  The YAMLs point at `data/*.jsonl` by absolute path: run
-`memgen export` again after moving this folder.
+{fetch}
+`memgen score` also classifies every wrong answer by failure mode (stale, distractor,
+resurrected, ...).  The task is tagged `{TAG}`, as lm-eval's long-context tasks are.
 """

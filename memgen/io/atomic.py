@@ -83,23 +83,37 @@ def sha256_file(path: Path, block: int = 1 << 22) -> str:
 class PendingFile:
     """A file being written under a temporary name: ``commit()`` renames it into place and
     ``abort()`` removes it, so a reader never sees a half file.  As a context manager it
-    commits on a clean exit and aborts on an error."""
+    commits on a clean exit and aborts on an error.  A failed write or rename (a full disk, a
+    file too large) removes the temporary file and raises OSError naming ``target``, the file
+    that was being written, not its temporary name."""
 
-    def __init__(self, raw: BinaryIO, commit: Callable[[], None], discard: Callable[[], None]):
+    def __init__(self, raw: BinaryIO, commit: Callable[[], None], discard: Callable[[], None],
+                 target: str | None = None):
         self._raw, self._commit, self._discard = raw, commit, discard
+        self.target = target
         self.done = False  # committed or aborted
 
     def write(self, data) -> int:
-        return self._raw.write(data)
+        try:
+            return self._raw.write(data)
+        except OSError as e:
+            self.abort()
+            raise self._named(e) from None
 
     def commit(self) -> None:
         try:
             self._raw.close()
             self._commit()
+        except OSError as e:
+            self.abort()
+            raise self._named(e) from None
         except BaseException:
             self.abort()
             raise
         self.done = True
+
+    def _named(self, e: OSError) -> OSError:
+        return OSError(e.errno, e.strerror or str(e), self.target) if self.target and e.errno else e
 
     def abort(self) -> None:
         """Remove the temporary file (a no-op once committed or aborted)."""
@@ -123,10 +137,18 @@ class PendingFile:
 
 
 def pending_file(path: Path) -> PendingFile:
-    """A :class:`PendingFile` for ``path``: a temporary name in the same folder, renamed on commit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A :class:`PendingFile` for ``path``: a temporary name in the same folder, renamed on commit.
+    ``path`` must be absent or a regular file (a folder, device, FIFO or socket is refused with
+    UsageError: never renamed over); OSError (naming ``path``) if the folder cannot be written."""
+    path = Path(path)
+    output_file(path, "output")
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    return PendingFile(open(tmp, "wb"), lambda: os.replace(tmp, path), lambda: tmp.unlink(missing_ok=True))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = open(tmp, "wb")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+    return PendingFile(raw, lambda: os.replace(tmp, path), lambda: tmp.unlink(missing_ok=True), str(path))
 
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview | pa.Buffer) -> None:

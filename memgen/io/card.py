@@ -8,6 +8,9 @@ compute what it shows from the manifest.  Each family's line comes from the fami
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -80,7 +83,38 @@ def render_card(manifest: dict) -> str:
         generator_version=manifest["generator_version"], schema_version=manifest["schema_version"],
         probes=[(p, PROBE_TEXT[p]) for p in PROBES], families=_families(configs), configs=_config_rows(configs),
         vocab=_vocab_table(manifest.get("vocab")), text_rendering=bool(_text_configs(configs)),
-        command=manifest["command"], seed=manifest["config"]["seed"], first_config=next(iter(configs)), split=split)
+        command=manifest["command"], seed=manifest["config"]["seed"], first_config=next(iter(configs)), split=split,
+        manifest_sha256=manifest_sha256(manifest))
+
+
+def manifest_sha256(manifest: dict) -> str:
+    """The sha256 of a manifest's content: its JSON with sorted keys and no spaces, so that the
+    checksum the card records survives reformatting and catches any change of a value."""
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: how the card states the manifest's checksum (``card.md.j2``'s Generation section)
+_MANIFEST_SHA = re.compile(r"^manifest content sha256: `([0-9a-f]{64})`$", re.M)
+
+
+def card_manifest_sha256(text: str) -> str | None:
+    """The manifest content checksum a card records: None if it states none, "" (matching no
+    manifest) if it states several or a line of the form is malformed."""
+    found = _MANIFEST_SHA.findall(text)
+    if len(found) == 1:
+        return found[0]
+    return "" if found or "manifest content sha256:" in text else None
+
+
+#: the Hub's ``size_categories`` bins: (upper bound of the example count, label)
+_SIZES = [(10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+          (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B")]
+
+
+def size_category(rows: int) -> str:
+    """The Hub's ``size_categories`` label for a dataset of ``rows`` examples."""
+    return next((label for bound, label in _SIZES if rows < bound), "n>10B")
 
 
 def front_matter(manifest: dict) -> str:
@@ -88,14 +122,18 @@ def front_matter(manifest: dict) -> str:
     ``datasets.load_dataset`` read: ``configs:`` with their data files, ``dataset_info``."""
     configs = manifest["configs"]
     split = manifest["config"]["split"]
+    fmt = manifest["config"].get("format", "parquet")
     front = {
         "license": "apache-2.0",
         "pretty_name": "memgen: memory management episodes",
+        "size_categories": [size_category(sum(c["rows"] for c in configs.values()))],
         "task_categories": ["question-answering", "text-generation"],
         "tags": ["long-context", "memory", "synthetic", "memgen"],
+        # the first config is the default: load_dataset(DIR) needs no config name
         "configs": [
-            {"config_name": name, "data_files": [{"split": split, "path": f"data/{name}/{split}-*.arrow"}]}
-            for name in configs
+            {"config_name": name, **({"default": True} if i == 0 else {}),
+             "data_files": [{"split": split, "path": f"data/{name}/{split}-*.{fmt}"}]}
+            for i, name in enumerate(configs)
         ],
         "dataset_info": [
             {"config_name": name, "features": features_yaml(c["rendering"], manifest_vocab_size(manifest)),
@@ -138,6 +176,13 @@ def _vocab_table(vocab: dict | None) -> dict | None:
 
 def card_configs(text: str) -> list[str]:
     """Config names listed in a card's YAML front matter; ValueError if it is malformed."""
+    return [c["config_name"] for c in card_front(text)["configs"]]
+
+
+def card_front(text: str) -> dict:
+    """A card's YAML front matter (read with ``yaml.safe_load``: no tags run code), with a
+    ``configs:`` list whose every entry is a table with a string ``config_name``; ValueError
+    saying what is wrong otherwise."""
     if not text.startswith("---\n"):
         raise ValueError("no YAML front matter (the card must start with '---')")
     end = text.find("\n---", 4)
@@ -149,7 +194,6 @@ def card_configs(text: str) -> list[str]:
         raise ValueError(f"broken YAML front matter: {str(e).splitlines()[0]}") from None
     if not isinstance(front, dict) or not isinstance(front.get("configs"), list):
         raise ValueError("YAML front matter has no 'configs:' list")
-    try:
-        return [c["config_name"] for c in front["configs"]]
-    except (TypeError, KeyError):
-        raise ValueError("every entry of 'configs:' needs a config_name") from None
+    if not all(isinstance(c, dict) and isinstance(c.get("config_name"), str) for c in front["configs"]):
+        raise ValueError("every entry of 'configs:' needs a config_name")
+    return front

@@ -4,7 +4,7 @@ Layout (a Hugging Face dataset repo as it stands)::
 
     DIR/README.md                                   dataset card, YAML ``configs:``
     DIR/manifest.json                               versions, full config, vocab, sha256s
-    DIR/data/<config>/<split>-NNNNN-of-NNNNN.arrow  Arrow IPC file shards
+    DIR/data/<config>/<split>-NNNNN-of-NNNNN.parquet  shards (Parquet, or .arrow: Arrow IPC files)
 
 Every file is written under a temporary name in the same folder and renamed into place, so an
 interrupted run leaves complete files only; re-running the same command skips the shards that
@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from memgen.format.errors import DataError, UsageError
 from memgen.format.names import CONFIG_NAME, MAX_SHARDS, SHARD_RE, printable
 from memgen.format.schema import RENDERING_COLUMNS, manifest_vocab_size, schema_for
 from memgen.format.vocab import Vocab
 from memgen.io.atomic import sha256_file
-from memgen.io.shards import map_shard, read_shard
+from memgen.io.shards import read_shard, shard_info
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -50,7 +49,7 @@ def check_manifest(manifest: dict, where: str) -> None:
     unchecked: ``configs`` a table of configs named ``<family>-<rendering>-<length>``
     (:data:`~memgen.format.names.CONFIG_NAME`), each with its ``rendering`` (one with a schema),
     a ``rows`` count equal to its shards' rows, and a ``shards`` list of ``{path, rows, sha256,
-    bytes}`` whose paths are distinct ``data/<config>/<split>-NNNNN-of-NNNNN.arrow``; ``vocab``
+    bytes}`` whose paths are distinct ``data/<config>/<split>-NNNNN-of-NNNNN.<parquet|arrow>``; ``vocab``
     null, or the full table of a valid vocabulary (its offsets derived from its knobs, so that
     no id range can be shifted by hand)."""
     def bad(what: str) -> DataError:
@@ -80,7 +79,7 @@ def check_manifest(manifest: dict, where: str) -> None:
             parts = path.split("/") if isinstance(path, str) else []
             if len(parts) != 3 or parts[:2] != ["data", name] or not SHARD_RE.match(parts[2]):
                 raise bad(f"config {name!r}, shard {i}: path {printable(path)} is not "
-                          f"data/{name}/<split>-NNNNN-of-NNNNN.arrow")
+                          f"data/{name}/<split>-NNNNN-of-NNNNN.<parquet|arrow>")
             if path in paths:
                 raise bad(f"config {name!r}: shard {path} is listed twice")
             paths.add(path)
@@ -163,6 +162,8 @@ class Dataset:
         return [self.root / s["path"] for s in self.config(name)["shards"]]
 
     def iter_tables(self, name: str) -> Iterator[pa.Table]:
+        """The shards of config ``name`` in order, as readers see them (text rows with their
+        ``prompt`` rebuilt, :func:`memgen.io.shards.read_shard`)."""
         for path in self.shard_paths(name):
             yield read_shard(path)
 
@@ -170,7 +171,9 @@ class Dataset:
         tables = list(self.iter_tables(name))
         if tables:
             return pa.concat_tables(tables)
-        return schema_for(self.config(name)["rendering"], manifest_vocab_size(self.manifest)).empty_table()
+        from memgen.render.columns import with_prompt
+
+        return with_prompt(schema_for(self.config(name)["rendering"], manifest_vocab_size(self.manifest)).empty_table())
 
 
 def verify(root: str | Path) -> list[str]:
@@ -204,12 +207,9 @@ def verify(root: str | Path) -> list[str]:
                 problems.append(f"{s['path']}: sha256 mismatch (corrupted or modified)")
                 continue
             try:
-                with map_shard(path) as src:
-                    reader = ipc.open_file(src)
-                    rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-                    schema = reader.schema
-            except (pa.ArrowInvalid, OSError) as e:
-                problems.append(f"{s['path']}: unreadable ({e})")
+                schema, rows = shard_info(path)
+            except DataError as e:
+                problems.append(f"{s['path']}: unreadable ({e.message})")
                 continue
             if not schema.equals(expected):
                 problems.append(f"{s['path']}: schema differs from the {cfg['rendering']} rendering's")
@@ -224,20 +224,67 @@ def verify(root: str | Path) -> list[str]:
                 problems.append(f"{path.relative_to(root)}: a link, not listed in the manifest")
             elif path.is_file() and path not in listed:
                 problems.append(f"{path.relative_to(root)}: not listed in the manifest")
-    card = root / CARD
-    if not card.is_file():
-        problems.append(f"{CARD}: missing")
-    else:
-        from memgen.io.card import card_configs
-
-        try:
-            names = card_configs(card.read_text())
-        except ValueError as e:
-            problems.append(f"{CARD}: {e}")
-        else:
-            if sorted(names) != sorted(ds.configs):
-                problems.append(f"{CARD}: configs {sorted(names)} differ from the manifest's {sorted(ds.configs)}")
+    problems += _card_problems(root, ds)
     return problems
+
+
+def _card_problems(root: Path, ds: Dataset) -> list[str]:
+    """What is wrong with the card of ``ds``: it must list the manifest's configs, each with
+    ``data_files`` patterns inside ``data/<config>/`` that match exactly the shards the manifest
+    lists, the row counts the manifest records, and the manifest's content checksum."""
+    from memgen.io.card import card_front, card_manifest_sha256, manifest_sha256
+
+    card = root / CARD
+    if not card.is_file() or card.is_symlink():
+        return [f"{CARD}: missing (or not a plain file)"]
+    try:
+        text = card.read_text(encoding="utf-8")
+        front = card_front(text)
+    except (ValueError, OSError) as e:  # UnicodeDecodeError is a ValueError
+        return [f"{CARD}: {e}"]
+    names = [c.get("config_name") for c in front["configs"]]
+    if sorted(map(str, names)) != sorted(ds.configs):
+        return [f"{CARD}: configs {printable(names, 200)} differ from the manifest's {sorted(ds.configs)}"]
+    problems = []
+    # integrity, not authenticity: whoever can edit both files can recompute it; a hand-made card
+    # that states none is held to the other rules
+    recorded = card_manifest_sha256(text)
+    if recorded is not None and recorded != manifest_sha256(ds.manifest):
+        problems.append(f"{CARD}: the manifest's content checksum is different (manifest.json or the card was "
+                        "changed after generation)")
+    for entry in front["configs"]:
+        name = entry["config_name"]
+        listed = {s["path"] for s in ds.config(name)["shards"]}
+        matched: set[str] = set()
+        for pattern in _patterns(entry.get("data_files")):
+            parts = pattern.split("/") if isinstance(pattern, str) else []
+            if len(parts) != 3 or parts[:2] != ["data", name] or parts[2] in ("", ".", ".."):
+                problems.append(f"{CARD}: config {name}: data_files {printable(pattern)} is not a pattern inside "
+                                f"data/{name}/")
+                continue
+            matched |= {p.relative_to(root).as_posix() for p in (root / "data" / name).glob(parts[2])}
+        if matched != listed:
+            problems.append(f"{CARD}: config {name}: data_files match {len(matched)} files, not the "
+                            f"{len(listed)} shards the manifest lists")
+    for info in front.get("dataset_info") or []:
+        name = info.get("config_name") if isinstance(info, dict) else None
+        if name not in ds.configs:
+            continue
+        counts = [s.get("num_examples") if isinstance(s, dict) else None for s in info.get("splits") or []]
+        rows = sum(counts) if all(_count(n) for n in counts) else counts
+        if rows != ds.config(name)["rows"]:
+            problems.append(f"{CARD}: config {name}: {printable(rows)} rows in dataset_info, the manifest has "
+                            f"{ds.config(name)['rows']}")
+    return problems
+
+
+def _patterns(data_files: object) -> list[object]:
+    """The path patterns of one config's ``data_files`` (a string, a list, or split entries)."""
+    out: list[object] = []
+    for entry in data_files if isinstance(data_files, list) else [data_files]:
+        paths = entry.get("path") if isinstance(entry, dict) else entry
+        out += paths if isinstance(paths, list) else [paths]
+    return out
 
 
 def open_verified(root: str | Path, check: bool = True) -> Dataset:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memgen.format.errors import DataError, MemgenError, UsageError
-from memgen.format.names import printable
+from memgen.format.names import escaped, printable
 from memgen.io.atomic import sha256_file
 from memgen.io.dataset import CARD, MANIFEST, Dataset, open_verified
 
@@ -65,7 +65,7 @@ class PublishPlan:
         for c in self.configs:
             for split, patterns in c.data_files.items():
                 rows = c.rows.get(split)
-                lines.append(f"  {c.name}  split {split}: {', '.join(patterns)}"
+                lines.append(escaped(f"  {c.name}  split {split}: {', '.join(map(str, patterns))}")
                              + (f"  ({rows:,} rows)" if rows is not None else ""))
         lines.append(f"files ({len(self.files)}, {self.total_bytes:,} bytes):")
         lines.extend(f"  {f.sha256}  {f.size:>12,}  {f.path}" for f in self.files)
@@ -176,7 +176,9 @@ def check_loadable(root: Path, configs: list[CardConfig]) -> None:
     for c in configs:
         for split in c.data_files:
             try:
-                ds = datasets.load_dataset(str(root), c.name, split=split, streaming=True)
+                # an absolute path: a folder named json, csv, parquet or text is never taken for
+                # the datasets builder of that name
+                ds = datasets.load_dataset(str(root.resolve()), c.name, split=split, streaming=True)
                 first = next(iter(ds), None)
             except Exception as e:  # datasets raises many types here; each becomes one line
                 raise DataError(f"{root}: config {c.name!r} split {split!r} does not load with "

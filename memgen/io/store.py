@@ -26,14 +26,14 @@ import pyarrow as pa
 
 from memgen.format.errors import UsageError
 from memgen.io.atomic import TMP_MARK, PendingFile, atomic_write_bytes, pending_file, sha256_file
-from memgen.io.shards import encode_shard
+from memgen.io.shards import DEFAULT_FORMAT, encode_shard
 
 #: fsspec protocols whose files live in one process's memory: other workers cannot see them
 PROCESS_LOCAL = ("memory",)
 
 
 class Store(ABC):
-    """A dataset folder addressed by paths relative to its root (``data/x/test-00000-of-00001.arrow``)."""
+    """A dataset folder addressed by paths relative to its root (``data/x/test-00000-of-00001.parquet``)."""
 
     url: str
     #: files written by another process (a worker, a Ray task) are visible here
@@ -87,11 +87,11 @@ class Store(ABC):
     def open_pending(self, rel: str) -> PendingFile:
         """A file for ``rel`` at a temporary name: renamed into place by its ``commit()``."""
 
-    def write_shard(self, rel: str, tables: pa.Table | Iterable[pa.Table]) -> tuple[str, int]:
-        """Write a table, or the blocks of one in order (each block one or more record
-        batches), as an Arrow IPC shard, atomically; returns (sha256, bytes)."""
+    def write_shard(self, rel: str, tables: pa.Table | Iterable[pa.Table], fmt: str = DEFAULT_FORMAT) -> tuple[str, int]:
+        """Write a table, or the blocks of one in order (each block one or more row groups or
+        record batches), as a shard of format ``fmt``, atomically; returns (sha256, bytes)."""
         with self.open_pending(rel) as out:
-            return encode_shard(out, tables)
+            return encode_shard(out, tables, fmt)
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode()

@@ -23,10 +23,11 @@ reads the "unknown" embedding.
 
 **Fallback**: block top-k over the positions before the query (blocks of 64): blocks scored by
 their best key match with the query, the query's own block plus the top ``fallback_k`` earlier
-ones kept, and attention over their positions (key match plus a learned "stated value" bias,
-and a learned null entry that reads "unknown").  It sees what the slots may not have: facts
-never written to a slot.  A learned **route gate** (gate context, whether a slot of the key
-exists, the fallback's best match) mixes the slot read and the fallback read.
+ones kept (equal scores: the newer block), and attention over their positions (key match plus a
+learned "stated value" bias, and a learned null entry that reads "unknown"), both steps through
+:mod:`memgen.kernels` (``select_blocks(reduce="max")``, ``block_topk_attention``).  It sees
+what the slots may not have: facts never written to a slot.  A learned **route gate** (gate
+context, whether a slot of the key exists, the fallback's best match) mixes the slot read and the fallback read.
 
 **Two forms of one model.**  Training (``module.train()``) uses the *parallel* form over a
 whole sequence: every write of the query's key (soft gates times the soft match) joins the
@@ -46,7 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memgen.models.frontend import Features, FrontEndConfig, gather_reads
+from memgen import kernels
+from memgen.models.frontend import EMPTY_TAPE, Features, FrontEndConfig, Tape, check_ceilings, gather_reads
 
 EPS = 1e-6
 
@@ -64,7 +66,7 @@ class SlotState(NamedTuple):
     count: Tensor  # (B, S) long, exact version counter (values the key has had)
     valid: Tensor  # (B, S) bool, holds a value now
     used: Tensor  # (B, S) bool, allocated
-    cache: tuple[tuple[Tensor, Tensor, Tensor], ...]  # fallback: per chunk (key, value, bias)
+    cache: Tape  # fallback: (key (B, N, dk), value (B, N, d), bias (B, N)) of the N positions so far
     dropped: Tensor  # (B,) long, writes of new keys that found no free slot
 
 
@@ -79,8 +81,12 @@ def _take(x: Tensor, idx: Tensor) -> Tensor:
 
 
 class MemslotMemory(nn.Module):
+    #: the table is slots x max_version x d_model floats per row; fallback_k + 1 blocks read per query
+    CEILINGS = {"slots": (1, 16384), "fallback_k": (0, 64), "block": (1, 4096)}
+
     def __init__(self, cfg: FrontEndConfig, slots: int = 512, fallback_k: int = 1, block: int = 64):
         super().__init__()
+        check_ceilings("memslot_ref", self.CEILINGS, slots=slots, fallback_k=fallback_k, block=block)
         self.cfg = cfg
         self.knobs = MemslotConfig(slots, fallback_k, block)
         dc = cfg.d_context
@@ -111,7 +117,7 @@ class MemslotMemory(nn.Module):
         return SlotState(torch.zeros(batch, S, dk, device=dev), torch.zeros(batch, S, H, d, device=dev),
                          torch.zeros(batch, S, dtype=torch.long, device=dev),
                          torch.zeros(batch, S, dtype=torch.bool, device=dev),
-                         torch.zeros(batch, S, dtype=torch.bool, device=dev), (),
+                         torch.zeros(batch, S, dtype=torch.bool, device=dev), EMPTY_TAPE,
                          torch.zeros(batch, dtype=torch.long, device=dev))
 
     def _combine(self, f: Features, qpos: Tensor, r_modes: Tensor, slot_seen: Tensor,
@@ -129,41 +135,17 @@ class MemslotMemory(nn.Module):
 
         kq (B, Q, dk), qpos (B, Q) absolute; keys (B, N, dk), values (B, N, d), bias (B, N) of
         positions 0..N-1.  Returns (read (B, Q, d), best match (B, Q), blocks read (B, Q))."""
-        B, Q, _ = kq.shape
         N, blk = keys.shape[1], self.knobs.block
-        pad = -N % blk
-        if pad:
-            keys, values = F.pad(keys, (0, 0, 0, pad)), F.pad(values, (0, 0, 0, pad))
-            bias = F.pad(bias, (0, pad))
-        nb = (N + pad) // blk
-        qb = qpos // blk  # (B, Q) the query's own block
+        q1, k1 = kq[:, :, None], keys[:, :, None]  # (B, Q, 1, dk), (B, N, 1, dk): one head
         with torch.no_grad():  # selection is discrete (NSA): gradients flow through the attention
-            best = torch.empty(B, Q, nb, device=kq.device)
-            step = max(blk, (1 << 22) // max(1, Q * blk) * blk)  # bound the (B, Q, step) scores
-            for s in range(0, N + pad, step):
-                sc = kq @ keys[:, s:s + step].transpose(1, 2)  # (B, Q, step)
-                at = torch.arange(s, s + sc.shape[-1], device=kq.device)
-                sc = sc.masked_fill((at[None, None, :] >= qpos[..., None]) | (at >= N), -2.0)
-                best[:, :, s // blk:(s + sc.shape[-1]) // blk] = sc.view(B, Q, -1, blk).amax(-1)
-            earlier = torch.arange(nb, device=kq.device)[None, None, :] < qb[..., None]
-            cand = best.masked_fill(~earlier, -3.0)
-            k = min(self.knobs.fallback_k, nb)
-            top_v, top_i = cand.topk(k, -1)  # (B, Q, k)
-            sel = torch.cat([top_i, qb[..., None]], -1)  # (B, Q, k + 1) blocks
-            sel_ok = torch.cat([top_v > -3.0, torch.ones_like(qb[..., None], dtype=torch.bool)], -1)
-            idx = (sel[..., None] * blk + torch.arange(blk, device=kq.device)).flatten(2)  # (B, Q, P)
-            ok = sel_ok[..., None].expand(-1, -1, -1, blk).flatten(2) & (idx < qpos[..., None]) & (idx < N)
-        flat = idx.flatten(1)  # (B, Q * P)
-        kk = _take(keys, flat).view(B, Q, -1, keys.shape[-1])  # (B, Q, P, dk)
-        vv = _take(values, flat).view(B, Q, -1, values.shape[-1])  # (B, Q, P, d)
-        bb = _take(bias, flat).view(B, Q, -1)  # (B, Q, P)
-        sim = (kk @ kq[..., None]).squeeze(-1)  # (B, Q, P)
-        logit = (self.log_tau_fallback.exp() * sim + bb).masked_fill(~ok, float("-inf"))
-        logit = torch.cat([logit, self.null.expand(B, Q, 1)], -1)  # (B, Q, P + 1)
-        p = torch.softmax(logit, -1)
-        read = (p[..., :-1, None] * vv).sum(2) + p[..., -1:] * absent  # (B, Q, d)
-        fb_max = sim.masked_fill(~ok, -1.0).amax(-1) if sim.shape[-1] else torch.full_like(qpos, -1.0)
-        return read, fb_max, sel_ok.sum(-1)
+            idx, ok = kernels.select_blocks(q1, k1, qpos, blk, self.knobs.fallback_k, "max")  # (B, Q, 1, k)
+        o, lse = kernels.block_topk_attention(self.log_tau_fallback.exp() * q1, k1, values[:, :, None], qpos,
+                                              idx, ok, blk, scale=1.0, bias=bias[:, :, None])  # (B, Q, 1, d)
+        read = kernels.with_null(o, lse, self.null, absent)[:, :, 0]  # (B, Q, d)
+        pos, seen = kernels.block_positions(qpos, idx, ok, blk)  # (B, Q, 1, P): the positions read
+        kk = _take(keys, pos.clamp(max=max(N - 1, 0)).flatten(1)).view(*pos.shape[:2], -1, keys.shape[-1])
+        sim = (kk @ kq[..., None]).squeeze(-1).masked_fill(~seen[:, :, 0], -1.0)  # (B, Q, P)
+        return read, sim.amax(-1), ok[:, :, 0].sum(-1) + 1  # the route gate reads the best match
 
     # ---- parallel form (training)
     def parallel(self, f: Features, read: Tensor, hard: bool = False) -> Tensor:
@@ -285,14 +267,13 @@ class MemslotMemory(nn.Module):
                     count[b, s] = n + 1
                     valid[b, s] = True
         bias = self.value_bias(f.context).squeeze(-1)  # (B, T)
-        cache = (*state.cache, (f.key, f.value, bias))
+        cache = state.cache.append(f.key, f.value, bias, align=self.knobs.block)
         out = torch.zeros(B, T, d, device=f.value.device)
         self.trace = {"gate": torch.zeros(B, Q), "blocks": torch.zeros(B, Q, dtype=torch.long),
                       "qpos": qpos, "qmask": qmask}
         if Q:
-            ck = torch.cat([c[0] for c in cache], 1)
-            cv = torch.cat([c[1] for c in cache], 1)
-            cb = torch.cat([c[2] for c in cache], 1)
+            # whole blocks (views, no copy): rows past the stream are after every query, so masked
+            ck, cv, cb = cache.tensors(-(-cache.n // self.knobs.block) * self.knobs.block)
             r_fb, fb_max, blocks = self.fallback(kq, qpos + int(f.pos[0]), ck, cv, cb, f.absent)
             out_q, g = self._combine(f, qpos, r_modes, slot_seen, r_fb, fb_max)
             rows = torch.arange(B)[:, None].expand_as(qpos)

@@ -48,6 +48,23 @@ from torch import Tensor, nn
 from memgen.format.vocab import ABSENT_TOKEN, PAD, VERSION_OFFSET, Vocab
 
 
+def check_ceilings(owner: str, ceilings: dict[str, tuple[int, int]], **values: int) -> None:
+    """ValueError naming the first knob outside its documented range ``ceilings[name] = (lo, hi)``
+    (docs/models.md, "Ceilings"): checked when a model is built, before any tensor is allocated."""
+    for name, v in values.items():
+        lo, hi = ceilings[name]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{owner}: {name} must be an integer from {lo:,} to {hi:,} (got {v!r})")
+
+
+#: the front end's ceilings: the embedding is vocab_size x d_model floats, the MLPs
+#: (context x d_model) x hidden; the inference tables (context x vocab_size x hidden) are built only
+#: up to TABLE_FLOATS, beyond which inference runs the MLPs
+FRONTEND_CEILINGS = {"vocab_size": (16, 1 << 16), "d_model": (1, 1024), "d_key": (1, 1024),
+                     "d_context": (1, 1024), "hidden": (1, 1024), "context": (3, 16)}
+TABLE_FLOATS = 1 << 26
+
+
 @dataclass(frozen=True)
 class FrontEndConfig:
     """Sizes of the shared front end; ``vocab`` is the token vocabulary it reads."""
@@ -58,6 +75,10 @@ class FrontEndConfig:
     d_context: int = 64  # gate context features
     hidden: int = 64  # MLP width of the key encoder and the gate context
     context: int = 4  # tokens in the gate context (the last ones, up to and including t)
+
+    def __post_init__(self) -> None:
+        check_ceilings("front end", FRONTEND_CEILINGS, vocab_size=self.vocab.vocab_size, d_model=self.d_model,
+                       d_key=self.d_key, d_context=self.d_context, hidden=self.hidden, context=self.context)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -116,11 +137,15 @@ class FrontEnd(nn.Module):
         full = torch.cat([state.tail, ids], dim=1)  # (B, c-1+T)
         is_ver = (full >= VERSION_OFFSET) & (full < VERSION_OFFSET + v.max_version)
         emb_ids = torch.where(is_ver, torch.full_like(full, VERSION_OFFSET), full)  # one class for all k
-        e = self.embed(emb_ids)  # (B, c-1+T, d)
-        # window j (0 = oldest) of position t is full[t + j], t = 0..T-1 in chunk coordinates
-        win = torch.stack([e[:, j:j + T] for j in range(c)], dim=2)  # (B, T, c, d)
-        context = self.gate_context(win.flatten(2))  # (B, T, dc)
-        key = self.key_encoder(win[:, :, c - 1 - L:c - 1].flatten(2))  # (B, T, dk): tokens t-L..t-1
+        # inference (weights frozen) reads the first layers from tables, unless they would be too large
+        if self.training or torch.is_grad_enabled() or (c + L) * v.vocab_size * cfg.hidden > TABLE_FLOATS:
+            e = self.embed(emb_ids)  # (B, c-1+T, d)
+            # window j (0 = oldest) of position t is full[t + j], t = 0..T-1 in chunk coordinates
+            win = torch.stack([e[:, j:j + T] for j in range(c)], dim=2)  # (B, T, c, d)
+            context = self.gate_context(win.flatten(2))  # (B, T, dc)
+            key = self.key_encoder(win[:, :, c - 1 - L:c - 1].flatten(2))  # (B, T, dk): tokens t-L..t-1
+        else:
+            context, key = self._lookup(emb_ids, T)
         key = F.normalize(key, dim=-1)
         ask = full[:, c - 2 - L:c - 2 - L + T]  # (B, T): the token L+1 before t (the ask of a query)
         ask_k = torch.where((ask >= VERSION_OFFSET) & (ask < VERSION_OFFSET + v.max_version),
@@ -130,6 +155,37 @@ class FrontEnd(nn.Module):
         absent = self.embed.weight[ABSENT_TOKEN]
         f = Features(ids, value, key, context, ask_k, pos, absent)
         return f, FrontState(full[:, -(c - 1):], state.offset + T)
+
+    def _lookup(self, emb_ids: Tensor, T: int) -> tuple[Tensor, Tensor]:
+        """Inference form of the two MLPs (weights frozen): the first layer of each is linear in
+        the window's embeddings, so it is a sum of table rows, one (V, hidden) table per window
+        position, built once per weight version, summed by one ``embedding_bag``.  Equal to the
+        matmul form up to float rounding (tested)."""
+        c, L, V = self.cfg.context, self.cfg.vocab.key_length, self.cfg.vocab.vocab_size
+        ctx_tab, key_tab = self._tables()  # (c * V, hidden), (L * V, hidden)
+        B = emb_ids.shape[0]
+        win = torch.stack([emb_ids[:, j:j + T] + j * V for j in range(c)], -1).view(B * T, c)  # (B*T, c) rows
+        h_ctx = F.embedding_bag(win, ctx_tab, mode="sum") + self.gate_context[0].bias  # (B*T, hidden)
+        kwin = win[:, c - 1 - L:c - 1] - (c - 1 - L) * V  # (B*T, L): tokens t-L..t-1
+        h_key = F.embedding_bag(kwin, key_tab, mode="sum") + self.key_encoder[0].bias
+        context = self.gate_context[2](self.gate_context[1](h_ctx)).view(B, T, -1)  # (B, T, dc)
+        key = self.key_encoder[2](self.key_encoder[1](h_key)).view(B, T, -1)  # (B, T, dk)
+        return context, key
+
+    def _tables(self) -> tuple[Tensor, Tensor]:
+        """(c * V, hidden) and (L * V, hidden): the embedding through each window position's slice
+        of the first layers, stacked; rebuilt when a weight changes in place (an optimiser step,
+        a load)."""
+        ws = (self.embed.weight, self.gate_context[0].weight, self.key_encoder[0].weight)
+        version = tuple((w.data_ptr(), w._version) for w in ws)
+        if getattr(self, "_tab_version", None) != version:
+            d = self.cfg.d_model
+            with torch.inference_mode(False), torch.no_grad():
+                e = self.embed.weight  # (V, d)
+                ctx = torch.cat([e @ w.T for w in self.gate_context[0].weight.split(d, dim=1)])
+                key = torch.cat([e @ w.T for w in self.key_encoder[0].weight.split(d, dim=1)])
+            self._tab, self._tab_version = (ctx, key), version
+        return self._tab
 
     def logits(self, out: Tensor) -> Tensor:
         """(..., d) memory output -> (..., 1 + values) answer logits; class 0 is "unknown"."""
@@ -186,6 +242,49 @@ class LearnedModel(nn.Module):
             out, _, state = self(ids[:, s:s + chunk], read[:, s:s + chunk], state)
             outs.append(out)
         return torch.cat(outs, dim=1)
+
+
+class _Store:
+    """Storage a tape's states share: ``data[i][:, :n]`` holds the first n positions."""
+
+    def __init__(self, data: tuple[Tensor, ...], n: int):
+        self.data, self.n = data, n
+
+
+class Tape(NamedTuple):
+    """Per-position tensors of a stream so far, (B, n, ...) each (a memory's cache of keys and
+    values), as a state value that appends in amortised O(1) per position: appending to the
+    newest state writes into storage it shares with the older states (which never read past
+    their own n); appending to an older state copies first, so every state stays a value."""
+
+    store: _Store | None
+    n: int
+
+    def append(self, *xs: Tensor, align: int = 1) -> Tape:
+        """This tape with xs (B, T, ...) after its n positions; capacity a multiple of ``align``."""
+        T, st, n = xs[0].shape[1], self.store, self.n
+        need = -(-(n + T) // align) * align
+        if st is None or st.n != n or st.data[0].shape[1] < need:
+            cap = need if st is None else max(need, -(-(n + T) * 3 // 2 // align) * align)  # grow by 1.5x
+            data = tuple(x.new_zeros(x.shape[0], cap, *x.shape[2:]) for x in xs)  # zeros: finite past n
+            if st is not None:
+                for new, old in zip(data, st.data, strict=True):
+                    new[:, :n] = old[:, :n]
+            st = _Store(data, n)
+        for buf, x in zip(st.data, xs, strict=True):
+            buf[:, n:n + T] = x
+        st.n = n + T
+        return Tape(st, n + T)
+
+    def tensors(self, upto: int | None = None) -> tuple[Tensor, ...]:
+        """Views (no copy) of the first ``upto`` (default n) positions; rows past n are zeros or
+        a later state's positions, so a reader must mask them (a causal one does)."""
+        if self.store is None:
+            raise ValueError("an empty tape has no tensors")
+        return tuple(x[:, :self.n if upto is None else upto] for x in self.store.data)
+
+
+EMPTY_TAPE = Tape(None, 0)
 
 
 def answer_loss(logits: Tensor, target: Tensor) -> Tensor:

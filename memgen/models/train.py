@@ -34,6 +34,12 @@ ALL_FAMILIES = ("write", "overwrite", "version", "distractor", "no_write_signal"
 WRITE_SUPERVISION = ("lite", "none")
 
 
+#: a training batch is batch x length tokens through the parallel form, whose memslot_ref
+#: read is (batch, queries, length): the ceilings keep one step within a few GB (64 tokens is the
+#: floor, checked with the families)
+TRAIN_CEILINGS = {"length": (1, 65536), "batch": (1, 4096), "heldout_per_probe": (1, 10000), "threads": (0, 1024)}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run (recorded in the checkpoint)."""
@@ -236,13 +242,15 @@ def build(model: str, knobs: dict, frontend: dict, vocab: Vocab):
     """A fresh :class:`~memgen.models.frontend.LearnedModel` with the memory ``model``."""
     from memgen.models.frontend import FrontEndConfig, LearnedModel
 
-    fcfg = FrontEndConfig(vocab=vocab, **frontend)
     cls = memory_class(model)
     try:
+        fcfg = FrontEndConfig(vocab=vocab, **frontend)
         memory = cls(fcfg, **knobs)
+        return LearnedModel(fcfg, memory)
     except TypeError as e:
         raise UsageError(f"--model {model}: bad knobs {knobs} ({e})") from None
-    return LearnedModel(fcfg, memory)
+    except ValueError as e:  # a ceiling (docs/models.md) or an impossible combination
+        raise UsageError(f"--model {model}: {e}") from None
 
 
 def _tensors(d: TokenData, device):
@@ -286,6 +294,27 @@ def accuracy_per_probe(net, d: TokenData, keep: np.ndarray) -> dict[str, float]:
     return acc
 
 
+def train_step(net, opt, d: TokenData, supervised: bool) -> float:
+    """One optimiser step on the batch ``d``: the answer loss (plus the memory's ``aux_loss``),
+    gradients clipped at norm 1.  Returns the loss."""
+    import torch
+
+    from memgen.models.frontend import answer_loss
+
+    ids, read = _tensors(d, "cpu")
+    out, f, _ = net(ids, read)
+    logits = net.front.logits(out[torch.as_tensor(d.q_row), torch.as_tensor(d.q_slot)])
+    loss = answer_loss(logits, torch.as_tensor(d.q_class))
+    if hasattr(net.memory, "aux_loss"):
+        loss = loss + net.memory.aux_loss(f, torch.as_tensor(d.write_label), torch.as_tensor(d.discard_label),
+                                          supervised)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach())
+
+
 @dataclass
 class TrainResult:
     net: object
@@ -303,12 +332,16 @@ def train(cfg: TrainConfig, on_progress: Callable[[dict], None] | None = None,
     every step (entry: step, seconds, loss, and, at held-out evaluations, ``accuracy``)."""
     import torch
 
-    from memgen.models.frontend import answer_loss, parameter_count
+    from memgen.models.frontend import parameter_count
 
     if cfg.write_supervision not in WRITE_SUPERVISION:
         raise UsageError(f"--write-supervision must be one of {', '.join(WRITE_SUPERVISION)}")
     if cfg.minutes <= 0 and cfg.steps <= 0:
         raise UsageError("give --minutes or --steps (> 0)")
+    for knob, (lo, hi) in TRAIN_CEILINGS.items():
+        v = getattr(cfg, knob)
+        if not lo <= v <= hi:
+            raise UsageError(f"--{knob.replace('_', '-')} must be {lo:,} to {hi:,} (got {v:,})")
     vocab = vocab or Vocab()
     check_families(cfg.families, cfg.length, vocab)
     if cfg.threads > 0:
@@ -341,20 +374,9 @@ def train(cfg: TrainConfig, on_progress: Callable[[dict], None] | None = None,
         for g in opt.param_groups:
             g["lr"] = lr
         d = next(batches)
-        ids, read = _tensors(d, "cpu")
-        out, f, _ = net(ids, read)
-        logits = net.front.logits(out[torch.as_tensor(d.q_row), torch.as_tensor(d.q_slot)])
-        loss = answer_loss(logits, torch.as_tensor(d.q_class))
-        if hasattr(net.memory, "aux_loss"):
-            loss = loss + net.memory.aux_loss(f, torch.as_tensor(d.write_label), torch.as_tensor(d.discard_label),
-                                              supervised)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        lv = train_step(net, opt, d, supervised)
         step += 1
-        tokens += ids.numel()
-        lv = float(loss.detach())
+        tokens += d.ids.size
         loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
         if on_progress:
             on_progress({"step": step, "seconds": round(time.perf_counter() - t0, 2), "loss": loss_avg,

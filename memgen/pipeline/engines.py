@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from memgen.format.errors import DataError, MemgenError, UsageError
@@ -35,6 +36,54 @@ R = TypeVar("R")
 ENGINES = ("local", "ray")
 #: how local workers start (see the module docstring)
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (a container's or ``taskset``'s
+    limit, not the machine's count), or ``$MEMGEN_CORES`` where set (a machine shared with other
+    jobs; the tests, to run several workers on a small machine)."""
+    env = os.environ.get("MEMGEN_CORES", "")
+    if env.strip():
+        if not env.strip().isdigit() or not 1 <= int(env) <= 4096:
+            raise UsageError(f"MEMGEN_CORES={env[:20]!r}: give a number of cores, 1 to 4096")
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How a local job runs: ``processes`` worker processes (1: this process), each building
+    blocks while ``writer_thread`` encodes, hashes and writes them."""
+
+    processes: int
+    writer_thread: bool
+    cores: int
+
+    def describe(self, asked: int | None) -> str:
+        who = "this process" if self.processes == 1 else f"{self.processes} worker processes"
+        how = ", each with a writer thread" if self.writer_thread and self.processes > 1 else (
+            " with a writer thread" if self.writer_thread else ", no writer thread")
+        why = f"--workers {asked}, " if asked is not None else ""
+        return f"shards made by {who}{how} ({why}{self.cores} cores available)"
+
+
+#: cores one worker keeps busy: it builds blocks while its writer thread compresses and writes them
+CORES_PER_WORKER = 2
+
+
+def size_workers(workers: int | None, tasks: int, cores: int | None = None, writer_thread: bool = True) -> WorkerPlan:
+    """The :class:`WorkerPlan` for ``workers`` asked and ``tasks`` shards on ``cores`` (default:
+    :func:`available_cores`).  A worker with its writer thread already keeps
+    :data:`CORES_PER_WORKER` cores busy, so more processes than ``cores // 2`` only compete for
+    the same cores (on 2 cores, 2 processes ran at 0.84x of one), and more than ``tasks`` have
+    nothing to do; on one core the writer thread is dropped too.  The bytes never depend on it."""
+    cores = cores or available_cores()
+    feed = max(1, cores // CORES_PER_WORKER)
+    processes = max(1, min(workers or 1, feed, tasks))
+    return WorkerPlan(processes, writer_thread and cores >= 2, cores)
 
 
 def check_engine(engine: str, workers: int | None = None, address: str | None = None) -> None:

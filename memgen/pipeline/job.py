@@ -24,22 +24,27 @@ from memgen.io.dataset import CARD, MANIFEST, parse_manifest
 from memgen.io.store import Store, open_store
 from memgen.ir.rng import derive_seed
 from memgen.pipeline.build import build_blocks, warm_kernels
-from memgen.pipeline.request import Request, ShardTask, tasks, validate
+from memgen.pipeline.request import Request, ShardTask, family_plan, resolved_knobs, tasks, validate
 
 
-def run_task(req: Request, task: ShardTask, root: str | Path | Store, recorded: dict | None = None) -> dict:
+def run_task(req: Request, task: ShardTask, root: str | Path | Store, recorded: dict | None = None,
+             writer_thread: bool = False) -> dict:
     """Make one shard under ``root`` (a folder, URL or Store); returns its manifest entry
-    ``{path, rows, sha256, bytes}``.
+    ``{path, rows, sha256, bytes}``.  With ``writer_thread``, blocks are encoded and written by a
+    second thread while the next is built (:func:`_pipelined`), as one worker of several does.
 
     A file already at the shard's path is kept only when its size and sha256 match ``recorded``
     (the entry an interrupted run put in its manifest); anything else there (a shard renamed into
     place just before a crash, a file changed by hand) is rebuilt.  Both give the same bytes,
     because a shard is a pure function of (request, task)."""
     store = open_store(root)
+    if writer_thread:
+        with contextlib.closing(_pipelined(req, store, [(task, recorded)])) as results:
+            return next(results)[1]
     kept = _kept(task, store, recorded)
     if kept is not None:
         return kept
-    return _entry(task, *store.write_shard(task.path, build_blocks(req, task)))
+    return _entry(task, *store.write_shard(task.path, build_blocks(req, task), req.format))
 
 
 def _kept(task: ShardTask, store: Store, recorded: dict | None) -> dict | None:
@@ -91,7 +96,7 @@ def _pipelined(req: Request, store: Store, todo: list[tuple[ShardTask, dict | No
                         open_files = [f for f in open_files if not f.done]
                         out = store.open_pending(task.path)
                         open_files.append(out)
-                        enc = ShardEncoder(out)
+                        enc = ShardEncoder(out, req.format)
                         for block in build_blocks(req, task):
                             inflight.append(writer.submit(enc.add, block))
                             del block
@@ -123,9 +128,12 @@ AHEAD = 2
 def _manifest(req: Request, entries: dict[str, dict], status: str) -> dict:
     configs: dict[str, dict] = {}
     for t in tasks(req):
-        c = configs.setdefault(t.config, {
-            "family": t.family, "rendering": t.rendering, "length": t.length, "rows": 0,
-            "seed": derive_seed("episode", req.seed, t.family), "shards": []})
+        c = configs.get(t.config)
+        if c is None:
+            knobs = resolved_knobs(family_plan(req, t.family, t.length), req.knobs.query_position)
+            c = configs[t.config] = {
+                "family": t.family, "rendering": t.rendering, "length": t.length, "rows": 0,
+                "seed": derive_seed("episode", req.seed, t.family), "knobs": knobs, "shards": []}
         c["rows"] += t.rows
         if t.path in entries:
             c["shards"].append(entries[t.path])
@@ -216,7 +224,7 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
           address: str | None, on_shard: Callable[[ShardTask, dict], None] | None,
           writer_thread: bool = True) -> dict:
     """The body of :func:`generate` once the output folder is prepared."""
-    from memgen.pipeline.engines import map_tasks
+    from memgen.pipeline.engines import map_tasks, size_workers
 
     _clean_tmp(store)
     finished = _finished(req, store, recorded)
@@ -234,11 +242,16 @@ def _make(req: Request, store: Store, recorded: dict[str, dict], workers: int | 
     checkpoint("incomplete")
     last = time.monotonic()
     todo = [(t, recorded.get(t.path)) for t in tasks(req)]
-    run = functools.partial(_run_item, req, store)
-    if writer_thread and engine == "local" and (workers is None or workers <= 1):
-        shards = _pipelined(req, store, todo)
+    if engine == "local":
+        plan = size_workers(workers, len(todo), writer_thread=writer_thread)
+        run = functools.partial(_run_item, req, store, plan.writer_thread)
+        if plan.processes == 1 and plan.writer_thread:
+            shards = _pipelined(req, store, todo)
+        else:
+            shards = map_tasks(run, todo, plan.processes, engine, address, init=warm_kernels)
     else:
-        shards = map_tasks(run, todo, workers, engine, address, init=warm_kernels)
+        shards = map_tasks(functools.partial(_run_item, req, store, False), todo, workers, engine, address,
+                           init=warm_kernels)
     # closing(): on any error here the workers stop before the caller looks at the folder
     with contextlib.closing(shards) as results:
         for (task, _), entry in results:
@@ -269,8 +282,8 @@ def _finished(req: Request, store: Store, recorded: dict[str, dict]) -> dict | N
     return manifest
 
 
-def _run_item(req: Request, store: Store, item: tuple[ShardTask, dict | None]) -> dict:
-    return run_task(req, item[0], store, item[1])
+def _run_item(req: Request, store: Store, writer_thread: bool, item: tuple[ShardTask, dict | None]) -> dict:
+    return run_task(req, item[0], store, item[1], writer_thread)
 
 
 def _clean_tmp(root: str | Path | Store) -> None:

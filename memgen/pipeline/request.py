@@ -11,9 +11,9 @@ from pathlib import Path
 
 from memgen.format.codes import DISTRACTOR_KINDS
 from memgen.format.errors import DataError, UsageError
-from memgen.format.names import MAX_SHARDS, SPLIT_NAME, config_name, printable, shard_name
+from memgen.format.names import MAX_SHARDS, SHARD_FORMATS, SPLIT_NAME, config_name, printable, shard_name
 from memgen.format.vocab import Vocab
-from memgen.generators.knobs import Knobs
+from memgen.generators.knobs import Knobs, Plan
 from memgen.generators.registry import get_family
 from memgen.io.dataset import MANIFEST, parse_manifest
 from memgen.render.registry import MIN_LENGTH, RenderOptions, get_rendering
@@ -41,6 +41,8 @@ class Request:
     shard_size: int | None = None
     knobs: Knobs = field(default_factory=Knobs)
     render: RenderOptions = field(default_factory=RenderOptions)
+    #: shard files: parquet (the default) or arrow (Arrow IPC); both zstd-compressed
+    format: str = "parquet"
 
     def __post_init__(self) -> None:
         # a notebook writes Request(families="overwrite"): one name (or "a,b") is a tuple of names,
@@ -60,6 +62,8 @@ class Request:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["render"]["depth"] = list(self.render.depth)
+        if d["render"]["passage_size"] is None:  # no passages: the manifest reads as before they existed
+            del d["render"]["passage_size"]
         d["knobs"]["distractor_kinds"] = list(self.knobs.distractor_kinds)
         for k in ("families", "renderings", "lengths"):
             d[k] = list(d[k])
@@ -74,7 +78,7 @@ class Request:
         return cls(families=tuple(d["families"]), renderings=tuple(d["renderings"]),
                    lengths=tuple(d["lengths"]), episodes=d["episodes"], seed=d["seed"],
                    split=d["split"], shard_size=d["shard_size"], knobs=knobs,
-                   render=RenderOptions(**r))
+                   render=RenderOptions(**r), format=d.get("format", "parquet"))
 
     def shard_rows(self, length: int) -> int:
         return self.shard_size or max(1, min(10_000, SHARD_TOKENS // length))
@@ -88,6 +92,8 @@ class Request:
         parts += [f"--episodes {self.episodes}", f"--seed {self.seed}", f"--split {self.split}"]
         if self.shard_size:
             parts.append(f"--shard-size {self.shard_size}")
+        if self.format != "parquet":
+            parts.append(f"--format {self.format}")
         default_k, default_r = Knobs(), RenderOptions()
         for f in fields(Knobs):
             v = getattr(self.knobs, f.name)
@@ -100,6 +106,9 @@ class Request:
                 for g in fields(Vocab):
                     if getattr(v, g.name) != getattr(default_r.vocab, g.name):
                         parts.append(f"--{g.name.replace('_', '-')} {getattr(v, g.name)}")
+            elif f.name == "passage_size":  # text passages come from --chunk-size (one flag, one size)
+                if v is not None and self.render.chunk_size == default_r.chunk_size:
+                    parts.append(f"--chunk-size {v}")
             elif v != getattr(default_r, f.name):
                 v = f"{v[0]},{v[1]}" if isinstance(v, tuple) else v
                 parts.append(f"--{f.name.replace('_', '-')} {v}")
@@ -132,7 +141,7 @@ def family_names(names: tuple[str, ...]) -> tuple[str, ...]:
 
 def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str | tuple[str, ...] = "token",
                  lengths: int | tuple[int, ...] = 4096, episodes: int = 100, seed: int = 0, split: str = "test",
-                 shard_size: int | None = None, **options) -> Request:
+                 shard_size: int | None = None, format: str = "parquet", **options) -> Request:
     """The :class:`Request` of ``memgen generate`` with the same options, by keyword: every
     generate flag with ``_`` for ``-`` (``overwrites=4``, ``distractor_kinds="negated"``,
     ``tokenizer="o200k"``, ``vocab_size=8192``); ``families="all"`` is every family.  An unknown
@@ -153,11 +162,13 @@ def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str
     render = {k: options[k] for k in render_names if k in options}
     if "depth" in render:
         render["depth"] = tuple(render["depth"])
+    if "chunk_size" in render:  # as --chunk-size does: the text rendering's passages too
+        render.setdefault("passage_size", render["chunk_size"])
     return Request(families=fams, renderings=tuple(dict.fromkeys(_names(renderings))),
                    lengths=tuple(dict.fromkeys((lengths,) if isinstance(lengths, int) else lengths)),
                    episodes=episodes, seed=seed, split=split, shard_size=shard_size,
                    knobs=Knobs(**{k: options[k] for k in knob_names if k in options}),
-                   render=RenderOptions(vocab=vocab, **render))
+                   render=RenderOptions(vocab=vocab, **render), format=format)
 
 
 @dataclass(frozen=True)
@@ -171,14 +182,18 @@ class ShardTask:
     start: int  # first episode
     rows: int
     split: str
+    format: str = "parquet"
 
     @property
     def path(self) -> str:
-        return f"data/{self.config}/{shard_name(self.split, self.index, self.count)}"
+        return f"data/{self.config}/{shard_name(self.split, self.index, self.count, self.format)}"
 
 
-def validate(req: Request) -> None:
-    """Raise UsageError for anything that cannot be generated, before any file is written."""
+def validate(req: Request) -> list[str]:
+    """Raise UsageError for anything that cannot be generated, before any file is written;
+    returns the warnings to show (a knob that applies to some of the families only)."""
+    if req.format not in SHARD_FORMATS:
+        raise UsageError(f"--format {printable(req.format)}: choose from {', '.join(SHARD_FORMATS)}")
     for what, names in (("--family", req.families), ("--rendering", req.renderings), ("--length", req.lengths)):
         if not names:
             raise UsageError(f"{what}: give at least one")
@@ -200,6 +215,8 @@ def validate(req: Request) -> None:
     o = req.render
     if min(o.chunk_size, o.layout_chunk, o.segments) < 1:
         raise UsageError("--chunk-size, --layout-chunk and --segments must be at least 1")
+    if o.passage_size is not None and o.passage_size < 1:
+        raise UsageError("--chunk-size must be at least 1")
     if not MIN_ALPHA <= o.alpha <= MAX_ALPHA:  # also refuses nan and inf
         raise UsageError(f"--alpha {o.alpha}: the power-law exponent must be {MIN_ALPHA} to {MAX_ALPHA}")
     if req.knobs.max_version < 1:
@@ -209,6 +226,7 @@ def validate(req: Request) -> None:
     bad = [k for k in req.knobs.distractor_kinds if k not in DISTRACTOR_KINDS]
     if bad:
         raise UsageError(f"unknown distractor kind(s) {', '.join(bad)}; choose from {', '.join(DISTRACTOR_KINDS)}")
+    warnings = knob_warnings(req)
     vocab = req.render.vocab
     for family in req.families:
         for length in req.lengths:
@@ -220,7 +238,7 @@ def validate(req: Request) -> None:
             if shards > MAX_SHARDS:
                 raise UsageError(f"{family} at --length {length}: {shards:,} shards, more than the {MAX_SHARDS:,} "
                                  "that shard names count to; raise --shard-size")
-            plan = get_family(family)(req.knobs, length)
+            plan = family_plan(req, family, length)
             plan.check(vocab.key_space, vocab.values)
             n_items = plan.events + plan.queries
             tail = 0 if plan.interleaved else plan.queries
@@ -231,6 +249,69 @@ def validate(req: Request) -> None:
                         f"--length {length} is too short for {family} ({plan.events} events, "
                         f"{plan.queries} queries) in the {r} rendering: it needs at least {need} tokens; "
                         f"raise --length or lower --keys/--queries")
+    return warnings
+
+
+#: a family knob -> whether a family uses it, tested on the family's plan with every knob at its
+#: default: a family that makes no deletes by default has no use for --deletes or --rewrite-share
+_USES = {
+    "overwrites": lambda p: p.overwrites > 0,
+    "distractors": lambda p: p.distractors > 0,
+    "distractor_kinds": lambda p: p.distractors > 0,
+    "silent_share": lambda p: p.silent_share > 0,
+    "deletes": lambda p: p.deletes > 0,
+    "rewrite_share": lambda p: p.deletes > 0,
+    "absent_keys": lambda p: p.absent > 0,
+    "max_version": lambda p: p.ask_weights[1] > 0,
+}
+
+
+def unused_knobs(knobs: Knobs, family: str, length: int) -> list[str]:
+    """The knobs set away from their default in ``knobs`` that ``family`` has no use for."""
+    default, plan = Knobs(), get_family(family)(Knobs(), length)
+    return [k for k, uses in _USES.items() if getattr(knobs, k) != getattr(default, k) and not uses(plan)]
+
+
+def family_knobs(knobs: Knobs, family: str, length: int) -> Knobs:
+    """``knobs`` as ``family`` gets them: a knob it has no use for keeps its default (the request
+    warns about it, :func:`knob_warnings`)."""
+    unused = unused_knobs(knobs, family, length)
+    return replace(knobs, **{k: getattr(Knobs(), k) for k in unused}) if unused else knobs
+
+
+def family_plan(req: Request, family: str, length: int) -> Plan:
+    """The resolved plan of ``family`` at ``length`` for this request."""
+    return get_family(family)(family_knobs(req.knobs, family, length), length)
+
+
+def knob_warnings(req: Request) -> list[str]:
+    """A knob set for families that have no use for it (``--family write --deletes 3``) is a
+    UsageError when none of the request's families uses it; when some do (``--family all``), it
+    is given to those only, and the warning returned says which families ignore it."""
+    out = []
+    for knob in _USES:
+        ignoring = [f for f in req.families if any(knob in unused_knobs(req.knobs, f, n) for n in req.lengths)]
+        if not ignoring:
+            continue
+        flag = f"--{knob.replace('_', '-')}"
+        users = [f for f in req.families if f not in ignoring]
+        if not users:
+            from memgen.generators.registry import FAMILIES
+
+            takers = [f for f in FAMILIES if knob not in unused_knobs(req.knobs, f, max(req.lengths))]
+            raise UsageError(f"{flag} does not apply to {', '.join(ignoring)} (no such events or asks in "
+                             f"{'that family' if len(ignoring) == 1 else 'those families'}); "
+                             f"it applies to {', '.join(takers) or 'no family'}")
+        out.append(f"{flag} applies to {', '.join(users)} only; ignored for {', '.join(ignoring)}")
+    return out
+
+
+def resolved_knobs(plan: Plan, query_position: str) -> dict:
+    """The knob values a config was made with (the family's defaults filled in), for the manifest."""
+    return {"keys": plan.keys, "absent_keys": plan.absent, "overwrites": plan.overwrites,
+            "distractors": plan.distractors, "distractor_kinds": list(plan.kinds), "silent_share": plan.silent_share,
+            "deletes": plan.deletes, "rewrite_share": plan.rewrite_share, "queries": plan.queries,
+            "query_position": query_position, "max_version": plan.max_version}
 
 
 def tasks(req: Request) -> list[ShardTask]:
@@ -244,7 +325,7 @@ def tasks(req: Request) -> list[ShardTask]:
                 for i in range(n):
                     start = i * per
                     out.append(ShardTask(name, family, rendering, length, i, n, start,
-                                         min(per, req.episodes - start), req.split))
+                                         min(per, req.episodes - start), req.split, req.format))
     return out
 
 

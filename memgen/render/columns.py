@@ -1,5 +1,10 @@
-"""The common columns (``id`` ... ``queries``) of a batch, built from flat numpy arrays
-straight into Arrow list/struct arrays: no Python loop over episodes, events or queries."""
+"""The common columns (``id`` ... ``queries``, and the text rendering's ``answers``) of a batch,
+built from flat numpy arrays straight into Arrow list/struct arrays: no Python loop over
+episodes, events or queries; and the stored form of a text row's prompt.
+
+A text prompt is ``head + context + tail`` (instructions, the log, the questions): a shard stores
+``prompt_head`` and ``prompt_tail`` beside ``context`` (:func:`stored_prompt`), not the context a
+second time, and every reader rebuilds ``prompt`` (:func:`with_prompt`)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ import pyarrow as pa
 from memgen.format import schema
 from memgen.format.codes import ASKS, ITEM_PAD, ITEM_QUERY, KINDS, OP_SILENT_WRITE, OPS, PROBES, TRAP_FIELDS
 from memgen.render.registry import Batch
+
+#: the stored columns a text row's ``prompt`` is rebuilt from, in order
+STORED_PROMPT = ("prompt_head", "context", "prompt_tail")
 
 
 class Names:
@@ -117,7 +125,7 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
          _PROBES.spell(q_probe), traps, pa.array(q_start), pa.array(q_end), _list(ev_off, _i32(ev_vals))],
         fields=list(schema.query_struct(trap_type)))
 
-    return {
+    cols = {
         "id": pa.array(batch.ids, pa.string()),
         "family": pa.array([batch.family] * B, pa.string()),
         "rendering": pa.array([rendering] * B, pa.string()),
@@ -127,3 +135,38 @@ def common_columns(batch: Batch, start: np.ndarray, end: np.ndarray, chunk: np.n
         "events": _list(row_offsets(is_ev), events),
         "queries": _list(q_off, queries),
     }
+    if rendering == "text":  # the gold answers of questions 1, 2, ... at the top level, for the Hub's viewer
+        cols["answers"] = _list(q_off, answer_text)
+    return cols
+
+
+def stored_prompt(table: pa.Table) -> pa.Table:
+    """``table`` as a shard stores it: its ``prompt`` column (if any) replaced, in place, by
+    ``prompt_head`` and ``prompt_tail``, the text before and after the row's ``context``.  Exact
+    by construction: ``head + context + tail`` is the prompt again, whatever it holds."""
+    if "prompt" not in table.column_names:
+        return table
+    heads, tails = [], []
+    for prompt, context in zip(table.column("prompt").to_pylist(), table.column("context").to_pylist(), strict=True):
+        cut = prompt.find(context)
+        if cut < 0:
+            raise ValueError("a text row's prompt does not hold its context")
+        heads.append(prompt[:cut])
+        tails.append(prompt[cut + len(context):])
+    i = table.column_names.index("prompt")
+    table = table.remove_column(i)
+    table = table.add_column(i, "prompt_tail", pa.array(tails, pa.string()))
+    return table.add_column(i, "prompt_head", pa.array(heads, pa.string()))
+
+
+def with_prompt(table: pa.Table) -> pa.Table:
+    """``table`` with its ``prompt`` column rebuilt (``prompt_head + context + prompt_tail``) in
+    place of the two parts; tables without them are returned as they are."""
+    if not all(c in table.column_names for c in STORED_PROMPT):
+        return table
+    import pyarrow.compute as pc
+
+    prompt = pc.binary_join_element_wise(*(table.column(c) for c in STORED_PROMPT), "")
+    i = table.column_names.index("prompt_head")
+    table = table.remove_column(table.column_names.index("prompt_tail")).remove_column(i)
+    return table.add_column(i, "prompt", prompt)

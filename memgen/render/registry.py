@@ -28,6 +28,8 @@ class RenderOptions:
     alpha: float = 1.2
     tokenizer: str = "cl100k"
     domain: str | None = None
+    #: the text rendering's passages in tokens (``--chunk-size`` given), None for none
+    passage_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Aggregation of outcomes into reports: accuracy per probe with Wilson intervals, outcome mix
-per probe, breakdowns by length, depth, number of updates and number of distractors.
+"""Aggregation of outcomes into reports: accuracy per probe, strict and lenient, with 95%
+intervals that account for questions sharing an episode (a cluster bootstrap over episodes), the
+outcome mix per probe, breakdowns by length, depth (and depth x length), number of updates and
+number of distractors, and the provenance of every figure.
 
 :func:`report` takes one or several :class:`~memgen.scorers.scoring.ScoreResult` (several models
 side by side) and returns a :class:`Report`, whose ``data`` is plain JSON and which renders
@@ -34,26 +36,88 @@ BREAKDOWNS = {
     "by_updates": "values the key had before the query",
     "by_distractors": "distractors about the key before the query",
 }
+#: the two-way breakdowns: rows x target length
+GRIDS = {"probe_by_length": "probe", "depth_by_length": "depth of the deciding event"}
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of ``k`` successes in ``n`` trials ((nan, nan) for n = 0)."""
+#: the cluster bootstrap behind every interval of a report: resamples of the episodes, and the
+#: seed of its generator (numpy's PCG64), so that a report is the same on every run
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+#: resamples drawn at a time (bounds the memory of the weights: BATCH x episodes)
+_BATCH = 100
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of ``k`` successes in ``n`` trials ((nan, nan) for n = 0);
+    ``k`` and ``n`` may be effective (fractional) counts."""
     if n <= 0:
         return (math.nan, math.nan)
     p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if k <= 0 else max(0.0, centre - half)
+    hi = 1.0 if k >= n else min(1.0, centre + half)
     return (lo, hi)
 
 
 def cell(k: int, n: int) -> dict:
-    """{"correct", "total", "accuracy", "ci95"} for ``k`` of ``n`` (accuracy null when n = 0)."""
+    """{"correct", "total", "accuracy", "ci95"} for ``k`` of ``n`` (accuracy null when n = 0),
+    with the Wilson interval (questions taken as independent)."""
     lo, hi = wilson(k, n)
     return {"correct": int(k), "total": int(n), "accuracy": k / n if n else None,
             "ci95": [lo, hi] if n else None}
+
+
+def clustered_interval(k: int, n: int, variance: float) -> tuple[tuple[float, float], float]:
+    """(95% interval, design effect) of ``k`` right of ``n`` when the accuracy's variance across
+    resampled episodes is ``variance``: the Wilson interval at the effective sample size
+    ``n / deff``, where the design effect ``deff = variance / (p (1 - p) / n)`` (at least 1)
+    says how much sharing episodes inflates the variance of independent questions.  At p = 0 or
+    1, or with no measured variance, ``deff`` is 1 and the interval is Wilson's."""
+    if n <= 0:
+        return (math.nan, math.nan), math.nan
+    p = k / n
+    binomial = p * (1 - p) / n
+    deff = max(1.0, variance / binomial) if binomial > 0 and math.isfinite(variance) else 1.0
+    n_eff = n / deff
+    return wilson(p * n_eff, n_eff), deff
+
+
+def bootstrap_variances(episode: np.ndarray, column: np.ndarray, hits: Sequence[np.ndarray], n_columns: int,
+                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+    """The variance of each column's accuracy over ``resamples`` cluster-bootstrap resamples.
+
+    ``episode``, ``column``: ``(P,)`` the episode and the column (a report cell) of each
+    (query, cell) pair; ``hits``: per accuracy (strict, lenient), ``(P,)`` 1 where the pair's
+    query is right.  Each resample draws the episodes with replacement (as many as there are),
+    from ``numpy.random.default_rng(seed)``, and weights every query by its episode's count; a
+    column's accuracy in a resample is its weighted right / weighted total, and resamples that
+    hold none of its episodes are left out of its variance.  Returns ``(n_columns,)`` per
+    accuracy; NaN for a column with fewer than two usable resamples."""
+    eps, e = np.unique(episode, return_inverse=True)
+    n_ep = eps.size
+    total = np.bincount(e * n_columns + column, minlength=n_ep * n_columns).reshape(n_ep, n_columns)
+    right = [np.bincount(e * n_columns + column, weights=h, minlength=n_ep * n_columns).reshape(n_ep, n_columns)
+             for h in hits]
+    rng = np.random.default_rng(seed)
+    s1 = [np.zeros(n_columns) for _ in hits]
+    s2 = [np.zeros(n_columns) for _ in hits]
+    used = np.zeros(n_columns)
+    for b0 in range(0, resamples, _BATCH):
+        b = min(_BATCH, resamples - b0)
+        draws = rng.integers(0, n_ep, size=(b, n_ep)) + (np.arange(b) * n_ep)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=b * n_ep).reshape(b, n_ep).astype(np.float64)
+        n_w = weights @ total  # (b, C)
+        ok = n_w > 0
+        used += ok.sum(axis=0)
+        for i, r in enumerate(right):
+            acc = np.where(ok, (weights @ r) / np.where(ok, n_w, 1.0), 0.0)
+            s1[i] += acc.sum(axis=0)
+            s2[i] += (acc * acc).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [np.where(used > 1, (q - m * m / used) / (used - 1), np.nan) for m, q in zip(s1, s2, strict=True)]
 
 
 def dominant_wrong(counts: Sequence[int]) -> tuple[str | None, int]:
@@ -64,53 +128,120 @@ def dominant_wrong(counts: Sequence[int]) -> tuple[str | None, int]:
     return (OUTCOMES[worst], wrong[worst]) if wrong[worst] else (None, 0)
 
 
-def _grouped(codes: np.ndarray, correct: np.ndarray, labels: Sequence) -> dict:
-    """Accuracy cell per group code (groups with no query are left out)."""
-    size = len(labels)
-    total = np.bincount(codes, minlength=size)
-    good = np.bincount(codes[correct], minlength=size)
-    return {str(labels[i]): cell(int(good[i]), int(total[i])) for i in range(size) if total[i]}
+def _depth_codes(depth: np.ndarray) -> np.ndarray:
+    """The depth bin of each depth (:data:`DEPTH_LABELS`; NaN: the last code, ``n/a``)."""
+    return np.where(np.isnan(depth), len(DEPTH_LABELS),
+                    np.clip(np.searchsorted(DEPTH_EDGES, np.nan_to_num(depth), side="right") - 1,
+                            0, len(DEPTH_LABELS) - 1))
+
+
+class _Cells:
+    """The cells of one model's report: every breakdown is a set of columns (one per label), all
+    of them measured from one cluster bootstrap, strict and lenient."""
+
+    def __init__(self, episode: np.ndarray, correct: np.ndarray, lenient: np.ndarray):
+        self.episode, self.correct, self.lenient = episode, correct, lenient
+        self.parts: list[tuple[np.ndarray, int]] = []  # (codes, size) per breakdown
+
+    def add(self, codes: np.ndarray, size: int) -> int:
+        """Register a breakdown (``codes``: ``(Q,)`` in ``[0, size)``); returns its index."""
+        self.parts.append((codes, size))
+        return len(self.parts) - 1
+
+    def measure(self) -> None:
+        offsets = np.cumsum([0] + [size for _, size in self.parts])
+        column = np.concatenate([codes + off for (codes, _), off in zip(self.parts, offsets, strict=False)])
+        reps = len(self.parts)
+        episode = np.tile(self.episode, reps)
+        hits = [np.tile(self.correct, reps).astype(np.float64), np.tile(self.lenient, reps).astype(np.float64)]
+        n_cols = int(offsets[-1])
+        self.var = bootstrap_variances(episode, column, hits, n_cols) if column.size else [np.zeros(0)] * 2
+        self.total = np.bincount(column, minlength=n_cols)
+        self.right = [np.bincount(column, weights=h, minlength=n_cols).astype(np.int64) for h in hits]
+        self.episodes = np.zeros(n_cols, dtype=np.int64)
+        if column.size:
+            pairs = np.unique(column * (int(episode.max()) + 1) + episode)
+            self.episodes = np.bincount(pairs // (int(episode.max()) + 1), minlength=n_cols)
+        self.offsets = offsets
+
+    def cell(self, part: int, code: int) -> dict:
+        """The JSON cell of label ``code`` of breakdown ``part`` (see docs/scoring.md, "Report")."""
+        c = int(self.offsets[part]) + code
+        n = int(self.total[c])
+        k, k_lenient = int(self.right[0][c]), int(self.right[1][c])
+        out = {"correct": k, "total": n, "accuracy": k / n if n else None}
+        ci, deff = clustered_interval(k, n, float(self.var[0][c]))
+        out.update(ci95=list(ci) if n else None, design_effect=_round(deff), episodes=int(self.episodes[c]))
+        ci, deff = clustered_interval(k_lenient, n, float(self.var[1][c]))
+        out["lenient"] = {"correct": k_lenient, "accuracy": k_lenient / n if n else None,
+                          "ci95": list(ci) if n else None, "design_effect": _round(deff)}
+        return out
+
+    def grouped(self, part: int, labels: Sequence) -> dict:
+        """A cell per label with queries."""
+        off = int(self.offsets[part])
+        return {str(lab): self.cell(part, i) for i, lab in enumerate(labels) if self.total[off + i]}
+
+
+def _round(x: float) -> float | None:
+    return round(x, 4) if math.isfinite(x) else None
 
 
 def model_report(result: ScoreResult) -> dict:
     """The JSON report of one model (see docs/scoring.md, "Report")."""
     f, m = result.frame, result.scored
-    outcome = result.outcome[m]
-    correct = outcome == CORRECT
+    outcome, lenient = result.outcome[m], result.lenient[m]
     rows = f.row[m]
     probe = f.probe[m]
+    cells = _Cells(rows, outcome == CORRECT, lenient == CORRECT)
+    lengths, l_code = np.unique(f.target_length[rows], return_inverse=True)
+    n_len = lengths.size
+    d_code = _depth_codes(f.depth[m])
+    upd, dis = f.n_updates[m], f.n_distractors[m]
+    n_upd, n_dis = int(upd.max(initial=0)) + 1, int(dis.max(initial=0)) + 1
+    depth_labels = DEPTH_LABELS + (NO_DEPTH,)
+    parts = {
+        "overall": cells.add(np.zeros(outcome.size, np.int64), 1),
+        "by_probe": cells.add(probe, len(PROBES)),
+        "by_length": cells.add(l_code, n_len),
+        "by_depth": cells.add(d_code, len(depth_labels)),
+        "by_updates": cells.add(upd, n_upd),
+        "by_distractors": cells.add(dis, n_dis),
+        "probe_by_length": cells.add(probe * n_len + l_code, len(PROBES) * n_len),
+        "depth_by_length": cells.add(d_code * n_len + l_code, len(depth_labels) * n_len),
+    }
+    cells.measure()
     out: dict = {
         "name": result.name,
         "predictions": result.source,
+        "sha256": result.sha256,
         "queries": int(m.sum()),
+        "text_queries": int(f.is_text()[m].sum()),
         "missing": result.missing,
         "notes": list(result.notes),
-        "overall": cell(int(correct.sum()), int(m.sum())),
+        "overall": cells.cell(parts["overall"], 0),
         "outcomes": result.counts(),
+        "lenient_outcomes": result.counts(lenient=True),
     }
-    by_probe = _grouped(probe, correct, PROBES)
-    mix = np.zeros((len(PROBES), len(OUTCOMES)), dtype=np.int64)
-    np.add.at(mix, (probe, outcome), 1)
-    for i, p in enumerate(PROBES):
-        if p in by_probe:
-            by_probe[p]["outcomes"] = {o: int(mix[i, j]) for j, o in enumerate(OUTCOMES)}
+    by_probe = cells.grouped(parts["by_probe"], PROBES)
+    for key, codes in (("outcomes", outcome), ("lenient_outcomes", lenient)):
+        mix = np.zeros((len(PROBES), len(OUTCOMES)), dtype=np.int64)
+        np.add.at(mix, (probe, codes), 1)
+        for i, p in enumerate(PROBES):
+            if p in by_probe:
+                by_probe[p][key] = {o: int(mix[i, j]) for j, o in enumerate(OUTCOMES)}
     out["by_probe"] = by_probe
-
-    lengths, l_code = np.unique(f.target_length[rows], return_inverse=True)
-    out["by_length"] = _grouped(l_code, correct, lengths.tolist())
-    depth = f.depth[m]
-    d_code = np.where(np.isnan(depth), len(DEPTH_LABELS),
-                      np.clip(np.searchsorted(DEPTH_EDGES, np.nan_to_num(depth), side="right") - 1,
-                              0, len(DEPTH_LABELS) - 1))
-    out["by_depth"] = _grouped(d_code, correct, DEPTH_LABELS + (NO_DEPTH,))
-    upd = f.n_updates[m]
-    out["by_updates"] = _grouped(upd, correct, list(range(int(upd.max(initial=0)) + 1)))
-    dis = f.n_distractors[m]
-    out["by_distractors"] = _grouped(dis, correct, list(range(int(dis.max(initial=0)) + 1)))
-    out["probe_by_length"] = {
-        p: _grouped(l_code[probe == i], correct[probe == i], lengths.tolist())
-        for i, p in enumerate(PROBES) if (probe == i).any()
-    }
+    out["by_length"] = cells.grouped(parts["by_length"], lengths.tolist())
+    out["by_depth"] = cells.grouped(parts["by_depth"], depth_labels)
+    out["by_updates"] = cells.grouped(parts["by_updates"], list(range(n_upd)))
+    out["by_distractors"] = cells.grouped(parts["by_distractors"], list(range(n_dis)))
+    for key, outer in (("probe_by_length", PROBES), ("depth_by_length", depth_labels)):
+        flat = cells.grouped(parts[key], list(range(len(outer) * n_len)))
+        nested: dict = {}
+        for code, c in flat.items():
+            i, j = divmod(int(code), n_len)
+            nested.setdefault(str(outer[i]), {})[str(lengths[j])] = c
+        out[key] = {str(o): nested[str(o)] for o in outer if str(o) in nested}
     return out
 
 
@@ -130,6 +261,12 @@ class Report:
     def to_markdown(self) -> str:
         return _markdown(self.data)
 
+    def _repr_html_(self) -> str:
+        """The notebook rendering (:func:`memgen.scorers.notebook.report_html`)."""
+        from memgen.scorers.notebook import report_html
+
+        return report_html(self.data)
+
     def print(self, console=None) -> None:
         """Print the Markdown tables: rendered by rich on a terminal, as plain text otherwise."""
         from rich.console import Console
@@ -140,6 +277,25 @@ class Report:
             console.print(Markdown(self.to_markdown()))
         else:
             console.file.write(self.to_markdown())
+
+
+def provenance(results: Sequence[ScoreResult]) -> dict:
+    """Where a report's figures come from: the scorer's version, the dataset's versions and the
+    sha256 of its manifest.json, every predictions file's sha256, and how intervals are made."""
+    from memgen import __version__
+
+    frame = results[0].frame if results else None
+    manifest = frame.manifest if frame is not None else {}
+    return {
+        "memgen_version": __version__,
+        "dataset_memgen_version": manifest.get("memgen_version"),
+        "generator_version": manifest.get("generator_version"),
+        "schema_version": manifest.get("schema_version"),
+        "manifest_sha256": frame.manifest_sha256 if frame is not None else None,
+        "predictions": [{"name": r.name, "source": r.source, "sha256": r.sha256} for r in results],
+        "intervals": {"level": 0.95, "method": "Wilson at the effective sample size of a cluster bootstrap "
+                      "over episodes", "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED},
+    }
 
 
 def report(results: ScoreResult | Sequence[ScoreResult], dataset: str | None = None) -> Report:
@@ -155,8 +311,12 @@ def report(results: ScoreResult | Sequence[ScoreResult], dataset: str | None = N
         seen[m["name"]] = n
         if n > 1:
             m["name"] = f"{m['name']}#{n}"
+    prov = provenance(results)
+    for m, entry in zip(models, prov["predictions"], strict=True):
+        entry["name"] = m["name"]
     src = dataset or (results[0].frame.source if results else "")
-    return Report({"dataset": src, "outcomes": list(OUTCOMES), "probes": list(PROBES), "models": models})
+    return Report({"dataset": src, "provenance": prov, "outcomes": list(OUTCOMES), "probes": list(PROBES),
+                   "models": models})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,9 +465,24 @@ def _sort_key(label: str):
         return (1, label)
 
 
+def _lenient_shown(data: dict) -> bool:
+    """Lenient columns are printed where some scored query is text (token answers are ids:
+    lenient scoring is strict scoring there)."""
+    return any(m.get("text_queries") for m in data["models"])
+
+
+def _lenient_text(c: dict | None, ci: bool = True) -> str:
+    if not c or not c["total"]:
+        return "–"
+    lc = c["lenient"]
+    return ProbeCell(lc["correct"], c["total"], ci95=tuple(lc["ci95"])).text(ci=ci)
+
+
 def _markdown(data: dict) -> str:
     models = data["models"]
     names = [m["name"] for m in models]
+    lenient = _lenient_shown(data)
+    lenient_names = [f"{n} (lenient)" for n in names] if lenient else []
     parts = [f"# memgen score: {data['dataset']}", ""]
     for m in models:
         line = f"- **{m['name']}** ({m['predictions']}): {m['queries']} queries"
@@ -316,35 +491,62 @@ def _markdown(data: dict) -> str:
         parts.append(line)
         parts += [f"  - note: {n}" for n in m["notes"] if "without a prediction" not in n
                   and "have no prediction" not in n]
-    parts += ["", "## Accuracy by probe (95% Wilson interval)", ""]
-    rows = [["**all**" if p == "all" else p] + [c.text() if c else "–" for c in cells]
-            for p, cells in ProbeTable.from_report(data).rows()]
-    parts += [markdown_table(["probe"] + names, rows), ""]
+    prov = data.get("provenance") or {}
+    if prov:
+        parts += ["", f"memgen {prov['memgen_version']}, generator {prov['generator_version']}, "
+                  f"manifest sha256 {(prov['manifest_sha256'] or '(in memory)')[:16]}; intervals: 95%, "
+                  f"clustered by episode ({prov['intervals']['resamples']} bootstrap resamples, "
+                  f"seed {prov['intervals']['seed']})."]
+    title = "## Accuracy by probe (95% interval clustered by episode)"
+    parts += ["", title + (": strict, then lenient" if lenient else ""), ""]
+    table = ProbeTable.from_report(data)
+    rows = []
+    for p, cells in table.rows():
+        row = ["**all**" if p == "all" else p] + [c.text() if c else "–" for c in cells]
+        if lenient:
+            row += [_lenient_text(m["overall"] if p == "all" else m["by_probe"].get(p)) for m in models]
+        rows.append(row)
+    parts += [markdown_table(["probe"] + names + lenient_names, rows), ""]
+    if not lenient:
+        parts += ["Lenient scoring is strict scoring for token answers (no text query was scored).", ""]
 
-    used = [o for o in data["outcomes"]
-            if any(m["outcomes"][o] for m in models) or o == "correct"]
-    for m in models:
-        title = "## Outcomes by probe (share of the probe's queries)"
-        parts += [title + (f": {m['name']}" if len(models) > 1 else ""), ""]
-        rows = []
-        for p in data["probes"]:
-            c = m["by_probe"].get(p)
-            if not c:
-                continue
-            rows.append([p, str(c["total"])] + [_pct(c["outcomes"][o], c["total"]) for o in used])
-        rows.append(["**all**", str(m["queries"])] + [_pct(m["outcomes"][o], m["queries"]) for o in used])
-        parts += [markdown_table(["probe", "n"] + used, rows), ""]
-        dropped = [o for o in data["outcomes"] if o not in used]
-        if dropped:
-            parts += [f"No query landed in: {', '.join(dropped)}.", ""]
+    for key, label in (("outcomes", ""), ("lenient_outcomes", ", lenient")) if lenient else (("outcomes", ""),):
+        used = [o for o in data["outcomes"] if any(m[key][o] for m in models) or o == "correct"]
+        for m in models:
+            title = f"## Outcomes by probe{label} (share of the probe's queries)"
+            parts += [title + (f": {m['name']}" if len(models) > 1 else ""), ""]
+            rows = []
+            for p in data["probes"]:
+                c = m["by_probe"].get(p)
+                if not c:
+                    continue
+                rows.append([p, str(c["total"])] + [_pct(c[key][o], c["total"]) for o in used])
+            rows.append(["**all**", str(m["queries"])] + [_pct(m[key][o], m["queries"]) for o in used])
+            parts += [markdown_table(["probe", "n"] + used, rows), ""]
+            dropped = [o for o in data["outcomes"] if o not in used]
+            if dropped:
+                parts += [f"No query landed in: {', '.join(dropped)}.", ""]
 
     for key, title in BREAKDOWNS.items():
         labels = sorted({lab for m in models for lab in m[key]}, key=_sort_key)
         if not labels:
             continue
         parts += [f"## Accuracy by {title}", ""]
-        rows = [[lab] + [fmt_cell(m[key].get(lab), ci=False) for m in models] for lab in labels]
-        parts += [markdown_table([key.removeprefix("by_")] + names, rows), ""]
+        rows = [[lab] + [fmt_cell(m[key].get(lab), ci=False) for m in models]
+                + ([_lenient_text(m[key].get(lab), ci=False) for m in models] if lenient else [])
+                for lab in labels]
+        parts += [markdown_table([key.removeprefix("by_")] + names + lenient_names, rows), ""]
+
+    for m in models:
+        grid = m["depth_by_length"]
+        lengths = sorted({n for row in grid.values() for n in row}, key=float)
+        if not lengths:
+            continue
+        title = "## Accuracy by depth of the deciding event x target length (strict)"
+        parts += [title + (f": {m['name']}" if len(models) > 1 else ""), ""]
+        rows = [[d] + [fmt_cell(grid[d].get(n), ci=False) for n in lengths]
+                for d in DEPTH_LABELS + (NO_DEPTH,) if d in grid]
+        parts += [markdown_table(["depth"] + lengths, rows), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
 from memgen.format.errors import DataError, UsageError
 from memgen.format.names import SHARD_RE
-from memgen.io.dataset import open_verified
-from memgen.io.shards import map_shard
+from memgen.io.atomic import sha256_file
+from memgen.io.dataset import MANIFEST, open_verified
+from memgen.io.shards import read_shard, shard_info
 from memgen.scorers.frame import REQUIRED_COLUMNS, QueryFrame, build_frame
 
 #: read where present: the text rendering's domain (surfaces) and context (its length in
@@ -26,20 +26,13 @@ OPTIONAL_COLUMNS = ("domain", "context")
 
 
 def _read_columns(path: Path) -> pa.Table:
-    """The columns the scorer needs from one shard; the others (``input_ids``, ``context``)
-    are neither read nor decompressed."""
-    try:
-        with map_shard(path) as source:
-            names = ipc.open_file(source).schema.names
-            missing = [c for c in REQUIRED_COLUMNS if c not in names]
-            if missing:
-                raise DataError(f"{path}: missing columns {', '.join(missing)}")
-            wanted = [names.index(c) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in names]
-            opts = ipc.IpcReadOptions(included_fields=sorted(wanted))
-            table = ipc.open_file(source, options=opts).read_all()
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: not a readable Arrow shard ({e})") from None
-    table = table.select([c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in table.column_names])
+    """The columns the scorer needs from one shard (Parquet or Arrow); the others
+    (``input_ids``, ``prompt``) are neither read nor decompressed."""
+    names = shard_info(path)[0].names
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing columns {', '.join(missing)}")
+    table = read_shard(path, columns=[c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in names])
     if "domain" not in table.column_names:
         table = table.append_column("domain", pa.nulls(table.num_rows, pa.string()))
     return table
@@ -65,7 +58,7 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
             m = SHARD_RE.match(p.name)
             shard_split = m.group("split") if m else ""
             if (config is not None and name != config) or (split is not None and shard_split != split):
-                other_ids.append(_read_columns(p).column("id"))
+                other_ids.append(read_shard(p, columns=["id"]).column("id"))
                 continue
             t = _read_columns(p)
             tables.append(t)
@@ -81,6 +74,7 @@ def read_dataset(path: str | Path, config: str | None = None, split: str | None 
         raise DataError(f"{root}: shards have incompatible schemas ({e})") from None
     frame = build_frame(table, source=str(root), config=np.concatenate(cfgs), split=np.concatenate(splits))
     frame.manifest = ds.manifest
+    frame.manifest_sha256 = sha256_file(root / MANIFEST)
     if other_ids:
         frame.other_ids = pa.chunked_array(other_ids, pa.string()).combine_chunks()
     _check_unique_ids(frame)

@@ -58,7 +58,12 @@ class QueryFrame:
     depth: np.ndarray  # (Q,) float: start of the deciding event / row length
     n_updates: np.ndarray  # (Q,) values the key had before the query
     n_distractors: np.ndarray  # (Q,) distractors about the key before the query
+    #: per row, the value ids its events state (writes, overwrites, distractors: every value
+    #: of the episode; lenient scoring looks for them in text answers)
+    event_values: Ragged | None = None
     manifest: dict = field(default_factory=dict)
+    #: sha256 of the dataset folder's manifest.json (None for a frame built from a table)
+    manifest_sha256: str | None = None
     #: ids of the dataset's rows left out by --config/--split (their predictions are skipped)
     other_ids: pa.Array | None = None
     _cache: dict = field(default_factory=dict, repr=False)
@@ -135,6 +140,9 @@ def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | N
         row, key, start, ask, version, answer, span,
         e_row, _ints(e.field("key")), _ints(e.field("start")), e_op)
 
+    e_value = _ints(e.field("value")) if "value" in {f.name for f in e.type} else np.full(len(e), -1, np.int64)
+    keep = e_value >= 0
+    event_values = Ragged.from_counts(np.bincount(e_row[keep], minlength=n), e_value[keep])
     domain = (np.asarray(_col(table, "domain").to_pylist(), dtype=object)
               if "domain" in table.column_names else np.full(n, None, dtype=object))
     return QueryFrame(
@@ -151,7 +159,7 @@ def build_frame(table: pa.Table, source: str = "<table>", config: np.ndarray | N
         row=row, qid=_ints(q.field("qid")), key=key, ask=ask, version=version, answer=answer,
         answer_text=[s if s is not None else "" for s in q.field("answer_text").to_pylist()],
         probe=_codes(q.field("probe"), PROBES, "probe", source), start=start, traps=traps,
-        depth=depth, n_updates=n_updates, n_distractors=n_distractors,
+        depth=depth, n_updates=n_updates, n_distractors=n_distractors, event_values=event_values,
     )
 
 

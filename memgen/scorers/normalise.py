@@ -1,8 +1,13 @@
 """Normalisation of text answers (the rules are listed in docs/scoring.md).
 
-Two answers are the same iff their :func:`normalise` forms are equal; an answer means
-"unknown" iff :func:`is_absent` says so.  Both are pure functions of the string, so the scorer
-caches them per distinct string.
+:func:`normalise` is the comparison form of any text; :func:`answer_tokens` splits it into the
+tokens that surfaces are matched by (a letter run and a digit run are two tokens, so "BA3792"
+is "BA 3792"); :func:`strict_form` also drops the domain's own type words ("flight", "bin").
+Strict scoring: two answers are the same iff their strict forms are equal.  Lenient scoring
+looks for value surfaces as token sequences inside an answer (:func:`find_sequences`).  An
+answer means "unknown" iff :func:`is_absent` says so (strict) or it holds an absent phrase
+(:func:`says_absent`, lenient).  All are pure functions of the string, so the scorer caches them
+per distinct string.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Iterable, Sequence
 
 # punctuation becomes a space; "." and "," between digits are handled before this
 _PUNCT = {ord(c): " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0"}
@@ -92,3 +98,78 @@ def is_absent(normalised: str) -> bool:
         return True
     first = normalised.split(" ", 1)[0]
     return first in ABSENT_FIRST_WORDS
+
+
+# ---------------------------------------------------------------------------------------------
+# tokens, strict forms, lenient search
+
+#: a letter followed by a digit or a digit followed by a letter: a token boundary inside a code
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+
+
+def answer_tokens(normalised: str) -> tuple[str, ...]:
+    """The tokens of a :func:`normalise` form: its words, each split where letters meet digits
+    ("ba3792" -> "ba", "3792"; "vs 348" stays two tokens; a decimal "629.002" stays one)."""
+    return tuple(_LETTER_DIGIT.sub(" ", normalised).split())
+
+
+def type_word_tokens(thing: str) -> tuple[str, ...]:
+    """The tokens of a domain's type word (its ``thing_value``: "flight", "assay score")."""
+    return answer_tokens(normalise(thing))
+
+
+def strict_form(text: str, type_words: Iterable[Sequence[str]] = ()) -> str:
+    """The strict comparison form of ``text``: :func:`answer_tokens` of its normalised form, with
+    every occurrence of each of ``type_words`` (token tuples, :func:`type_word_tokens`) removed
+    unless nothing would be left, joined by spaces.  "flight BA3792" and "BA 3792" are both
+    "ba 3792" when "flight" is the domain's type word."""
+    tokens = answer_tokens(normalise(text))
+    for tw in type_words:
+        tokens = _without(tokens, tuple(tw)) or tokens
+    return " ".join(tokens)
+
+
+def _without(tokens: tuple[str, ...], seq: tuple[str, ...]) -> tuple[str, ...]:
+    n = len(seq)
+    if not n or seq[0] not in tokens:
+        return tokens
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i:i + n] == seq:
+            i += n
+        else:
+            out.append(tokens[i])
+            i += 1
+    return tuple(out)
+
+
+def find_sequences(tokens: Sequence[str], table: dict[tuple[str, ...], int],
+                   lengths: Iterable[int]) -> list[tuple[int, int, int]]:
+    """Every (start, end, id) where ``tokens[start:end]`` is a key of ``table`` (token tuples of
+    the sizes in ``lengths``), the matches that lie inside a longer match left out: "blue" is
+    not found inside "blue whale" when both are surfaces."""
+    found = []
+    for n in lengths:
+        for i in range(len(tokens) - n + 1):
+            v = table.get(tuple(tokens[i:i + n]))
+            if v is not None:
+                found.append((i, i + n, v))
+    if len(found) < 2:
+        return found
+    return [m for m in found if not any(o[0] <= m[0] and m[1] <= o[1] and o[1] - o[0] > m[1] - m[0]
+                                        for o in found)]
+
+
+#: absent phrases that are no evidence inside a longer answer: "na" is also a code's letters
+_NOT_LENIENT = frozenset({"na", "n a"})
+#: the absent phrases searched for inside an answer, as token tuples, longest first
+_ABSENT_SEQUENCES = tuple(sorted((answer_tokens(p) for p in ABSENT_PHRASES if p not in _NOT_LENIENT),
+                                 key=len, reverse=True))
+
+
+def says_absent(tokens: Sequence[str]) -> bool:
+    """True iff the answer's tokens hold an absent phrase (:data:`ABSENT_PHRASES` but "na" and
+    "n/a") anywhere: "I'm afraid that is unknown", "The trip was deleted from the log"."""
+    t = tuple(tokens)
+    return any(t[i:i + len(seq)] == seq for seq in _ABSENT_SEQUENCES for i in range(len(t) - len(seq) + 1))

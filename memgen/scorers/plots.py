@@ -1,6 +1,10 @@
 """PNG plots of a :class:`~memgen.scorers.aggregate.Report` (matplotlib, Agg backend).
 
 * ``heatmap.png``: accuracy per probe x target length, one panel per model;
+* ``length.png``: accuracy against context length, one line per model with its 95% band
+  (clustered by episode), lenient dashed beside strict where text answers were scored;
+* ``depth.png``: accuracy per depth of the deciding event x target length, as needle tests draw
+  it, with the number of queries in every cell, one panel per model;
 * ``updates.png``: accuracy against the number of values the key had before the query (the
   proactive-interference curve), one line per model with its 95% Wilson band;
 * ``outcomes.png``: the outcome mix of each probe as stacked bars, one panel per model.
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memgen.scorers.aggregate import Report
+from memgen.scorers.aggregate import DEPTH_LABELS, NO_DEPTH, Report
 
 #: one fixed colour per outcome, so that every plot and every model reads the same way
 OUTCOME_COLOURS = {
@@ -26,6 +30,8 @@ OUTCOME_COLOURS = {
     "missed_absent": "#d81b60",
     "hallucinated": "#c62828",
     "unparsed": "#212121",
+    "overflow": "#5c6bc0",
+    "refused": "#9e9e9e",
 }
 
 
@@ -92,6 +98,75 @@ def plot_heatmap(rep: Report, path: Path) -> Path:
                     ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="#666")
     fig.colorbar(im, ax=panels, shrink=0.9, label="accuracy")
     fig.suptitle("Accuracy (%) by probe and length", fontsize=12)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_length(rep: Report, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
+    lenient = any(m.get("text_queries") for m in rep.models)
+    lengths = sorted({int(float(n)) for m in rep.models for n in m["by_length"]})
+    for j, m in enumerate(rep.models):
+        pts = sorted((int(float(n)), c) for n, c in m["by_length"].items())
+        if not pts:
+            continue
+        x = np.array([n for n, _ in pts])
+        y = np.array([c["accuracy"] for _, c in pts])
+        ci = np.array([c["ci95"] for _, c in pts])
+        (line,) = ax.plot(x, y, marker=MARKERS[j % len(MARKERS)], label=m["name"] + (" (strict)" if lenient else ""))
+        ax.fill_between(x, ci[:, 0], ci[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
+        if lenient:
+            ax.plot(x, [c["lenient"]["accuracy"] for _, c in pts], marker=MARKERS[j % len(MARKERS)],
+                    linestyle="--", color=line.get_color(), alpha=0.8, label=m["name"] + " (lenient)")
+    if len(lengths) > 1 and lengths[0] > 0:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(lengths, [_length_label(str(n)) for n in lengths])
+    ax.minorticks_off()
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("target length (tokens)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy vs context length\n(95% band clustered by episode)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="best")
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_depth(rep: Report, path: Path) -> Path:
+    plt = _plt()
+    models = rep.models
+    depths = [d for d in DEPTH_LABELS + (NO_DEPTH,) if any(d in m["depth_by_length"] for m in models)]
+    lengths = sorted({n for m in models for row in m["depth_by_length"].values() for n in row}, key=float)
+    w = max(4.0, 1.1 * len(lengths) + 2.6)
+    fig, panels = _grid(plt, len(models), w, 0.6 * len(depths) + 2.0)
+    im = None
+    for ax, m in zip(panels, models, strict=True):
+        acc = np.full((len(depths), len(lengths)), np.nan)
+        counts = np.zeros((len(depths), len(lengths)), dtype=np.int64)
+        for i, d in enumerate(depths):
+            for j, n in enumerate(lengths):
+                c = m["depth_by_length"].get(d, {}).get(n)
+                if c and c["total"]:
+                    acc[i, j], counts[i, j] = c["accuracy"], c["total"]
+        im = ax.imshow(acc, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(lengths)), [_length_label(n) for n in lengths])
+        ax.set_yticks(range(len(depths)), [d if d != NO_DEPTH else "never set" for d in depths])
+        ax.set_xlabel("target length (tokens)")
+        ax.set_ylabel("depth of the deciding event")
+        ax.set_title(m["name"], fontsize=11)
+        for i in range(len(depths)):
+            for j in range(len(lengths)):
+                if counts[i, j]:
+                    v = acc[i, j]
+                    ax.text(j, i, f"{100 * v:.0f}\nn={counts[i, j]}", ha="center", va="center", fontsize=8,
+                            color="black" if 0.25 < v < 0.85 else "white")
+                else:
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="#666")
+    fig.colorbar(im, ax=panels, shrink=0.9, label="accuracy")
+    fig.suptitle("Accuracy (%) by depth and length, n queries per cell", fontsize=12)
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
@@ -205,9 +280,13 @@ def plot_outcomes(rep: Report, path: Path) -> Path:
     return path
 
 
+#: the plots of :func:`write_plots`, by file name
+PLOTS = {"heatmap.png": plot_heatmap, "length.png": plot_length, "depth.png": plot_depth,
+         "updates.png": plot_updates, "outcomes.png": plot_outcomes}
+
+
 def write_plots(rep: Report, out: str | Path) -> list[Path]:
-    """Write heatmap.png, updates.png and outcomes.png under ``out``; returns their paths."""
+    """Write every plot of :data:`PLOTS` under ``out``; returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [plot_heatmap(rep, out / "heatmap.png"), plot_updates(rep, out / "updates.png"),
-            plot_outcomes(rep, out / "outcomes.png")]
+    return [plot(rep, out / name) for name, plot in PLOTS.items()]

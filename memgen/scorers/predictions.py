@@ -2,7 +2,9 @@
 
 * JSONL rows ``{"id", "qid", "prediction"}``: a token id (int) or a text answer (string);
 * JSONL rows ``{"id", "answer_block"}``: one text block per episode, one numbered line per
-  question ("1: ...", "2. ..."), split here into answers by line number;
+  question ("1: ...", "2. ..."), split here into answers by line number; a row with
+  ``"outcome": "overflow"`` or ``"refused"`` (and a null block) is an episode ``memgen run``
+  got no answer for, and every question of it takes that outcome;
 * lm-evaluation-harness ``--log_samples`` files (``samples_<task>_<date>.jsonl``), whose rows
   carry the dataset row in ``doc`` and the model's output in ``filtered_resps``/``resps``;
 * a column of a table (an ``.arrow``/``.parquet`` file or a dataset folder): flat
@@ -15,6 +17,7 @@ Problems with the file itself raise :class:`DataError` as ``file:line: what is w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zlib
@@ -29,7 +32,10 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from memgen.format.codes import RUN_OUTCOMES
 from memgen.format.errors import DataError
+from memgen.format.names import printable
+from memgen.io.atomic import sha256_file
 from memgen.io.shards import map_shard
 
 #: ``tokens`` entry of a prediction that is not a JSON integer (so it is unparsed as a token)
@@ -69,6 +75,11 @@ class Predictions:
     aligned: bool = False
     block_ids: list[str] = field(default_factory=list)
     block_lines: list[int] = field(default_factory=list)
+    #: sha256 of the file the answers were read from (of a folder: see :func:`read_predictions`)
+    sha256: str | None = None
+    #: episodes a runner got no answer for: id -> ``overflow`` or ``refused`` (their ids are in
+    #: ``block_ids`` too: every question of such an episode takes that outcome)
+    run_outcomes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ids, pa.Array):
@@ -174,6 +185,7 @@ class _Builder:
         self.lm_skipped: dict[str, int] = {}
         self.block_ids: list[str] = []
         self.block_lines: list[int] = []
+        self.run_outcomes: dict[str, str] = {}
         #: rows read (answers, answer blocks and lm-eval samples, empty ones included)
         self.rows = 0
 
@@ -213,7 +225,16 @@ class _Builder:
             block = row["answer_block"]
             if block is not None and not isinstance(block, str):
                 raise self.fail(line, "'answer_block' must be a string")
-            self.add_block(self._id(row, line), block or "", line)
+            id_ = self._id(row, line)
+            outcome = row.get("outcome")
+            if outcome is not None:
+                if not isinstance(outcome, str) or outcome not in RUN_OUTCOMES:
+                    raise self.fail(line, f"unknown 'outcome' {printable(outcome, 40)} (a run records "
+                                          f"{' or '.join(RUN_OUTCOMES)})")
+                if block:
+                    raise self.fail(line, f"an episode recorded as {outcome!r} has no answer_block")
+                self.run_outcomes.setdefault(id_, outcome)
+            self.add_block(id_, block or "", line)
             self.rows += 1
         elif "doc" in row and ("resps" in row or "filtered_resps" in row):
             self.add_lm_eval(row, line)
@@ -279,7 +300,7 @@ class _Builder:
         return Predictions(name, self.source, self.ids, np.asarray(self.qids, dtype=np.int64),
                            np.asarray(self.slots, dtype=np.int64), tokens, texts,
                            np.asarray(self.lines, dtype=np.int64), self.notes,
-                           block_ids=self.block_ids, block_lines=self.block_lines)
+                           block_ids=self.block_ids, block_lines=self.block_lines, run_outcomes=self.run_outcomes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,12 +319,15 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
     p = Path(path)
     label = name or _default_name(p)
     if p.is_dir() or p.suffix in (".arrow", ".parquet", ".feather"):
-        return Predictions.from_table(_read_table(p), name=label, source=str(p), column=column)
+        preds = Predictions.from_table(_read_table(p), name=label, source=str(p), column=column)
+        preds.sha256 = _folder_sha256(p) if p.is_dir() else sha256_file(p)
+        return preds
     if not p.is_file():
         raise DataError(f"{p}: no such predictions file")
-    raw = _read_bytes(p)
+    raw, digest = _read_bytes(p)
     fast = None if lm_eval_filter else _read_flat_jsonl(raw, label, str(p))
     if fast is not None:
+        fast.sha256 = digest
         return fast
     b = _Builder(str(p))
     b.lm_filter = lm_eval_filter
@@ -314,7 +338,17 @@ def read_predictions(path: str | Path, name: str | None = None, column: str | No
             raise DataError(f"{p}: no rows of lm-eval filter {b.lm_filter!r} (the file has "
                             f"{', '.join(sorted(b.lm_skipped))})")
         raise DataError(f"{p}: no predictions in the file")
-    return b.build(label)
+    preds = b.build(label)
+    preds.sha256 = digest
+    return preds
+
+
+def _folder_sha256(root: Path) -> str:
+    """The digest of a predictions folder: sha256 over its shards' ``<relative path> <sha256>``
+    lines, sorted by path (what a reader needs to tell two folders apart)."""
+    files = sorted((root / "data").glob("*/*.arrow")) + sorted((root / "data").glob("*/*.parquet"))
+    lines = sorted(f"{f.relative_to(root).as_posix()} {sha256_file(f)}\n" for f in files)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def _unicode(text: str) -> bool:
@@ -325,23 +359,25 @@ def _unicode(text: str) -> bool:
     return True
 
 
-def _read_bytes(p: Path) -> bytes:
-    """The file's bytes (gunzipped for ``.gz``), at most :data:`MAX_PREDICTIONS_BYTES` of them:
-    a larger file, or a gzip bomb, is refused before it fills memory."""
+def _read_bytes(p: Path) -> tuple[bytes, str]:
+    """The file's bytes (gunzipped for ``.gz``), at most :data:`MAX_PREDICTIONS_BYTES` of them,
+    and the sha256 of the file as stored: a larger file, or a gzip bomb, is refused before it
+    fills memory."""
     too_big = DataError(f"{p}: more than {MAX_PREDICTIONS_BYTES >> 20} MiB of predictions; split the file")
     try:
         if p.stat().st_size > MAX_PREDICTIONS_BYTES:
             raise too_big
         data = p.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
         if p.suffix != ".gz":
-            return data
+            return data, digest
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = inflate.decompress(data, MAX_PREDICTIONS_BYTES + 1)
         if len(out) > MAX_PREDICTIONS_BYTES or inflate.unconsumed_tail:
             raise too_big
         if not inflate.eof:
             raise DataError(f"{p}: truncated gzip file")
-        return out
+        return out, digest
     except (OSError, zlib.error) as e:
         raise DataError(f"{p}: cannot be read ({e})") from None
 

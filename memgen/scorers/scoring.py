@@ -28,11 +28,13 @@ from memgen.scorers.predictions import Predictions, prediction_values, read_pred
 
 @dataclass
 class ScoreResult:
-    """Outcomes of one model's predictions on every query of ``frame``.
+    """Outcomes of one model's predictions on every query of ``frame``, strict and lenient.
 
     ``outcome[i]`` indexes :data:`OUTCOMES` (``unparsed`` where no prediction came);
-    ``scored[i]`` is False for queries left out of the score (configs the predictions do not
-    touch at all)."""
+    ``lenient[i]`` is the outcome of lenient scoring (the same as ``outcome`` for token
+    answers; docs/scoring.md, "Strict and lenient"); ``scored[i]`` is False for queries left
+    out of the score (configs the predictions do not touch at all).  ``sha256`` is the
+    predictions file's (None for predictions given in memory)."""
 
     name: str
     source: str
@@ -41,6 +43,12 @@ class ScoreResult:
     scored: np.ndarray
     missing: int
     notes: list[str] = field(default_factory=list)
+    lenient: np.ndarray | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lenient is None:
+            self.lenient = self.outcome
 
     @property
     def n(self) -> int:
@@ -54,13 +62,32 @@ class ScoreResult:
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else float("nan")
 
-    def counts(self) -> dict[str, int]:
-        """Number of scored queries per outcome, every outcome present."""
-        c = np.bincount(self.outcome[self.scored], minlength=len(OUTCOMES))
+    @property
+    def lenient_correct(self) -> int:
+        return int(((self.lenient == CORRECT) & self.scored).sum())
+
+    @property
+    def lenient_accuracy(self) -> float:
+        return self.lenient_correct / self.n if self.n else float("nan")
+
+    def counts(self, lenient: bool = False) -> dict[str, int]:
+        """Number of scored queries per outcome (strict, or ``lenient``), every outcome present."""
+        c = np.bincount((self.lenient if lenient else self.outcome)[self.scored], minlength=len(OUTCOMES))
         return {o: int(c[i]) for i, o in enumerate(OUTCOMES)}
 
+    def report(self):
+        """The :class:`~memgen.scorers.aggregate.Report` of this one model."""
+        from memgen.scorers.aggregate import report
+
+        return report(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook rendering: this model's report (per-probe accuracy strict and lenient
+        with their intervals, and the outcome mix)."""
+        return self.report()._repr_html_()
+
     def to_table(self) -> pa.Table:
-        """One row per scored query: where it is, what it tests, and its outcome."""
+        """One row per scored query: where it is, what it tests, and its outcome (strict and lenient)."""
         f, m = self.frame, self.scored
         r = f.row[m]
         return pa.table({
@@ -71,15 +98,18 @@ class ScoreResult:
             "target_length": f.target_length[r], "depth": f.depth[m],
             "n_updates": f.n_updates[m], "n_distractors": f.n_distractors[m],
             "answer": f.answer[m], "outcome": np.asarray(OUTCOMES)[self.outcome[m]],
+            "lenient_outcome": np.asarray(OUTCOMES)[self.lenient[m]],
         })
 
 
+#: a datasets.Dataset is taken too (checked by duck type: scoring never imports datasets)
 DatasetLike = str | Path | QueryFrame | pa.Table
 PredictionsLike = str | Path | Predictions | pa.Table | Mapping | np.ndarray | Sequence | Iterable
 
 
 def load_frame(dataset: DatasetLike, config: str | None = None, split: str | None = None) -> QueryFrame:
-    """A :class:`QueryFrame` from a dataset folder, a table, or a frame (returned as is)."""
+    """A :class:`QueryFrame` from a dataset folder, a table, a ``datasets.Dataset``, or a frame
+    (returned as is)."""
     if isinstance(dataset, QueryFrame):
         return dataset
     if isinstance(dataset, pa.Table):
@@ -88,7 +118,10 @@ def load_frame(dataset: DatasetLike, config: str | None = None, split: str | Non
         return frame
     if isinstance(dataset, (str, Path)):
         return read_dataset(dataset, config=config, split=split)
-    raise UsageError(f"cannot score against a {type(dataset).__name__}; pass a dataset folder or table")
+    if type(dataset).__module__.startswith("datasets") and hasattr(dataset, "with_format"):
+        return load_frame(dataset.with_format("arrow")[:])  # a datasets.Dataset: its rows as Arrow
+    raise UsageError(f"cannot score against a {type(dataset).__name__}; pass a dataset folder, a table, "
+                     "or a datasets.Dataset")
 
 
 def _table_manifest(table: pa.Table) -> dict:
@@ -230,6 +263,16 @@ def _block_rows(frame: QueryFrame, preds: Predictions) -> np.ndarray:
     return np.unique(rows.astype(np.int64))
 
 
+def _run_outcome_rows(frame: QueryFrame, preds: Predictions) -> dict[str, np.ndarray]:
+    """Per run outcome (``overflow``, ``refused``), the rows of ``frame`` it was recorded for
+    (ids outside the frame's selection are skipped; :func:`_block_rows` checked the others)."""
+    out = {}
+    for name in sorted(set(preds.run_outcomes.values())):
+        ids = pa.array([i for i, o in preds.run_outcomes.items() if o == name], pa.string())
+        out[name] = pc.index_in(ids, value_set=frame.ids).drop_null().to_numpy(zero_copy_only=False).astype(np.int64)
+    return out
+
+
 def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | None = None,
           vocab: TokenVocab | None = None, value_surface: ValueSurface | None = None,
           config: str | None = None, split: str | None = None) -> ScoreResult:
@@ -245,7 +288,9 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     :class:`UsageError`.  ``vocab`` maps token ids (default: the folder's manifest);
     ``value_surface`` gives the text of trap values (default: ``memgen.render.text.domain.value_surface``).
 
-    Queries without a prediction are ``unparsed`` and counted in ``missing``.  When the
+    Every answer is scored strictly and leniently (``outcome``, ``lenient``; docs/scoring.md).
+    The questions of an episode recorded as ``overflow`` or ``refused`` by ``memgen run`` take
+    that outcome.  Queries without a prediction are ``unparsed`` and counted in ``missing``.  When the
     dataset has several configs and the predictions touch only some of them, the others are
     left out of the score (and named in ``notes``)."""
     frame = load_frame(dataset, config=config, split=split)
@@ -264,6 +309,7 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
             notes.append(f"configs without any prediction left out: {', '.join(left_out)}")
 
     codes = np.full(frame.n_queries, PRED_UNPARSED, dtype=np.int64)
+    lenient_codes = None
     text_rows = np.isin(frame.rendering, TEXT_RENDERINGS)
     is_text_q = text_rows[frame.row[qidx]]
     if (~is_text_q).any():
@@ -275,11 +321,16 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
         texts = preds.texts_at(pidx[is_text_q])
         if value_surface is None:
             value_surface = _default_value_surface()
-        codes[tq] = text_codes(frame, tq, texts, value_surface, notes)
+        lenient_codes = codes.copy()
+        codes[tq], lenient_codes[tq] = text_codes(frame, tq, texts, value_surface, notes)
 
     outcome = classify(codes, frame.answer, frame.ask, frame.traps)
+    lenient = outcome if lenient_codes is None else classify(lenient_codes, frame.answer, frame.ask, frame.traps)
     has_pred = np.zeros(frame.n_queries, dtype=bool)
     has_pred[qidx] = True
+    run_outcomes = {name: np.isin(frame.row, rows) for name, rows in _run_outcome_rows(frame, preds).items()}
+    for hit in run_outcomes.values():
+        has_pred |= hit
     # a question of an episode answered by a block, without a line of its own, got an empty answer
     blank = ~has_pred & np.isin(frame.row, block_rows)
     if (scored & blank).any():
@@ -290,4 +341,10 @@ def score(dataset: DatasetLike, predictions: PredictionsLike, *, name: str | Non
     if missing:
         notes.append(f"{missing} of {int(scored.sum())} queries have no prediction (scored unparsed)")
     outcome[~has_pred] = UNPARSED
-    return ScoreResult(preds.name, preds.source, frame, outcome, scored, missing, notes)
+    if lenient is not outcome:
+        lenient[~has_pred] = UNPARSED
+    for name, hit in run_outcomes.items():
+        # an episode the runner got no answer for: its questions take the run's outcome
+        outcome[hit] = lenient[hit] = OUTCOMES.index(name)
+    return ScoreResult(preds.name, preds.source, frame, outcome, scored, missing, notes, lenient=lenient,
+                       sha256=preds.sha256)

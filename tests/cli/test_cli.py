@@ -43,7 +43,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(tmp_path, args, code, words):
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("memgen: error:") and words in lines[0], err
     assert "Traceback" not in err
-    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.arrow"))
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.parquet"))
 
 
 def test_generate_verify_show_end_to_end(tmp_path):
@@ -86,7 +86,8 @@ def test_every_command_answers_help_with_its_real_defaults(name):
         if param.show_default and not param.is_flag and _default(param) is not None:
             # show_default may name the default in words instead ("a blank line")
             shown = f"({param.show_default})" if isinstance(param.show_default, str) else _shown(_default(param))
-            assert f"[default: {shown}]" in text, param.opts[0]
+            # a range type adds its bounds after the default: "[default: 4096; 1<=x<=...]"
+            assert f"[default: {shown}]" in text or f"[default: {shown};" in text, param.opts[0]
 
 
 def test_generate_defaults_are_the_librarys(tmp_path):

@@ -5,6 +5,7 @@ are refused."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,87 @@ def test_eval_predictions_folder_is_written_whole(model_dataset, tmp_path, monke
     with pytest.raises(UsageError, match="nothing was changed"):
         predict.write_predictions(ev, out)
     assert _tree(out) == before
+
+
+# ---- disk faults: one line, no traceback, nothing half-written --------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """Writes to files under ``tmp_path/out*`` (and its temporary sibling ``.out*``) fail as the kernel says ``errno`` (ENOSPC by
+    default; set ``full_disk.errno``): every writer in the process is held to it, whoever opens
+    the file."""
+    import builtins
+    import errno as codes
+
+    real_open = builtins.open
+
+    class Fault:
+        errno = codes.ENOSPC
+
+    class Failing:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            raise OSError(Fault.errno, os.strerror(Fault.errno))
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if any(m in mode for m in "wax") and str(file).startswith((str(tmp_path / "out"), str(tmp_path / ".out"))):
+            return Failing(f)
+        return f
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    return Fault
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".tmp-" in p.name)
+
+
+@pytest.mark.parametrize("code, words", [(28, "no space left on the device"), (27, "file too large")])
+def test_generate_on_a_full_disk_is_one_line_and_leaves_no_half_file(tmp_path, full_disk, code, words):
+    full_disk.errno = code
+    r = CliRunner().invoke(main, ["generate", "--family", "write", "--length", "256", "--episodes", "2",
+                                  "--quiet", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("memgen: error: ") and words in lines[0], r.stderr
+    assert not _leftovers(tmp_path) and not (tmp_path / "out" / "README.md").exists()
+
+
+def test_score_out_on_a_full_disk_leaves_no_report(hand_folder, tmp_path, full_disk):
+    r = _score(hand_folder, predictions_file(hand_folder, tmp_path / "a.jsonl"), tmp_path / "out")
+    assert r.exit_code in (1, 2) and "no space left" in r.stderr.lower() and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists() and not _leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("target", ["folder", "device"])
+def test_a_json_output_that_is_a_folder_or_a_device_is_refused_and_left_alone(tmp_path, target):
+    from memgen.io.atomic import atomic_write_text
+
+    path = tmp_path / "report.json" if target == "folder" else Path("/dev/null")
+    if target == "folder":
+        path.mkdir()
+    with pytest.raises(UsageError, match="is a folder|not a regular file"):
+        atomic_write_text(path, "{}")
+    assert path.is_dir() if target == "folder" else path.is_char_device()
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name] if target == "folder" else True
+
+
+def test_stress_json_into_a_folder_is_one_line(tmp_path):
+    (tmp_path / "r.json").mkdir()
+    r = CliRunner().invoke(main, ["stress", "--length", "4096", "--episodes", "1", "--model", "oracle", "--quiet",
+                                  "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "r.json: is a folder" in r.stderr and (tmp_path / "r.json").is_dir()

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 from scorer_helpers import VOCAB
 
@@ -58,8 +61,8 @@ def test_two_models_side_by_side_and_out_folder(hand_folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert "| probe | slots | sparse |" in r.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "heatmap.png", "outcomes.png", "queries-slots.parquet", "queries-sparse.parquet", "report.json",
-        "report.md", "updates.png"]
+        "depth.png", "heatmap.png", "length.png", "outcomes.png", "queries-slots.parquet", "queries-sparse.parquet",
+        "report.json", "report.md", "updates.png"]
     assert json.loads((out / "report.json").read_text())["models"][1]["name"] == "sparse"
 
 
@@ -102,3 +105,73 @@ def test_no_verify_skips_checksums(hand_folder, tmp_path):
     r = CliRunner().invoke(score, args + ["--no-verify"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["models"][0]["overall"]["accuracy"] == 1.0
+
+
+def chatty_predictions(frame, path: Path) -> tuple[int, int]:
+    """Answers to every question of a generated text dataset, in four styles by question: the
+    gold; the gold after the domain's type word ("flight BA 3792"); a sentence holding it; the
+    gold and another value of the episode.  Absent golds: "unknown", or a sentence.  Returns the
+    (strict, lenient) number of correct answers the styles call for."""
+    from memgen.render.text.domain import load_domain, value_surface
+
+    ids = frame.ids.to_pylist()
+    strict = lenient = 0
+    with open(path, "w") as fh:
+        for i in range(frame.n_queries):
+            r, gold, style = int(frame.row[i]), frame.answer_text[i], i % 4
+            domain = frame.domain[r]
+            if frame.answer[i] < 0:
+                answer = "unknown" if style < 2 else "It no longer exists: that record was removed."
+                strict, lenient = strict + (style < 2), lenient + 1
+            elif style == 0:
+                answer, strict, lenient = gold, strict + 1, lenient + 1
+            elif style == 1:
+                answer, strict, lenient = f"{load_domain(domain).thing_value} {gold}", strict + 1, lenient + 1
+            elif style == 2:
+                answer, lenient = f"I think it is {gold} now.", lenient + 1
+            else:
+                other = next(v for v in frame.event_values.row(r).tolist() if v != frame.answer[i])
+                answer = f"{gold} or {value_surface(domain, other)}"
+            fh.write(json.dumps({"id": ids[r], "qid": int(frame.qid[i]), "prediction": answer}) + "\n")
+    return strict, lenient
+
+
+@pytest.mark.slow
+def test_strict_and_lenient_side_by_side_with_provenance(generated_text, tmp_path):
+    """End to end on a generated text dataset (every family and domain): the report puts strict
+    and lenient accuracy side by side, its figures come with the versions and checksums they
+    were made from, and the paper's plots are written."""
+    frame = read_dataset(generated_text)
+    p = tmp_path / "chatty.jsonl"
+    want_strict, want_lenient = chatty_predictions(frame, p)
+    out = tmp_path / "report"
+    r = CliRunner().invoke(main, ["score", "--dataset", str(generated_text), "--predictions", str(p),
+                                  "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data == json.loads((out / "report.json").read_text())
+    (m,) = data["models"]
+    assert (m["overall"]["correct"], m["overall"]["lenient"]["correct"]) == (want_strict, want_lenient)
+    assert m["text_queries"] == m["queries"] == frame.n_queries
+    assert sum(m["by_probe"][p]["lenient"]["correct"] for p in m["by_probe"]) == want_lenient
+    rows = pq.read_table(out / "queries-chatty.parquet")
+    assert rows.column("lenient_outcome").to_pylist().count("correct") == want_lenient
+
+    prov = data["provenance"]
+    manifest = json.loads((generated_text / "manifest.json").read_text())
+    assert prov["manifest_sha256"] == hashlib.sha256((generated_text / "manifest.json").read_bytes()).hexdigest()
+    assert prov["generator_version"] == manifest["generator_version"]
+    assert prov["schema_version"] == manifest["schema_version"]
+    from memgen import __version__
+
+    assert prov["memgen_version"] == __version__
+    assert prov["predictions"] == [{"name": "chatty", "source": str(p),
+                                    "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}]
+    assert m["sha256"] == prov["predictions"][0]["sha256"]
+    assert prov["intervals"]["seed"] == 0 and prov["intervals"]["resamples"] == 1000
+
+    md = (out / "report.md").read_text()
+    assert "| probe | chatty | chatty (lenient) |" in md
+    assert "## Accuracy by depth of the deciding event x target length" in md
+    for name in ("length.png", "depth.png", "heatmap.png", "updates.png", "outcomes.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

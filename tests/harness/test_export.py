@@ -15,7 +15,8 @@ from eco_helpers import cli, one_error_line, outcomes_of, queries, tiny_model_ou
 
 from memgen import scorers
 from memgen.cli import main
-from memgen.harness.lm_eval import block_answers, lm_eval_process_results, single_question_prompt
+from memgen.harness.lm_eval import (block_answers, doc_to_target, doc_to_text, lm_eval_process_results,
+                                    question_accuracy, single_question_prompt)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -85,29 +86,30 @@ def test_single_question_prompt_keeps_an_interleaved_question_in_place(tmp_path)
     assert f"Question {n}: {ep.questions[n - 1]}" in p.rsplit("\n</log>", 1)[0]
 
 
-def test_lm_eval_export_writes_tasks_a_group_and_docs_that_map_back_to_queries(text_dataset, tmp_path):
+def test_lm_eval_export_writes_one_task_and_docs_that_map_back_to_queries(text_dataset, tmp_path):
     out = tmp_path / "tasks"
     res = CliRunner().invoke(main, ["export", str(text_dataset), "--format", "lm-eval", "--out", str(out),
                                     "--max-gen-toks", "24"])
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "data", "memgen.yaml", "memgen_discard_text_1024.yaml",
-                     "memgen_export.json", "memgen_overwrite_text_1024.yaml", "utils.py"]
-    group = yaml.load((out / "memgen.yaml").read_text(), Loader=_TaskLoader)
-    assert group["group"] == "memgen"
-    assert sorted(group["task"]) == ["memgen_discard_text_1024", "memgen_overwrite_text_1024"]
-    for config in ("overwrite-text-1024", "discard-text-1024"):
-        task = yaml.load((out / f"memgen_{config.replace('-', '_')}.yaml").read_text(), Loader=_TaskLoader)
-        assert task["output_type"] == "generate_until"
-        assert task["doc_to_text"] == "{{prompt}}" and task["doc_to_target"] == "{{target}}"
-        assert task["generation_kwargs"] == {"until": ["\n\n"], "max_gen_toks": 24, "do_sample": False}
-        assert task["metadata"]["version"] == 1.0
-        assert task["dataset_path"] == "json" and task["test_split"] == "test"
-        data = Path(task["dataset_kwargs"]["data_files"]["test"])
-        assert data.is_absolute() and data == out / "data" / f"{config}.jsonl"
-        assert task["process_results"] == "!function utils.process_results"
-        assert task["metric_list"][0]["metric"] == "query_accuracy"
-        docs = read_jsonl(data)
+    assert names == ["README.md", "data", "memgen.yaml", "memgen_export.json", "utils.py"]
+    task = yaml.load((out / "memgen.yaml").read_text(), Loader=_TaskLoader)
+    assert task["task"] == "memgen" and task["tag"] == ["longcxt"]
+    assert task["output_type"] == "generate_until"
+    assert task["doc_to_text"] == "{{prompt}}" and task["doc_to_target"] == "{{target}}"
+    # no stop string: "Here are the answers:\n\n1: ..." keeps its answers
+    assert task["generation_kwargs"] == {"until": [], "max_gen_toks": 24, "do_sample": False}
+    assert task["metadata"]["version"] == 2.0
+    assert task["dataset_path"] == "json" and task["test_split"] == "test"
+    assert task["custom_dataset"] == "!function utils.load_docs"
+    files = task["dataset_kwargs"]["data_files"]["test"]
+    assert files == ["data/overwrite-text-1024.jsonl", "data/discard-text-1024.jsonl"]  # relative to the folder
+    assert task["process_results"] == "!function utils.process_results"
+    metrics = [m["metric"] for m in task["metric_list"]]
+    assert metrics[0] == "query_accuracy" and "probe_discard" in metrics and metrics[-1] == "length_1024"
+    assert {m["aggregation"] for m in task["metric_list"]} == {"!function utils.question_accuracy"}
+    for f in files:
+        docs = read_jsonl(out / f)
         assert len(docs) == 3 and all("qid" not in d for d in docs)
     # lm-eval's sample log of a model that answers every doc with its target scores 100%
     samples = tmp_path / "samples.jsonl"
@@ -115,17 +117,49 @@ def test_lm_eval_export_writes_tasks_a_group_and_docs_that_map_back_to_queries(t
         for i, doc in enumerate(d for p in sorted((out / "data").glob("*.jsonl")) for d in read_jsonl(p)):
             f.write(json.dumps({"doc_id": i, "doc": doc, "target": doc["target"], "arguments": [],
                                 "resps": [[doc["target"]]], "filtered_resps": [doc["target"]],
-                                "filter": "none", "metrics": ["query_accuracy"]}) + "\n")
+                                "filter": "none", "metrics": ["query_accuracy"],
+                                "query_accuracy": [len(doc["answers"])] * 2}) + "\n")
     result = scorers.score(text_dataset, samples)
     assert result.correct == result.n == len(queries(text_dataset)) and result.missing == 0
+
+
+def test_lm_eval_docs_load_from_the_task_folder_only(text_dataset, tmp_path):
+    from memgen.format.errors import DataError
+    from memgen.harness.lm_eval import load_docs
+
+    out = tmp_path / "tasks"
+    rc, _, err = cli("export", str(text_dataset), "--format", "lm-eval", "--out", str(out))
+    assert rc == 0, err
+    docs = load_docs(out, {"test": ["data/discard-text-1024.jsonl"]}, version=2.0)
+    assert docs["test"].num_rows == 3
+    (tmp_path / "outside.jsonl").write_text((out / "data" / "discard-text-1024.jsonl").read_text())
+    for bad in ("../outside.jsonl", str(tmp_path / "outside.jsonl"), "data/none.jsonl"):
+        with pytest.raises(DataError):
+            load_docs(out, {"test": [bad]})
 
 
 def test_the_lm_eval_metric_counts_questions_as_memgen_score_does():
     doc = {"answers": ["271.5", "unknown", "AB-12", "9"]}
     reply = "1: 271.50\n2: It was deleted\nsomething else\n3: ab 12\n1: 0"
     assert block_answers(reply, 4) == ["271.50", "It was deleted", "ab 12", None]
-    assert lm_eval_process_results(doc, [reply]) == {"query_accuracy": 0.75}
-    assert lm_eval_process_results(doc, [""]) == {"query_accuracy": 0.0}
+    doc["probes"] = ["overwrite", "discard", "write", "overwrite"]
+    doc["target_length"] = 2048
+    got = lm_eval_process_results(doc, [reply], probes=("write", "overwrite", "discard"), lengths=(1024, 2048))
+    assert got == {"query_accuracy": [3, 4], "probe_write": [1, 1], "probe_overwrite": [1, 2],
+                   "probe_discard": [1, 1], "length_1024": [0, 0], "length_2048": [3, 4]}
+    assert lm_eval_process_results(doc, [""], probes=(), lengths=())["query_accuracy"] == [0, 4]
+    # the aggregation counts questions: 3 of 4 and 0 of 2 are 3 of 6, not the mean of 75% and 0%
+    assert question_accuracy([[3, 4], [0, 2]]) == 0.5
+    assert question_accuracy([[0, 0], [0, 0]]) == -1.0
+
+
+def test_the_lm_eval_metric_reads_a_row_as_the_hub_serves_it():
+    row = {"id": "x", "target_length": 1024, "prompt_head": "H:", "context": "the log", "prompt_tail": ":T",
+           "queries": [{"answer_text": "271.5", "probe": "write"}, {"answer_text": "unknown", "probe": "discard"}]}
+    assert doc_to_text(row) == "H:the log:T"
+    assert doc_to_target(row) == "1: 271.5\n2: unknown"
+    got = lm_eval_process_results(row, ["1: 271.5\n2: 3"], probes=("write", "discard"), lengths=(1024,))
+    assert got == {"query_accuracy": [1, 2], "probe_write": [1, 1], "probe_discard": [0, 1], "length_1024": [1, 2]}
 
 
 @pytest.mark.parametrize("args, code, words", [
@@ -176,9 +210,8 @@ def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, llama_
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     logs = sorted((tmp_path / "res").rglob("samples_memgen_*.jsonl"))
-    assert len(logs) == 2
-    samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(p.read_text() for p in logs))
+    assert len(logs) == 1  # one task over every config
+    samples = logs[0]
     rows = read_jsonl(samples)
     assert {r["filtered_resps"][0] for r in rows} == {"1: unknown"}  # the tiny model's known answer
 
@@ -191,7 +224,8 @@ def test_real_lm_eval_on_a_tiny_local_model_scores_end_to_end(tiny_model, llama_
     assert report["outcomes"]["correct"] == sum(v == "correct" for v in expected.values())
     assert report["outcomes"]["false_absent"] == sum(v == "false_absent" for v in expected.values())
     assert set(report["by_probe"]) >= {"overwrite", "discard"}
-    # lm-eval's own metric agrees with memgen's count of correct answers
-    results = json.loads(next((tmp_path / "res").rglob("results_*.json")).read_text())["results"]
-    per_episode = [1.0 / len(d["answers"]) if d["answers"][0] == "unknown" else 0.0 for d in (r["doc"] for r in rows)]
-    assert results["memgen"]["query_accuracy,none"] == pytest.approx(sum(per_episode) / len(per_episode))
+    # lm-eval's own table agrees with memgen's share of questions answered right, per probe too
+    results = json.loads(next((tmp_path / "res").rglob("results_*.json")).read_text())["results"]["memgen"]
+    assert results["query_accuracy,none"] == pytest.approx(report["overall"]["accuracy"])
+    for probe, cell in report["by_probe"].items():
+        assert results[f"probe_{probe},none"] == pytest.approx(cell["accuracy"]), probe

@@ -47,12 +47,14 @@ class Server:
     """An OpenAI-compatible server on 127.0.0.1 answering with the tiny model.
 
     ``fail_first``: that many requests get HTTP 503 first; ``fail_after``: after that many
-    answers every request gets HTTP 500; ``reject``: every request gets HTTP 400; ``delay``:
+    answers every request gets HTTP 500; ``reject``: every request gets HTTP 400;
+    ``context``: a prompt of more characters gets HTTP 400 (a context-length error); ``delay``:
     seconds before each answer."""
 
-    def __init__(self, runner, fail_first=0, fail_after=None, reject=False, delay=0.0):
+    def __init__(self, runner, fail_first=0, fail_after=None, reject=False, delay=0.0, context=None):
         self.runner, self.fail_first, self.fail_after, self.reject, self.delay = \
             runner, fail_first, fail_after, reject, delay
+        self.context = context
         self.requests: list[dict] = []
         self.answered = 0
         self.lock = threading.Lock()
@@ -90,6 +92,9 @@ class Server:
                 return 500, {"error": {"message": "engine died"}}
             time.sleep(self.delay)
             prompt = body["messages"][-1]["content"] if path.endswith("/chat/completions") else body["prompt"]
+            if self.context is not None and len(prompt) > self.context:
+                return 400, {"error": {"message": f"This model's maximum context length is {self.context} "
+                                                  "tokens.\x1b[31m"}}
             text = self.runner.answer([Prompt("x", "x", prompt, 1)])[0]
             self.answered += 1
         if path.endswith("/chat/completions"):
@@ -234,12 +239,99 @@ def test_bad_run_input_gets_one_line_and_writes_nothing(tiny_model, tiny_runner,
         assert rc == code, (args, err)
         one_error_line(err, *words)
         assert not out.exists(), args
-    with Server(tiny_runner, reject=True) as server:
-        rc, _, err = cli("run", "--dataset", ds, "--openai-base-url", server.url, "--model", "m", "--out", str(out))
-    assert rc == 1 and len(server.requests) <= 4  # a 400 is not retried
-    one_error_line(err, "HTTP 400", "maximum context length")
-    assert not out.exists()
     rc, _, err = cli("run", "--dataset", ds, "--openai-base-url", "http://127.0.0.1:1/v1", "--model", "m",
                      "--out", str(other))
     assert rc == 2
     one_error_line(err, "holds answers of model 'openai:gpt'")
+
+
+def _prompts_by_length(root: Path):
+    from memgen.harness.runners import load_prompts
+
+    return sorted(load_prompts(root)[0], key=lambda p: len(p.text))
+
+
+def test_episodes_the_server_refuses_are_recorded_and_the_run_goes_on(tiny_runner, llama_dataset, tmp_path):
+    prompts = _prompts_by_length(llama_dataset)
+    cut = (len(prompts[1].text) + len(prompts[2].text)) // 2  # the two longest are over the server's limit
+    out = tmp_path / "preds.jsonl"
+    with Server(tiny_runner, context=cut) as server:
+        rc, stdout, err = cli("run", "--dataset", str(llama_dataset), "--openai-base-url", server.url, "--model",
+                              "tiny", "--concurrency", "1", "--out", str(out), "--quiet")
+    assert rc == 0, err
+    assert len(server.requests) == 4  # a 400 is not retried
+    rows = {r["id"]: r for r in rows_of(out)}
+    assert len(rows) == 4
+    for p in prompts:
+        r = rows[p.id]
+        if len(p.text) > cut:
+            assert r["answer_block"] is None and r["outcome"] == "refused"
+            assert r["detail"].startswith("HTTP 400: This model's maximum context length is")
+            assert "\x1b" not in r["detail"] and "\\x1b" in r["detail"]  # no terminal escape kept raw
+        else:
+            assert r["answer_block"] == "1: unknown" and "outcome" not in r
+    refused = sum(len(p.text) > cut for p in prompts)
+    assert refused >= 1 and f"{4 - refused} answered, {refused} refused (first: HTTP 400" in stdout
+    outcomes = outcomes_of(llama_dataset, out)
+    expected = tiny_model_outcomes(llama_dataset)
+    for (id_, qid), outcome in outcomes.items():
+        if rows[id_].get("outcome"):
+            assert outcome != "correct"
+        else:
+            assert outcome == expected[(id_, qid)]
+
+
+def test_max_model_len_records_overflow_and_sends_only_what_fits(tiny_model, tiny_runner, llama_dataset,
+                                                                  tmp_path):
+    """--max-model-len counted with the dataset's tokenizer (the tiny model's, here): prompts that do
+    not fit with their reply budget never reach the server; a rerun skips them too."""
+    from memgen.harness.runners import default_max_new_tokens
+    from memgen.render.text.tokenizers import load_tokenizer
+
+    count = load_tokenizer(str(tiny_model)).count
+    need = sorted(count(p.text) + default_max_new_tokens(p.n_questions) for p in _prompts_by_length(llama_dataset))
+    limit = need[1]  # two fit (up to ties), the others overflow
+    fits = sum(n <= limit for n in need)
+    assert 1 <= fits < 4
+    out = tmp_path / "preds.jsonl"
+    args = ["run", "--dataset", str(llama_dataset), "--model", "tiny", "--max-model-len", str(limit),
+            "--out", str(out), "--quiet"]
+    with Server(tiny_runner) as server:
+        rc, stdout, err = cli(*args[:1], "--openai-base-url", server.url, *args[1:])
+    assert rc == 0, err
+    assert len(server.requests) == fits
+    rows = rows_of(out)
+    over = [r for r in rows if r.get("outcome") == "overflow"]
+    assert len(over) == 4 - fits and all(r["answer_block"] is None for r in over)
+    assert all(f"exceeds the {limit:,}-token context" in r["detail"] for r in over)
+    assert f"{4 - fits} overflow" in stdout
+    with Server(tiny_runner) as again:
+        rc, _, err = cli(*args[:1], "--openai-base-url", again.url, *args[1:])
+    assert rc == 0 and again.requests == [] and "4 of 4 episodes already answered" in err
+
+
+def test_hf_max_model_len_counts_with_the_models_own_tokenizer(tiny_model, tiny_runner, llama_dataset, tmp_path):
+    prompts = _prompts_by_length(llama_dataset)
+    need = sorted(tiny_runner.count(p) + tiny_runner._budget(p) for p in prompts)
+    limit = need[1]
+    out = tmp_path / "preds.jsonl"
+    res = run_in_process("--dataset", str(llama_dataset), "--hf", str(tiny_model), "--device", "cpu",
+                         "--max-model-len", str(limit), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    rows = rows_of(out)
+    assert sum(r.get("outcome") == "overflow" for r in rows) == sum(n > limit for n in need) >= 1
+    assert {r["answer_block"] for r in rows if "outcome" not in r} == {"1: unknown"}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-model-len", "0"], ["--max-model-len must be within"]),
+    (["--max-model-len", str(10 ** 11)], ["--max-model-len must be within"]),
+    (["--max-new-tokens", str(10 ** 11)], ["--max-new-tokens must be within"]),
+    (["--max-model-len", "4096", "--tokenizer", "nope"], ["unknown tokenizer 'nope'"]),
+])
+def test_bad_context_limits_are_one_line(llama_dataset, tmp_path, args, words):
+    rc, _, err = cli("run", "--dataset", str(llama_dataset), "--openai-base-url", "http://127.0.0.1:1/v1",
+                     "--model", "m", "--out", str(tmp_path / "o.jsonl"), "--quiet", *args)
+    assert rc == 2, err
+    one_error_line(err, *words)
+    assert not (tmp_path / "o.jsonl").exists()

@@ -11,7 +11,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from click.testing import CliRunner
 from eco_helpers import cli, one_error_line
+
+from memgen.cli import main
 
 KEY = "sk-test-secret-0123456789"
 
@@ -67,9 +70,13 @@ def _json(status: int, payload):
 
 
 def _run(ds, url: str, out, *extra: str) -> tuple[int, str]:
-    rc, _, err = cli("run", "--dataset", str(ds), "--openai-base-url", url, "--model", "m", "--limit", "1",
-                     "--retries", "0", "--out", str(out), "--quiet", *extra, env={"OPENAI_API_KEY": KEY}, timeout=120)
-    return rc, err
+    """``memgen run`` on the first episode, in this process (the command's own error handling,
+    without a fresh interpreter's start-up per case)."""
+    res = CliRunner(env={"OPENAI_API_KEY": KEY}).invoke(main, [
+        "run", "--dataset", str(ds), "--openai-base-url", url, "--model", "m", "--limit", "1", "--retries", "0",
+        "--out", str(out), "--quiet", *extra])
+    assert not isinstance(res.exception, AssertionError) and res.exc_info[0] in (None, SystemExit), res.exc_info
+    return res.exit_code, res.stderr
 
 
 def test_a_redirect_is_not_followed_and_the_key_stays_home(text_dataset, tmp_path):
@@ -174,3 +181,81 @@ def test_an_api_key_with_a_line_break_is_refused_and_not_echoed(text_dataset, tm
     assert rc == 2
     one_error_line(err, "line break")
     assert "sk-abc" not in err and "Injected" not in err
+
+
+def _row(out) -> dict:
+    return json.loads(out.read_text().splitlines()[0])
+
+
+def test_a_lone_surrogate_in_the_content_is_stored_not_a_crash(text_dataset, tmp_path):
+    out = tmp_path / "o.jsonl"
+    body = b'{"choices": [{"message": {"content": "1: a\\ud800b"}}]}'
+    with Hostile(lambda h: h._send(200, body)) as server:
+        rc, err = _run(text_dataset, server.url, out)
+    assert rc == 0, err
+    assert _row(out)["answer_block"] == "1: a?b"
+
+
+def test_a_refusal_is_the_refused_outcome(text_dataset, tmp_path):
+    out = tmp_path / "o.jsonl"
+    reply = {"choices": [{"message": {"content": None, "refusal": "I can't help with \x1b[2Jthat."}}]}
+    with Hostile(_json(200, reply)) as server:
+        rc, err = _run(text_dataset, server.url, out)
+    assert rc == 0, err
+    row = _row(out)
+    assert row["answer_block"] is None and row["outcome"] == "refused"
+    assert row["detail"].startswith("the model refused: I can't help with") and "\x1b" not in row["detail"]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b'{"choices": [{"message": {"content": ' + b"7" * 40 + b"}}]}", ["content is a int"]),
+    (b'{"choices": [{"message": {"content": NaN}}]}', ["content is a float"]),
+    (b'{"choices": [{"message": {"content": Infinity}}]}', ["content is a float"]),
+    (b'{"choices": {"0": {"message": {"content": "1: x"}}}}', ["no choices[0].message.content"]),
+    (b'{"choices": ["1: x"]}', ["no choices[0].message.content"]),
+    (b'{"choices": [{"message": "1: x"}]}', ["no choices[0].message.content"]),
+    (b'{"choices": [{"message": {"content": [{"type": "text", "text": 5}]}}]}', ["content is a list"]),
+    (b'[]', ["no choices[0].message.content"]),
+])
+def test_replies_of_the_wrong_shape_are_one_line(text_dataset, tmp_path, body, words):
+    with Hostile(lambda h: h._send(200, body)) as server:
+        rc, err = _run(text_dataset, server.url, tmp_path / "o.jsonl")
+    assert rc == 1
+    one_error_line(err, *words)
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe not utf-8", b'{"error": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+                                  b'{"error": {"message": 1' + b"0" * 5000 + b"}}"])
+def test_a_refusal_with_a_hostile_body_is_still_recorded(text_dataset, tmp_path, body):
+    out = tmp_path / "o.jsonl"
+    with Hostile(lambda h: h._send(400, body)) as server:
+        rc, err = _run(text_dataset, server.url, out)
+    assert rc == 0, err
+    row = _row(out)
+    assert row["outcome"] == "refused" and row["detail"].startswith("HTTP 400: ") and len(row["detail"]) < 300
+
+
+def test_a_terminal_escape_in_an_error_is_not_printed_raw(text_dataset, tmp_path):
+    with Hostile(_json(401, {"error": {"message": "bad key \x1b]0;pwned\x07\x1b[2J"}})) as server:
+        rc, err = _run(text_dataset, server.url, tmp_path / "o.jsonl")
+    assert rc == 1
+    one_error_line(err, "HTTP 401", "bad key")
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_the_completions_api_reads_text_and_refuses_a_number(text_dataset, tmp_path):
+    out = tmp_path / "o.jsonl"
+    with Hostile(_json(200, {"choices": [{"text": 12}]})) as server:
+        rc, err = _run(text_dataset, server.url, out, "--api", "completions")
+    assert rc == 1
+    one_error_line(err, "content is a int")
+
+
+@pytest.mark.parametrize("args", [["--concurrency", str(10 ** 11)], ["--concurrency", "0"],
+                                  ["--max-new-tokens", str(2 ** 63)], ["--backoff", "-1"]])
+def test_more_impossible_numbers_are_refused_up_front(text_dataset, tmp_path, args):
+    with Hostile(_json(200, {})) as server:
+        rc, err = _run(text_dataset, server.url, tmp_path / "o.jsonl", *args)
+        assert server.seen == []
+    assert rc == 2
+    one_error_line(err)

@@ -74,14 +74,14 @@ def test_a_manifest_that_is_not_json_we_can_read_is_one_line_for_every_command(d
 
 
 def test_a_link_in_the_data_folder_fails_verify(ds):
-    shard = next((ds / "data").rglob("*.arrow"))
+    shard = next((ds / "data").rglob("*.parquet"))
     (shard.parent / "test-00009-of-00009.arrow").symlink_to(shard)
     problems = verify(ds)
     assert any("a link" in p for p in problems), problems
 
 
 def test_a_shard_replaced_by_a_link_fails_verify(ds, tmp_path):
-    shard = next((ds / "data").rglob("*.arrow"))
+    shard = next((ds / "data").rglob("*.parquet"))
     outside = tmp_path / "outside.arrow"
     shutil.move(shard, outside)
     shard.symlink_to(outside)
@@ -101,7 +101,7 @@ def test_export_of_an_escaping_config_name_writes_nothing_outside(ds, tmp_path):
 def test_a_fifo_in_place_of_a_shard_is_one_line_even_unverified(ds):
     import os
 
-    shard = next((ds / "data").rglob("*.arrow"))
+    shard = next((ds / "data").rglob("*.parquet"))
     config = shard.parent.name
     shard.unlink()
     os.mkfifo(shard)

@@ -53,7 +53,7 @@ def test_dry_run_lists_every_file_with_size_sha256_and_the_cards_configs(which, 
         assert size == len(data) and sha == hashlib.sha256(data).hexdigest(), rel
     for name in ds.configs:
         line = next(x for x in out.splitlines() if x.strip().startswith(name + " "))
-        assert f"data/{name}/test-*.arrow" in line and f"({ds.config(name)['rows']:,} rows)" in line
+        assert f"data/{name}/test-*.parquet" in line and f"({ds.config(name)['rows']:,} rows)" in line
 
 
 @pytest.fixture()
@@ -71,9 +71,9 @@ def copy_of(tmp_path, text_dataset):
      ["card YAML is invalid", "'tags' must be a list of strings"]),
     (lambda t: t.replace("  data_files:\n  - split: test\n    path: data/overwrite",
                          "  datafiles:\n  - split: test\n    path: data/overwrite", 1),
-     ["card YAML is invalid", "overwrite-text-1024", "no data_files"]),
-    (lambda t: t.replace("    path: data/discard-text-1024/test-*.arrow", "    path: data/nowhere/test-*.arrow", 1),
-     ["discard-text-1024", "data/nowhere/test-*.arrow match no file"]),
+     ["fails verification", "overwrite-text-1024", "data_files"]),
+    (lambda t: t.replace("    path: data/discard-text-1024/test-*.parquet", "    path: data/nowhere/test-*.parquet", 1),
+     ["fails verification", "discard-text-1024", "data/nowhere/test-*.parquet", "not a pattern inside"]),
 ], ids=["broken-yaml", "tags-not-a-list", "config-without-data-files", "data-files-match-nothing"])
 def test_a_card_that_fails_validation_is_refused_with_one_line(copy_of, edit, words):
     root = copy_of()
@@ -104,7 +104,7 @@ def test_a_missing_or_corrupted_dataset_is_refused(tmp_path, copy_of):
     assert rc == 1
     one_error_line(err, "no such dataset folder")
     root = copy_of()
-    shard = next((root / "data").rglob("*.arrow"))
+    shard = next((root / "data").rglob("*.parquet"))
     shard.write_bytes(shard.read_bytes()[:-7] + b"garbage")
     rc, _, err = cli("publish", str(root), "--repo-id", "a/b", "--dry-run")
     assert rc == 1

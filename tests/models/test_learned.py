@@ -87,6 +87,39 @@ def test_chunked_with_state_carried_equals_one_pass(model):
     assert torch.allclose(full[q], odd[q], atol=1e-5)
 
 
+def test_front_end_table_lookup_at_inference_equals_the_mlp_form_and_follows_weight_updates():
+    from memgen.models.frontend import FrontEnd
+
+    torch.manual_seed(5)
+    fe = FrontEnd(FrontEndConfig()).eval()
+    ids = torch.randint(0, VOCAB.vocab_size, (2, 300))
+    state = fe.initial_state(2)
+    for _ in range(2):  # the second round after an in-place update: the tables must be rebuilt
+        mlp, _ = fe(ids, state)  # grad enabled: the MLP form
+        with torch.inference_mode():
+            look, _ = fe(ids, state)  # the table form
+        assert torch.allclose(mlp.key, look.key, atol=1e-5)
+        assert torch.allclose(mlp.context, look.context, atol=1e-5)
+        with torch.no_grad():
+            fe.gate_context[0].weight.mul_(1.5)
+            fe.embed.weight.add_(0.1)
+
+
+def test_tape_appends_in_place_and_an_older_state_stays_a_value():
+    from memgen.models.frontend import EMPTY_TAPE
+
+    x = torch.arange(2 * 10, dtype=torch.float32).view(2, 10, 1)
+    a = EMPTY_TAPE.append(x[:, :4], align=8)
+    b = a.append(x[:, 4:7], align=8)
+    assert b.store is a.store  # in place
+    c = a.append(-x[:, 4:6], align=8)  # a fork of the older state copies
+    assert c.store is not b.store
+    assert torch.equal(b.tensors()[0], x[:, :7]) and torch.equal(c.tensors()[0][:, 4:], -x[:, 4:6])
+    d = b.append(x[:, 7:10], align=8)  # grows past its capacity of 8
+    assert torch.equal(d.tensors()[0], x) and d.store.data[0].shape[1] % 8 == 0
+    assert torch.equal(d.tensors(16)[0][:, 10:], torch.zeros(2, 6, 1))  # zeros past n
+
+
 def test_memslot_parallel_form_with_hard_gates_equals_the_recurrent_slot_table():
     """Gates taken from the IR's events (the ideal write / discard decisions): the training form,
     thresholded, reads what the event-by-event slot table reads."""
@@ -274,18 +307,28 @@ def test_plugin_memory_trains_and_scores_through_module_class(tmp_path):
     assert next(iter(ev.results.values())).prediction.size == ev.n_queries
 
 
-def test_shipped_checkpoint_loads_and_reproduces_its_recorded_accuracy():
-    from memgen.evaluation.learned import MemslotRef, shipped_checkpoint
+@pytest.mark.parametrize("model", ["memslot_ref", "transformer", "delta_net", "topk_attention"])
+def test_shipped_checkpoint_loads_and_reproduces_its_recorded_accuracy(model):
+    import json
+
+    from memgen.evaluation.learned import LEARNED_MODELS, shipped_checkpoint
+    from memgen.io.atomic import sha256_file
     from memgen.models.train import accuracy_per_probe, heldout_set
 
-    if not shipped_checkpoint("memslot_ref").is_file():
-        pytest.skip("no shipped memslot_ref checkpoint in this checkout")
-    net, meta = MemslotRef().load()
+    path = shipped_checkpoint(model)
+    if not path.is_file():
+        pytest.skip(f"no shipped {model} checkpoint in this checkout")
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["sha256"] == sha256_file(path) and path.with_suffix(".png").is_file()
+    assert path.stat().st_size < 2 << 20 and 0.9 * 293_550 <= side["parameters"] <= 1.1 * 293_550
+    net, meta = {m.name: m for m in LEARNED_MODELS}[model]().load()
     train_cfg = meta["train"]
+    assert train_cfg["minutes"] == 20 and side["command"].startswith(f"memgen train --model {model} ")
     d, keep = heldout_set(train_cfg["length"], train_cfg["heldout_per_probe"], train_cfg["seed"], VOCAB)
     acc = accuracy_per_probe(net, d, keep)
     assert acc["correct"] == meta["final"]["correct"] and acc["n"] == meta["final"]["n"]
-    assert acc["correct"] >= 595
+    if model == "memslot_ref":
+        assert acc["correct"] >= 595
 
 
 def test_cli_refuses_a_corrupted_checkpoint_with_one_line(tmp_path, trained):

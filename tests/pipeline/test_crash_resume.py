@@ -20,17 +20,19 @@ from scale_helpers import pool_processes, tmp_files, tree_digest
 COMMAND = [sys.executable, "-m", "memgen.cli", "generate", "--family", "mixed", "--length", "16384",
            "--episodes", "960", "--shard-size", "24", "--seed", "5", "--workers", "2", "--quiet"]
 SHARDS = 40
+#: plan for 4 cores, so that --workers 2 starts two worker processes on a 2-core machine too
+ENV = {**os.environ, "MEMGEN_CORES": "4"}
 
 
 def _generate(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*COMMAND, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*COMMAND, "--out", str(out)], capture_output=True, text=True, timeout=300, env=ENV)
 
 
 def _shards(out: Path) -> list[Path]:
     folder = out / "data" / "mixed-token-16384"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith(".arrow") and ".tmp-" not in p.name)
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".parquet") and ".tmp-" not in p.name)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def reference(tmp_path_factory) -> Path:
 def _kill_at(out: Path, shards: int) -> int:
     """Start the command, SIGKILL it once ``shards`` shards are on disk (0: once the folder
     is prepared, before any shard), check that its workers died with it; returns the shards seen."""
-    p = subprocess.Popen([*COMMAND, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen([*COMMAND, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -85,8 +87,8 @@ def test_sigkill_then_the_same_command_gives_the_same_bytes(reference, tmp_path,
         data[len(data) // 2] ^= 0xFF
         victim.write_bytes(bytes(data))
     # what a kill in the middle of a write leaves behind
-    (out / "data" / ".stale.arrow.tmp-99999").parent.mkdir(parents=True, exist_ok=True)
-    (out / "data" / ".stale.arrow.tmp-99999").write_bytes(b"half a shard")
+    (out / "data" / ".stale.parquet.tmp-99999").parent.mkdir(parents=True, exist_ok=True)
+    (out / "data" / ".stale.parquet.tmp-99999").write_bytes(b"half a shard")
 
     p = _generate(out)
     assert p.returncode == 0, p.stderr
@@ -111,7 +113,7 @@ def _flip_a_byte(root: Path, shard: Path) -> str:
 
 
 def _add_a_file(root: Path, shard: Path) -> str:
-    extra = shard.with_name("test-00099-of-00099.arrow")
+    extra = shard.with_name("test-00099-of-00099.parquet")
     shutil.copy(shard, extra)
     return str(extra.relative_to(root))
 

@@ -22,6 +22,12 @@ from memgen.pipeline.job import generate
 from memgen.pipeline.request import Request, tasks
 
 
+@pytest.fixture(autouse=True)
+def many_cores(monkeypatch):
+    """Plan for 8 cores, so that ``workers=2`` or 4 start worker processes on a small machine too."""
+    monkeypatch.setenv("MEMGEN_CORES", "8")
+
+
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
     """The reference output: MULTI made in this process."""

@@ -279,3 +279,40 @@ def test_scorer_imports_without_torch():
 
     code = "import sys, memgen.scorers, memgen.cli.score; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_episodes_a_run_got_no_answer_for_take_its_outcome(tmp_path):
+    """``memgen run`` records an episode it could not send (``overflow``) or that the server
+    turned down (``refused``) as a row of its own: every question of it takes that outcome, is
+    neither missing nor unparsed, and the report counts it."""
+    from scorer_helpers import catalogue_episode, episodes_table
+
+    from memgen.scorers.aggregate import report
+    from memgen.scorers.frame import build_frame
+
+    frame = build_frame(episodes_table([catalogue_episode(f"txt-{i}") for i in range(3)], rendering="text"))
+    block = "\n".join(f"{j + 1}: {frame.answer_text[j]}" for j in range(7))
+    p = write_jsonl(tmp_path / "run.jsonl", [
+        {"id": "txt-0", "config": "c", "model": "m", "answer_block": block},
+        {"id": "txt-1", "config": "c", "model": "m", "answer_block": None, "outcome": "overflow",
+         "detail": "a prompt of 9,000 tokens plus 64 new ones exceeds the model's 8,192"},
+        {"id": "txt-2", "config": "c", "model": "m", "answer_block": None, "outcome": "refused",
+         "detail": "HTTP 400: context length exceeded"},
+    ])
+    r = score(frame, p, value_surface=surface)
+    assert r.missing == 0 and not any("unparsed" in n for n in r.notes)
+    assert [OUTCOMES[o] for o in r.outcome] == ["correct"] * 7 + ["overflow"] * 7 + ["refused"] * 7
+    assert r.counts(lenient=True) == r.counts()
+    m = report(r).models[0]
+    assert (m["outcomes"]["overflow"], m["outcomes"]["refused"], m["overall"]["correct"]) == (7, 7, 7)
+    assert "| probe | n | correct | overflow | refused |" in report(r).to_markdown()
+
+
+@pytest.mark.parametrize(("row", "match"), [
+    ({"id": "txt-1", "answer_block": None, "outcome": "exploded"}, r"run.jsonl:1: unknown 'outcome' 'exploded'"),
+    ({"id": "txt-1", "answer_block": "1: x", "outcome": "overflow"},
+     r"run.jsonl:1: an episode recorded as 'overflow' has no answer_block"),
+])
+def test_a_bad_run_outcome_is_one_data_error(tmp_path, row, match):
+    with pytest.raises(DataError, match=match):
+        read_predictions(write_jsonl(tmp_path / "run.jsonl", [row]))

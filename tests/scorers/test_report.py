@@ -1,4 +1,4 @@
-"""Reports: Wilson intervals, the slices (depth, updates, distractors), JSON, Markdown, plots."""
+"""Reports: Wilson and clustered intervals, the slices (depth, updates, distractors), JSON, Markdown, plots."""
 
 from __future__ import annotations
 
@@ -88,8 +88,14 @@ def test_report_json_counts_add_up(frame):
             assert sum(c["total"] for c in m[key].values()) == 7
     assert model["by_probe"]["distractor"]["outcomes"]["stale"] == 1  # q0 probes the distractor
     assert model["by_depth"]["n/a"]["total"] == 1
-    assert model["by_updates"]["2"] == {"correct": 3, "total": 4, "accuracy": 0.75,
-                                        "ci95": list(wilson(3, 4))}
+    # one episode: its clustering cannot be measured, so the interval is the per-question Wilson
+    assert model["by_updates"]["2"] == {"correct": 3, "total": 4, "accuracy": 0.75, "ci95": list(wilson(3, 4)),
+                                        "design_effect": 1.0, "episodes": 1,
+                                        "lenient": {"correct": 3, "accuracy": 0.75, "ci95": list(wilson(3, 4)),
+                                                    "design_effect": 1.0}}
+    for m in data["models"]:
+        cells = [c for row in m["depth_by_length"].values() for c in row.values()]
+        assert sum(c["total"] for c in cells) == 7  # n per heatmap cell, every query in one
 
 
 def test_markdown_puts_models_side_by_side(frame):
@@ -98,6 +104,7 @@ def test_markdown_puts_models_side_by_side(frame):
     md = report([a, b]).to_markdown()
     assert "| probe | m | m#2 |" in md
     assert "| **all** | 100.0% [64.6, 100.0] 7/7 | 71.4% [35.9, 91.8] 5/7 |" in md
+    assert "Lenient scoring is strict scoring for token answers" in md  # token answers: one score
     assert "## Outcomes by probe (share of the probe's queries): m#2" in md
     assert "## Accuracy by values the key had before the query" in md
 
@@ -106,7 +113,7 @@ def test_plots_are_written(frame, tmp_path):
     rep = report([score(frame, oracle_tokens(frame), vocab=VOCAB, name="oracle"),
                   score(frame, noisy(frame), vocab=VOCAB, name="noisy")])
     paths = write_plots(rep, tmp_path / "plots")
-    assert [p.name for p in paths] == ["heatmap.png", "updates.png", "outcomes.png"]
+    assert [p.name for p in paths] == ["heatmap.png", "length.png", "depth.png", "updates.png", "outcomes.png"]
     for p in paths:
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

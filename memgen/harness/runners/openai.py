@@ -2,8 +2,12 @@
 
 Standard library HTTP only (``urllib``).  Requests run in a thread pool of ``concurrency``
 workers; a connection failure, a timeout, or HTTP 408/409/429/5xx is retried with exponential
-backoff (``backoff * 2**attempt`` seconds, capped at 60, with up to 10% jitter); any other HTTP
-error fails at once with the server's message.  Answers are written as they arrive, so an
+backoff (``backoff * 2**attempt`` seconds, capped at 60, with up to 10% jitter).  A request the
+server turns down for what it holds (HTTP 400, 413, 422: a prompt over its context limit, say;
+or a reply whose ``message.refusal`` is set) is the episode's ``refused`` outcome and the run
+goes on; any other HTTP error (401, 404, ...: every request would get it) fails at once with
+the server's message.  With ``max_model_len``, prompts counted (by ``counter``) over it with
+their reply budget are ``overflow`` and never sent.  Answers are written as they arrive, so an
 interrupted run resumes where it stopped (:class:`memgen.harness.runners.PredictionLog`).
 
 The server is untrusted (DESIGN.md section 9): redirects are never followed (a POST is not
@@ -26,9 +30,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from memgen.format.errors import DataError, MemgenError, UsageError
-from memgen.harness.runners import Prompt, cut_at_stop, default_max_new_tokens
+from memgen.harness.runners import (MAX_NEW_TOKENS, Failed, Prompt, Reply, check_max_model_len, cut_at_stop,
+                                    default_max_new_tokens, fit_or_overflow)
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: statuses that refuse this one request (its size or content), not every request
+REFUSED_STATUS = frozenset({400, 413, 422})
 APIS = ("chat", "completions")
 #: ceilings checked up front or while reading (a reply larger than this is refused)
 MAX_REPLY_BYTES = 16 << 20
@@ -53,11 +60,14 @@ class OpenAIRunner:
     ``http://localhost:8000/v1``), through ``/chat/completions`` (one user message) or
     ``/completions`` (the prompt as is).
 
-    ``retries``: attempts per request beyond the first; ``timeout``: seconds per attempt."""
+    ``retries``: attempts per request beyond the first; ``timeout``: seconds per attempt.
+    ``max_model_len``: the server's context in tokens, prompts counted with ``counter`` (a
+    :class:`~memgen.render.text.tokenizers.LengthCounter`, needed with it)."""
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, api: str = "chat",
                  max_tokens: int | None = None, concurrency: int = 4, retries: int = 5, backoff: float = 1.0,
-                 timeout: float = 600.0, stop: Sequence[str] = ()):
+                 timeout: float = 600.0, stop: Sequence[str] = (), max_model_len: int | None = None,
+                 counter=None):
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"--openai-base-url {base_url!r}: give an http:// or https:// URL "
                              "(e.g. http://localhost:8000/v1)")
@@ -73,8 +83,11 @@ class OpenAIRunner:
         if api_key is not None and (not api_key.isprintable() or not api_key.isascii()):
             raise UsageError("--api-key (or OPENAI_API_KEY) holds a line break or another character that cannot "
                              "go into an HTTP header; check how it was set")
-        if max_tokens is not None and max_tokens < 1:
-            raise UsageError("--max-new-tokens must be at least 1")
+        if max_tokens is not None and not 1 <= max_tokens <= MAX_NEW_TOKENS:
+            raise UsageError(f"--max-new-tokens must be within 1..{MAX_NEW_TOKENS:,}")
+        if check_max_model_len(max_model_len) is not None and counter is None:
+            raise UsageError("--max-model-len needs a tokenizer to count prompts with (--tokenizer)")
+        self.max_model_len, self.counter = max_model_len, counter
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/{'chat/completions' if api == 'chat' else 'completions'}"
         self.model, self.api, self.api_key = model, api, api_key
@@ -84,9 +97,11 @@ class OpenAIRunner:
         self.name = f"openai:{model}"
         self._stop_event = threading.Event()
 
+    def _budget(self, p: Prompt) -> int:
+        return self.max_tokens or default_max_new_tokens(p.n_questions)
+
     def _body(self, p: Prompt) -> bytes:
-        body: dict = {"model": self.model, "temperature": 0,
-                      "max_tokens": self.max_tokens or default_max_new_tokens(p.n_questions)}
+        body: dict = {"model": self.model, "temperature": 0, "max_tokens": self._budget(p)}
         if self.api == "chat":
             body["messages"] = [{"role": "user", "content": p.text}]
         else:
@@ -112,21 +127,24 @@ class OpenAIRunner:
         except RecursionError:
             raise json.JSONDecodeError("nested too deep", "", 0) from None
 
-    def _reply(self, p: Prompt, payload: dict) -> str:
+    def _reply(self, p: Prompt, payload: dict) -> Reply:
         try:
             choice = payload["choices"][0]
             content = choice["message"]["content"] if self.api == "chat" else choice["text"]
         except (KeyError, IndexError, TypeError):
             raise DataError(f"{self.url}: answer for {p.id} has no choices[0]"
                             f"{'.message.content' if self.api == 'chat' else '.text'}") from None
+        refusal = choice["message"].get("refusal") if self.api == "chat" else None
+        if not content and isinstance(refusal, str) and refusal:  # OpenAI's refusal: no content, a reason
+            return Failed("refused", f"the model refused: {_one_line(refusal)}")
         text = _content_text(content)
         if text is None:
             raise DataError(f"{self.url}: answer for {p.id}: the content is a {type(content).__name__}, not text")
         return cut_at_stop(text, self.stop)
 
-    def answer_one(self, p: Prompt) -> str:
-        """The server's reply to one prompt, after up to ``retries`` retries; raises
-        :class:`MemgenError` (one line) when it still fails."""
+    def answer_one(self, p: Prompt) -> Reply:
+        """The server's reply to one prompt, after up to ``retries`` retries, or its refusal
+        (:class:`Failed`); raises :class:`MemgenError` (one line) when it still fails."""
         data = self._body(p)
         reason = ""
         for attempt in range(self.retries + 1):
@@ -139,6 +157,8 @@ class OpenAIRunner:
                 if 300 <= e.code < 400:
                     raise MemgenError(f"{self.url}: HTTP {e.code} redirect for {p.id}, not followed (a POST is "
                                       "never re-sent elsewhere); give the server's final URL") from None
+                if e.code in REFUSED_STATUS:
+                    return Failed("refused", f"HTTP {e.code}: {detail}")
                 if e.code not in RETRY_STATUS:
                     raise MemgenError(f"{self.url}: HTTP {e.code} for {p.id}: {detail}") from None
                 reason = f"HTTP {e.code}: {detail}"
@@ -155,11 +175,17 @@ class OpenAIRunner:
         raise MemgenError(f"{self.base_url}: no answer after {self.retries + 1} tries ({reason}); "
                           "answers so far are kept: re-run the same command to resume")
 
-    def run(self, prompts: Sequence[Prompt], write: Callable[[Prompt, str], None],
+    def run(self, prompts: Sequence[Prompt], write: Callable[[Prompt, Reply], None],
             advance: Callable[[int], None] = lambda n: None) -> None:
-        """Answer ``prompts`` with ``concurrency`` requests in flight; ``write`` each answer on
-        this thread as it arrives.  On the first failure, requests not yet sent are dropped,
-        answers that already arrived are written, and the failure is raised."""
+        """Answer ``prompts`` with ``concurrency`` requests in flight; ``write`` each answer (or
+        ``overflow``/``refused`` outcome) on this thread as it arrives.  On the first failure,
+        requests not yet sent are dropped, answers that already arrived are written, and the
+        failure is raised."""
+        prompts, over = fit_or_overflow(prompts, lambda p: self.counter.count(p.text), self._budget,
+                                        self.max_model_len)
+        for p, failed in over:
+            write(p, failed)
+            advance(1)
         self._stop_event.clear()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="memgen-openai")
         futures: dict[Future, Prompt] = {pool.submit(self.answer_one, p): p for p in prompts}
@@ -206,5 +232,12 @@ def _error_text(e: urllib.error.HTTPError) -> str:
         msg = msg.get("message", msg) if isinstance(msg, dict) else msg
     except (ValueError, KeyError, TypeError, RecursionError):
         msg = body
-    text = " ".join(str(msg).split())[:200]
+    text = _one_line(str(msg))
     return text or (e.reason if isinstance(e.reason, str) else "") or "no message"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """A server's message as one printable line: whitespace collapsed, control characters
+    (a terminal escape, say) written as escapes, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]

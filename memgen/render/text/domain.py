@@ -6,8 +6,10 @@
   grammar (:mod:`memgen.render.text.filler`);
 * one jinja2 file per category below, one phrasing per line (``{# ... #}`` lines and blank
   lines are skipped).  Variables: ``key``, ``value``, ``lookalike`` (the look-alike key's
-  surface), ``ordinal`` ("second", "twenty-first") and ``k``; filter ``cap`` capitalises the
-  first letter only.
+  surface), ``old`` (an overwrite's replaced value), ``other`` and ``other2`` (values of some
+  other entities, never a key of the episode: hard negatives), ``ordinal`` ("second", "twenty-first") and ``k``; any other name is
+  a *field* of the filler grammar (``fields:`` in ``domain.yaml``), one option drawn per event,
+  so that a few lines compose many phrasings; filter ``cap`` capitalises the first letter only.
 
 Folders on ``$MEMGEN_TEMPLATE_PATH`` (``:``-separated) are searched after the package's own, so
 a domain can live outside the package.  Every domain is checked when it is loaded; a problem
@@ -29,12 +31,14 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+import jinja2.meta
 import jinja2.sandbox
+import numpy as np
 import yaml
 
 from memgen.format.codes import DISTRACTOR_KINDS
 from memgen.format.errors import UsageError
-from memgen.render.text.filler import Grammar
+from memgen.render.text.filler import ENTITY_FIELDS, ENTITY_POOL, Grammar, Others
 from memgen.render.text.surfaces import Lookalike, Space, parse_part
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
@@ -57,13 +61,52 @@ changes changing save saved store stored storing entry entries register register
 keep kept track tracked important attention correction corrected please flag flagged
 """.split())
 
+#: Words that make a statement hearsay, a guess or possibly stale: only an ``unconfirmed``
+#: distractor may use them (and must use one); a fact (write, overwrite, silent write, delete,
+#: look-alike) never does.
+HEDGE_WORDS = frozenset("""
+seem seems seemed seemingly apparently apparent reportedly supposedly allegedly rumour rumours rumor rumored
+rumoured heard hearsay claim claims claimed claiming thought think thinks believe believes believed guess
+guessed guesses might may maybe perhaps probably possibly presumably unconfirmed unverified unclear
+diff diffs draft proposed proposal suggest suggested suggests
+""".split())
+
+#: Words that presuppose a value the key already has (a move, a switch, a rebooking): only an
+#: overwrite or a delete may use them.  A first write, a passing mention and every distractor
+#: can be about a key with no value yet, so they never do.
+PRESUPPOSING_WORDS = frozenset("""
+now again instead still anymore longer switch switched switches switching move moved moves moving
+rebook rebooked rebooking rename renamed renaming reassign reassigned amend amended change changed changes
+shifted replace replaced replacing revert reverted back previous previously old former formerly
+new newly current currently
+""".split())
+
+#: the kind of statement each distractor kind must make, by one of these words
+REQUIRED_WORDS = {
+    "negated": frozenset("not never no nor".split()),
+    "hypothetical": frozenset("if suppose supposing were would had imagine".split()),
+    "rejected": frozenset("denied rejected refused declined turned vetoed blocked".split()),
+    "unconfirmed": HEDGE_WORDS,
+}
+_FACTS = ("write", "overwrite", "silent_write", "delete", "lookalike")
+_NO_PRESUPPOSITION = ("write", "silent_write", *DISTRACTOR_KINDS)
+
 _SENTINELS = {"key": "keysentinel", "value": "valsentinel", "lookalike": "looksentinel",
+              "old": "oldsentinel", "other": "othersentinel", "other2": "secondothersentinel",
               "ordinal": "ordsentinel", "k": 7}
 # what each category's phrasings must (and must not) mention
 _MUST = {c: ("key", "value") for c in EVENT_CATEGORIES}
 _MUST.update({"delete": ("key",), "lookalike": ("lookalike", "value"), "latest": ("key",),
               "previous": ("key",), "version": ("key", "ordinal"), "intro": (), "absent": ()})
 _MUST_NOT = {"delete": ("value",), "lookalike": ("key",)}
+# what the events about other entities in the filler are (Domain.decoys), about as often as in `mixed`
+_DECOY_FIRST = ("write", "silent_write", "negated", "hypothetical", "unconfirmed", "rejected")
+_DECOY_FIRST_P = np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.05])
+_DECOY_LATER = ("overwrite", "silent_write", "delete", "negated", "unconfirmed")
+_DECOY_LATER_P = np.array([0.4, 0.4, 0.1, 0.05, 0.05])
+#: the categories that may name ``old`` and ``other``
+_MAY = {"old": ("overwrite",), "other": ("write", "overwrite", "silent_write"),
+        "other2": ("write", "overwrite", "silent_write")}
 
 
 def words(text: str) -> list[str]:
@@ -91,17 +134,25 @@ _PLAIN_VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 
 class Phrasing:
     """One phrasing: a jinja2 template.  A line whose only jinja is plain ``{{ name }}`` fields
-    renders through ``str.format`` instead (same text, a few times faster)."""
+    renders through ``str.format`` instead (same text, a few times faster).  ``fields`` are the
+    names it uses beyond the event's own variables (grammar fields, drawn per event)."""
 
     def __init__(self, source: str):
         self.source = source
         self._template = _ENV.from_string(source)
+        used = jinja2.meta.find_undeclared_variables(_ENV.parse(source))
+        self.fields = tuple(sorted(used - set(_SENTINELS)))
+        self.uses = frozenset(used & set(_SENTINELS))
+        # what a caller leaves out: empty event variables, each field's first option (the domain
+        # sets those when it loads; every name was checked then, so nothing here hides a typo)
+        self.defaults: dict[str, object] = dict.fromkeys(self.uses, "")
         bare = _PLAIN_VAR.sub("", source)
         self._fmt = None
         if not any(tok in bare for tok in ("{{", "}}", "{%", "%}", "{#", "#}", "{", "}")):
             self._fmt = _PLAIN_VAR.sub(lambda m: "{" + m.group(1) + "}", source)
 
     def render(self, **variables) -> str:
+        variables = {**self.defaults, **variables}
         if self._fmt is not None:
             try:
                 return self._fmt.format_map(variables)
@@ -127,6 +178,45 @@ class Domain:
     short: Grammar
     head: jinja2.Template
     tail: jinja2.Template
+
+    def render(self, category: str, rng: np.random.Generator, **variables) -> str:
+        """One phrasing of ``category``, drawn from ``rng`` with its grammar fields: among those
+        that use ``old`` only when ``variables`` has one."""
+        temps = self.phrasings[category]
+        if variables.get("old") is None:
+            temps = [t for t in temps if "old" not in t.uses] or temps
+        t = temps[int(rng.integers(len(temps)))]
+        for f in t.fields:
+            opts = self.filler.fields[f]
+            pick = opts[int(rng.integers(len(opts)))]
+            while len(opts) > 1 and any(v is not None and v == pick for v in variables.values()):
+                pick = opts[int(rng.integers(len(opts)))]  # never one person (or act) twice in a sentence
+            variables[f] = pick
+        return t.render(**variables)
+
+    def decoys(self, rng: np.random.Generator, n: int, others: Others) -> list[tuple[str, bool]]:
+        """``n`` events about other entities, for the filler (hard negatives: never asked, never an
+        episode's key or value): ``(text, explicit)`` in reading order, ``explicit`` for those that
+        stand as paragraphs of their own, as real explicit events do.  Keys with a value may be
+        overwritten or deleted; others are written or named in a distractor (never presupposed)."""
+        held: dict[str, str] = {}
+        out = []
+        for _ in range(n):
+            if held and rng.random() < 0.35:
+                key = list(held)[int(rng.integers(len(held)))]
+                cat = _DECOY_LATER[int(rng.choice(len(_DECOY_LATER), p=_DECOY_LATER_P))]
+            else:
+                key = others.key()
+                cat = _DECOY_FIRST[int(rng.choice(len(_DECOY_FIRST), p=_DECOY_FIRST_P))]
+            value = "" if cat == "delete" else others.value()
+            text = self.render(cat, rng, key=key, value=value, old=held.get(key), other=others.value(),
+                               other2=others.value(), lookalike="")
+            if cat == "delete":
+                held.pop(key, None)
+            elif cat in WRITE_CATEGORIES:
+                held[key] = value
+            out.append((text, cat != "silent_write"))
+        return out
 
     def key_surface(self, key_id: int) -> str:
         return self.keys.surface(key_id)
@@ -220,13 +310,22 @@ def load_domain(name: str) -> Domain:
     # filler: the domain's grammar merged with the shared one
     shared = _yaml(TEMPLATE_ROOT / SHARED / "filler.yaml")
     f = cfg.get("filler") or {}
-    slots = {**(shared.get("slots") or {}), **(f.get("slots") or {})}
+    if not isinstance(f, dict):
+        raise UsageError(f"{where}: 'filler' must be a mapping")
+    if "slots" in f:
+        raise UsageError(f"{where}: filler 'slots' is now called 'fields'; rename it")
+    fields = {**(shared.get("fields") or {}), **(f.get("fields") or {})}
+    taken = [n for n in ENTITY_FIELDS if n in fields]
+    if taken:
+        raise UsageError(f"{where}: the field name {taken[0]!r} is memgen's own (surfaces of other keys and values)")
+    for name, space in zip(ENTITY_FIELDS, (keys, values), strict=True):
+        fields[name] = space.surfaces(range(space.capacity - min(ENTITY_POOL, space.capacity // 4), space.capacity))
     sentences = list(f.get("sentences") or [])
     if f.get("shared", True):
         sentences += list(shared.get("sentences") or [])
     short = list(f.get("short") or []) + list(shared.get("short") or [])
-    filler = Grammar(sentences, slots, f"{where}: filler")
-    short_g = Grammar(short, slots, f"{where}: filler short")
+    filler = Grammar(sentences, fields, f"{where}: filler")
+    short_g = Grammar(short, fields, f"{where}: filler short")
 
     sources = {c: _phrasings(root / f"{c}.j2") for c in CATEGORIES}
     phrasings = {}
@@ -240,6 +339,9 @@ def load_domain(name: str) -> Domain:
         tail = _ENV.from_string(_shared_file(root, "prompt_tail.j2").read_text(encoding="utf-8"))
     except jinja2.TemplateSyntaxError as e:
         raise UsageError(f"prompt template: line {e.lineno}: {e.message}") from None
+    for temps in phrasings.values():
+        for t in temps:
+            t.defaults.update({f: filler.fields[f][0] for f in t.fields if f in filler.fields and len(filler.fields[f])})
     dom = Domain(name, root, str(cfg.get("description", "")), str(cfg.get("thing_key", "item")),
                  str(cfg.get("thing_value", "value")), keys, values, phrasings, sources,
                  filler, short_g, head, tail)
@@ -252,10 +354,17 @@ def check_domain(dom: Domain) -> None:
 
     * each category has a phrasing; phrasings are one line of ASCII with no digits, and mention
       what they must (an event names its key and value; a delete names no value; a lookalike
-      names the look-alike key, never the key itself);
+      names the look-alike key, never the key itself; only an overwrite names ``old``, only a
+      write, overwrite or silent write ``other``); every other name is a grammar field;
     * explicit writes and overwrites carry a write-signal word; silent writes never do;
+    * facts (writes, overwrites, silent writes, deletes, look-alikes) are never hedged
+      (:data:`HEDGE_WORDS`, in the line or in any option of its fields); first writes, silent
+      writes and distractors never presuppose a value (:data:`PRESUPPOSING_WORDS`); each
+      distractor kind says what it is (:data:`REQUIRED_WORDS`);
     * filler is ASCII, has no digits and no write-signal words, and shares no word with the
       key or value surfaces that hold no digit (so filler can never spell one of them out);
+    * look-alikes name another entity, never a misspelling (no ``edit`` rule; a ``words`` rule's
+      words differ from every word of the part in at least three letters);
     * surfaces hold no write-signal words.
     """
     for c, temps in dom.phrasings.items():
@@ -263,30 +372,9 @@ def check_domain(dom: Domain) -> None:
         if not temps:
             raise UsageError(f"{path}: needs at least one phrasing")
         for line, t in zip(dom.sources[c], temps, strict=True):
-            try:
-                text = t.render(**_SENTINELS)
-            except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as e:
-                raise UsageError(f"{path}: {line!r}: {e.message}") from None
-            if not text.isascii() or re.search(r"\d", text) or "\n" in text:
-                raise UsageError(f"{path}: {line!r}: phrasings must be one line of ASCII without digits")
-            for var in _MUST.get(c, ()):
-                if str(_SENTINELS[var]) not in text:
-                    raise UsageError(f"{path}: {line!r} must use {{{{ {var} }}}}")
-            for var in _MUST_NOT.get(c, ()):
-                if str(_SENTINELS[var]) in text:
-                    raise UsageError(f"{path}: {line!r} must not use {{{{ {var} }}}}")
-            bare = text
-            for s in _SENTINELS.values():
-                bare = bare.replace(str(s), " ")
-            if c in ("write", "overwrite") and not has_cue(bare):
-                raise UsageError(f"{path}: {line!r}: an explicit write needs a write-signal word "
-                                 f"such as Note, Update or Remember")
-            if c == "silent_write" and has_cue(bare):
-                raise UsageError(f"{path}: {line!r}: a silent write must not use a write-signal word "
-                                 f"({', '.join(w for w in words(bare) if w in CUE_WORDS)})")
-            if c == "absent" and "unknown" not in words(bare):
-                raise UsageError(f"{path}: {line!r}: the absent phrasing must tell the reader to answer unknown")
+            _check_phrasing(dom, c, path, line, t)
     where = dom.root / "domain.yaml"
+    _check_lookalikes(dom, where)
     vocab: set[str] = set()
     for g in (dom.filler, dom.short):
         for text in g.texts():
@@ -314,6 +402,74 @@ def check_domain(dom: Domain) -> None:
             raise UsageError(f"{where}: {space.which} surfaces use write-signal word(s) {', '.join(cues)}")
         if not all(p.kind != "words" or all(o.isascii() for o in p.options) for p in space.parts):
             raise UsageError(f"{where}: {space.which} surfaces must be ASCII")
+
+
+def _check_phrasing(dom: Domain, c: str, path: Path, line: str, t: Phrasing) -> None:
+    """The rules of :func:`check_domain` for one phrasing of category ``c``."""
+    missing = [f for f in t.fields if f not in dom.filler.fields or f in ENTITY_FIELDS]
+    if missing:
+        raise UsageError(f"{path}: {line!r} uses {missing[0]!r}, which is neither a variable of the event nor a "
+                         f"field of the filler grammar")
+    try:
+        text = t.render(**_SENTINELS, **{f: "fieldsentinel" + "abcdefghijklmnopqrstuvwxyz"[i % 26] for i, f in enumerate(t.fields)})
+    except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as e:
+        raise UsageError(f"{path}: {line!r}: {e.message}") from None
+    if not text.isascii() or re.search(r"\d", text) or "\n" in text:
+        raise UsageError(f"{path}: {line!r}: phrasings must be one line of ASCII without digits")
+    for var in _MUST.get(c, ()):
+        if str(_SENTINELS[var]) not in text:
+            raise UsageError(f"{path}: {line!r} must use {{{{ {var} }}}}")
+    for var in _MUST_NOT.get(c, ()):
+        if str(_SENTINELS[var]) in text:
+            raise UsageError(f"{path}: {line!r} must not use {{{{ {var} }}}}")
+    for var, allowed in _MAY.items():
+        if var in t.uses and c not in allowed:
+            raise UsageError(f"{path}: {line!r}: only {' and '.join(allowed)} phrasings may use {{{{ {var} }}}}")
+    bare = re.sub(r"\w*sentinel", " ", text)
+    said = set(words(bare))
+    options = {w for f in t.fields for o in dom.filler.fields[f].tolist() for w in words(o)}
+    if c in ("write", "overwrite") and not has_cue(bare):
+        raise UsageError(f"{path}: {line!r}: an explicit write needs a write-signal word "
+                         f"such as Note, Update or Remember")
+    if c == "silent_write" and (said | options) & CUE_WORDS:
+        raise UsageError(f"{path}: {line!r}: a silent write must not use a write-signal word "
+                         f"({', '.join(sorted((said | options) & CUE_WORDS))})")
+    if c in _FACTS and (said | options) & HEDGE_WORDS:
+        raise UsageError(f"{path}: {line!r}: a {c} states a fact plainly; hedged or hearsay wording "
+                         f"({', '.join(sorted((said | options) & HEDGE_WORDS))}) belongs in unconfirmed.j2")
+    if c in _NO_PRESUPPOSITION and said & PRESUPPOSING_WORDS:
+        raise UsageError(f"{path}: {line!r}: a {c} may be about a {dom.thing_key} with no {dom.thing_value} yet, "
+                         f"so it must not presuppose one ({', '.join(sorted(said & PRESUPPOSING_WORDS))})")
+    if c in REQUIRED_WORDS and not said & REQUIRED_WORDS[c]:
+        raise UsageError(f"{path}: {line!r}: a {c} distractor must say so with a word such as "
+                         f"{', '.join(sorted(REQUIRED_WORDS[c])[:4])}")
+    if c == "absent" and "unknown" not in said:
+        raise UsageError(f"{path}: {line!r}: the absent phrasing must tell the reader to answer unknown")
+
+
+def _check_lookalikes(dom: Domain, where: Path) -> None:
+    for la in dom.keys.lookalikes:
+        if la.mode == "edit":
+            raise UsageError(f"{where}: lookalike mode 'edit' ({la.part}) makes one-letter misspellings; name "
+                             f"another real entity instead (mode words with other {la.part} words, or letters/digit)")
+        if la.mode != "words":
+            continue
+        part = next(p for p in dom.keys.parts if p.name == la.part)
+        for alt in la.alternatives:
+            near = next((o for o in part.options if _edit_distance(alt.lower(), o.lower()) < 3), None)
+            if near is not None:
+                raise UsageError(f"{where}: lookalike word {alt!r} is a near-misspelling of {near!r} ({la.part}); "
+                                 "use words that differ in at least three letters")
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
 
 
 def key_surface(domain: str, key_id: int) -> str:

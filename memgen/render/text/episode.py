@@ -33,14 +33,18 @@ from memgen.format.errors import DataError, UsageError
 from memgen.ir.episode import Episode
 from memgen.ir.rng import derive_seed
 from memgen.render.text.domain import Domain, load_domain
+from memgen.render.text.filler import Others
 from memgen.render.text.ordinals import ordinal
+from memgen.render.text.passages import cut_passages
 from memgen.render.text.tokenizers import LengthCounter, load_tokenizer
 
-FILLER, EVENT, SILENT_WRITE, QUESTION = range(4)
+FILLER, EVENT, SILENT_WRITE, QUESTION, DECOY = range(5)  # DECOY: an explicit event about another entity
 
 
 _SEP = ("", " ", "\n\n")  # before a unit: nothing (first), a space, a paragraph break
 _PARAGRAPH = (3, 8)  # filler sentences per paragraph, uniform in [lo, hi)
+#: share of filler sentences that are events about other entities (Domain.decoys): hard negatives
+DECOY_SHARE = 0.55
 _MAX_ADJUST = 48
 _SLACK = 2  # the estimate settles within this many tokens below the aim
 _MAX_RECOUNT = 6
@@ -71,6 +75,7 @@ class TextRow:
     tokenizer: str
     domain: str
     source: Episode  # the episode as given
+    passages: tuple[int, ...] = ()  # passage offsets into context (P + 1; render/text/passages.py), or none
 
     @cached_property
     def episode(self) -> Episode:
@@ -120,7 +125,7 @@ class _Units:
         run, limit, p, block = 0, 0, 0, True
         sizes = self.sizes
         for i, k in enumerate(self.kind):
-            if k == EVENT or k == QUESTION:
+            if k == EVENT or k == QUESTION or k == DECOY:
                 out[i] = 2
                 block = True
             elif block or run >= limit:
@@ -209,8 +214,9 @@ def _gap_weights(rng: np.random.Generator, n_events: int, depth: tuple[float, fl
 
 def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounter | str, domain: str,
                 seed: int, depth: tuple[float, float] = (0.0, 1.0), spacing: str = "uniform",
-                alpha: float = 1.2) -> TextRow:
-    """Render ``episode`` (already replayed) as text in ``domain``.
+                alpha: float = 1.2, passage_size: int | None = None) -> TextRow:
+    """Render ``episode`` (already replayed) as text in ``domain``; with ``passage_size``, also
+    cut its context into passages of at most that many tokens (:mod:`.passages`).
 
     Promises: ``target_length - tolerance(target_length) <= length <= target_length`` where
     ``length`` is the real token count of ``prompt`` under ``tokenizer``; events appear in
@@ -232,7 +238,9 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     queries = episode.queries
 
     ksurf, vsurf = _surfaces(dom, episode)
-    ev_text = _event_texts(dom, episode, ksurf, vsurf, rng)
+    looks = _lookalikes(dom, episode)
+    others = Others(dom.keys, dom.values, rng, [*ksurf.values(), *vsurf.values(), *looks.values()])
+    ev_text = _event_texts(dom, episode, ksurf, vsurf, looks, others, rng)
     q_text = _question_texts(dom, episode, ksurf, rng)
     answer_texts = tuple(vsurf[q.answer] if q.answer >= 0 else ABSENT_TEXT for q in queries)
     inline = [0 <= q.after + 1 < len(episode.events) for q in queries]  # asked before the last event
@@ -240,14 +248,16 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
     frame = _Frame(counter, *_head_tail(dom, rng, q_text, inline))
     fixed = _Fixed.count(counter, episode, ev_text, q_text, inline)
     units, pool, shorts = _lay_out(dom, counter, rng, fixed, max(0, aim - frame.fixed_cost(fixed)),
-                                   depth, spacing, alpha)
+                                   depth, spacing, alpha, others)
     # 2. the estimate settled just below the aim; 3. the real count, corrected if it must be
     seps = _settle(units, pool, shorts, frame, aim)
     context, prompt, length, spans = _fit(units, pool, shorts, frame, seps, target, tol, aim, episode, domain)
     ev_spans, q_spans = _spans(units, spans, len(episode.events), len(queries))
+    passages = cut_passages(counter, context, spans, passage_size) if passage_size else ()
     return TextRow(context=context, prompt=prompt, questions=tuple(q_text), answer_texts=answer_texts,
                    event_spans=ev_spans, query_spans=q_spans, length=length,
-                   target_length=target, tokenizer=counter.name, domain=domain, source=episode)
+                   target_length=target, tokenizer=counter.name, domain=domain, source=episode,
+                   passages=passages)
 
 
 def _head_tail(dom: Domain, rng: np.random.Generator, q_text: list[str], inline: list[bool]) -> tuple[str, str]:
@@ -331,14 +341,17 @@ _Shorts = tuple[list[str], np.ndarray, np.ndarray]
 
 
 def _lay_out(dom: Domain, counter: LengthCounter, rng: np.random.Generator, fixed: _Fixed, budget: int,
-             depth: tuple[float, float], spacing: str, alpha: float) -> tuple[_Units, _Pool, _Shorts]:
-    """1. The context's units: enough filler sentences for ``budget`` tokens, cut into the gaps
-    between events (by depth and spacing), around the fixed units; the filler left over, to
-    draw from when the estimate is adjusted; and short sentences for the last few tokens."""
+             depth: tuple[float, float], spacing: str, alpha: float,
+             others: Others) -> tuple[_Units, _Pool, _Shorts]:
+    """1. The context's units: enough filler sentences for ``budget`` tokens (a share of them
+    events about ``others``), cut into the gaps between events (by depth and spacing), around
+    the fixed units; the filler left over, to draw from when the estimate is adjusted; and short
+    sentences for the last few tokens."""
     E = len(fixed.ev_text)
     gcounts = dom.filler.counts(counter)
     n_sent = int(budget / max(gcounts.mean, 1.0) * 1.1) + 16 if budget > 0 else 0
-    texts, mid, init = dom.filler.sample(rng, n_sent, gcounts)
+    texts, mid, init = dom.filler.sample(rng, n_sent, gcounts, others.avoid)
+    kinds = _with_decoys(dom, counter, rng, others, texts, mid, init)
     short_texts, short_mid, short_init = dom.short.sample(rng, 64, dom.short.counts(counter))
     weights = _gap_weights(rng, E, depth, spacing, alpha)
     cut = np.searchsorted(np.cumsum(mid), budget * np.cumsum(weights), side="right")
@@ -350,14 +363,30 @@ def _lay_out(dom: Domain, counter: LengthCounter, rng: np.random.Generator, fixe
         units.add(QUESTION, fixed.inline_text[i], fixed.q_counts[i], fixed.q_counts[i], i)
     for j in range(E + 1):
         for s in range(int(bounds[j]), int(bounds[j + 1])):
-            units.add(FILLER, texts[s], mid[s], init[s])
+            units.add(int(kinds[s]), texts[s], mid[s], init[s])
         if j < E:
             units.add(SILENT_WRITE if fixed.silent_write[j] else EVENT, fixed.ev_text[j], *fixed.ev_counts[j], ref=j)
             for i in fixed.after.get(j, []):
                 units.add(QUESTION, fixed.inline_text[i], fixed.q_counts[i], fixed.q_counts[i], i)
     pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):],
-                 lambda: dom.filler.sample(rng, 64, gcounts))
+                 lambda: dom.filler.sample(rng, 64, gcounts, others.avoid))
     return units, pool, (short_texts, np.asarray(short_mid), np.asarray(short_init))
+
+
+def _with_decoys(dom: Domain, counter: LengthCounter, rng: np.random.Generator, others: Others, texts: list[str],
+                 mid: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """Replace :data:`DECOY_SHARE` of the filler sentences, in place, by events about other
+    entities, with their counts; the unit kind of every sentence (``DECOY`` for explicit ones)."""
+    at = np.flatnonzero(rng.random(len(texts)) < DECOY_SHARE)
+    kinds = np.full(len(texts), FILLER, dtype=np.int8)
+    if at.size:
+        decoys = dom.decoys(rng, int(at.size), others)
+        strings = [t for t, _ in decoys]
+        counts = counter.count_many([" " + t for t in strings] + strings)
+        for n, (i, (text, explicit)) in enumerate(zip(at.tolist(), decoys, strict=True)):
+            texts[i], mid[i], init[i] = text, counts[n], counts[n + at.size]
+            kinds[i] = DECOY if explicit else FILLER
+    return kinds
 
 
 def _settle(units: _Units, pool: _Pool, shorts: _Shorts, frame: _Frame, aim: int) -> np.ndarray:
@@ -449,33 +478,41 @@ def _surfaces(dom: Domain, ep: Episode) -> tuple[dict[int, str], dict[int, str]]
             dict(zip(val_ids, dom.values.surfaces(val_ids), strict=True)))
 
 
-def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[int, str],
-                 rng: np.random.Generator) -> list[str]:
+def _lookalikes(dom: Domain, ep: Episode) -> dict[int, str]:
+    """The look-alike key each lookalike distractor names, by event index."""
+    at = [i for i, e in enumerate(ep.events) if e.op == "distractor" and e.kind == "lookalike"]
+    return dict(zip(at, dom.keys.lookalike_many(
+        [ep.events[i].key for i in at],
+        [ep.events[i].alias if ep.events[i].alias >= 0 else ep.events[i].key + i for i in at]), strict=True))
+
+
+def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[int, str], looks: dict[int, str],
+                 others: Others, rng: np.random.Generator) -> list[str]:
+    """Each event in words; an overwrite may name the value it replaces (``old``), and a write,
+    overwrite or silent write the value of some other entity (``other``, from ``others``)."""
     keys = set(ksurf.values())
-    variant = rng.integers(0, 1 << 30, size=len(ep.events))
-    look_at = [i for i, e in enumerate(ep.events) if e.op == "distractor" and e.kind == "lookalike"]
-    looks = dict(zip(look_at, dom.keys.lookalike_many(
-        [ep.events[i].key for i in look_at],
-        [ep.events[i].alias if ep.events[i].alias >= 0 else ep.events[i].key + i for i in look_at]), strict=True))
+    held: dict[int, int] = {}  # key -> its current value id, in reading order
     out = []
     for i, e in enumerate(ep.events):
         cat = e.kind if e.op == "distractor" else e.op
         if cat not in dom.phrasings:
             raise DataError(f"episode {ep.id}: event {i} has op {e.op!r} / kind {e.kind!r}, "
                             "which the text rendering does not know")
-        temps = dom.phrasings[cat]
-        t = temps[int(variant[i]) % len(temps)]
         value = ""
         if cat != "delete":
             if e.value < 0:
                 raise DataError(f"episode {ep.id}: event {i} ({cat}) has no value")
             value = vsurf[e.value]
-        look = ""
-        if cat == "lookalike":
-            look = looks[i]
-            if look in keys:
-                raise DataError(f"episode {ep.id}: lookalike {look!r} equals a key of the episode")
-        out.append(t.render(key=ksurf[e.key], value=value, lookalike=look))
+        look = looks.get(i, "")
+        if look in keys:
+            raise DataError(f"episode {ep.id}: lookalike {look!r} equals a key of the episode")
+        old = vsurf[held[e.key]] if cat == "overwrite" and e.key in held else None
+        out.append(dom.render(cat, rng, key=ksurf[e.key], value=value, lookalike=look, old=old,
+                              other=others.value(), other2=others.value()))
+        if cat == "delete":
+            held.pop(e.key, None)
+        elif e.op in ("write", "overwrite", "silent_write"):
+            held[e.key] = e.value
     return out
 
 

@@ -1,11 +1,17 @@
 """Filler prose: a small compositional grammar per domain, sampled in bulk.
 
-A grammar is a list of sentence templates whose ``{slot}`` fields are filled from word lists
+A grammar is a list of sentence templates whose ``{field}`` fields are filled from word lists
 (``domain.yaml``, section ``filler``, merged with ``templates/_shared/filler.yaml``).  With a
-few dozen templates and a few dozen options per slot it has millions of sentences, so a
+few dozen templates and a few dozen options per field it has millions of sentences, so a
 128K-token context hardly repeats one.
 
-Token counts are never measured sentence by sentence.  Every literal piece and every slot
+Two fields are *entities* (:data:`ENTITY_FIELDS`): ``{other_key}`` and ``{other_value}`` take
+surfaces of the domain's own keys and values (ids at the top of its spaces, which episodes do
+not use), so that filler names hosts, samples, travellers and codes of the very shapes the
+events use: hard negatives.  :meth:`Grammar.sample` redraws any sentence that would contain one
+of the episode's own surfaces.
+
+Token counts are never measured sentence by sentence.  Every literal piece and every field
 option is counted once per tokenizer (with the space that precedes it in running text), and a
 sentence's count is the sum of its pieces.  For tokenizers that pre-split on spaces and
 punctuation (GPT-style byte BPEs, WordLevel/BPE with a whitespace pre-tokenizer) that sum is
@@ -21,10 +27,15 @@ from functools import lru_cache
 import numpy as np
 
 from memgen.format.errors import UsageError
+from memgen.render.text.surfaces import Space
 from memgen.render.text.tokenizers import LengthCounter
 
-_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_AFTER_SLOT_OK = set(" ,.;:!?)")
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_AFTER_FIELD_OK = set(" ,.;:!?)")
+#: fields filled with surfaces of the domain's keys and values (exempt from the no-digit checks)
+ENTITY_FIELDS = ("other_key", "other_value")
+#: how many surfaces of each space the entity fields hold
+ENTITY_POOL = 512
 
 
 def _cap(s: str) -> str:
@@ -34,57 +45,62 @@ def _cap(s: str) -> str:
 @dataclass(frozen=True)
 class _Template:
     fmt: str  # python format string, positional fields
-    slots: tuple[str, ...]  # slot names in order of appearance
+    fields: tuple[str, ...]  # field names in order of appearance
     lits: tuple[str, ...]  # literal pieces of " " + template (the first keeps its leading space)
-    first_is_slot: bool
+    first_is_field: bool
+    same_as: tuple[int, ...]  # per field: an earlier field of this template with the same options, or -1
 
 
 @dataclass(frozen=True)
 class GrammarCounts:
     """Token counts of a grammar's pieces under one tokenizer."""
 
-    slot_mid: dict[str, np.ndarray]  # count(" " + option)
-    slot_cap_mid: dict[str, np.ndarray]  # count(" " + Option), sentence-initial slots
-    slot_cap_init: dict[str, np.ndarray]  # count("Option"), paragraph-initial slots
+    field_mid: dict[str, np.ndarray]  # count(" " + option)
+    field_cap_mid: dict[str, np.ndarray]  # count(" " + Option), sentence-initial fields
+    field_cap_init: dict[str, np.ndarray]  # count("Option"), paragraph-initial fields
     lit_const: np.ndarray  # (T,) sum of the literal pieces, in running text
     lit_init_delta: np.ndarray  # (T,) count(first literal, no space) - count(" " + it)
     mean: float  # expected tokens of a sentence in running text
 
 
 class Grammar:
-    """Sentence templates over word-list slots; see the module docstring."""
+    """Sentence templates over word-list fields; see the module docstring."""
 
-    def __init__(self, sentences: list[str], slots: dict[str, list[str]], where: str):
+    def __init__(self, sentences: list[str], fields: dict[str, list[str]], where: str):
         if not sentences:
             raise UsageError(f"{where}: the grammar needs at least one sentence template")
-        self.slots = {k: np.array([str(x) for x in v], dtype=object) for k, v in slots.items()}
-        self.cap_slots = {}
+        self.fields = {k: np.array([str(x) for x in v], dtype=object) for k, v in fields.items()}
+        self.cap_fields = {}
         self.templates: list[_Template] = []
         for t in sentences:
             t = str(t)
-            names = _SLOT.findall(t)
-            for m in _SLOT.finditer(t):
+            names = _FIELD.findall(t)
+            for m in _FIELD.finditer(t):
                 if m.start() > 0 and t[m.start() - 1] != " ":
                     raise UsageError(f"{where}: in {t!r}, {{{m.group(1)}}} must follow a space")
-                if m.end() < len(t) and t[m.end()] not in _AFTER_SLOT_OK:
+                if m.end() < len(t) and t[m.end()] not in _AFTER_FIELD_OK:
                     raise UsageError(f"{where}: in {t!r}, {{{m.group(1)}}} must be followed by a space "
                                      "or punctuation")
             for n in names:
-                if n not in self.slots or not len(self.slots[n]):
-                    raise UsageError(f"{where}: sentence {t!r} uses undefined or empty slot {{{n}}}")
-            first_is_slot = t.startswith("{")
-            if first_is_slot:
-                self.cap_slots[names[0]] = np.array([_cap(s) for s in self.slots[names[0]]], dtype=object)
-            # literal pieces of " " + t, each slot taking the space before it
-            pieces = _SLOT.split(" " + t)  # lit, name, lit, name, ..., lit
+                if n not in self.fields or not len(self.fields[n]):
+                    raise UsageError(f"{where}: sentence {t!r} uses undefined or empty field {{{n}}}")
+            first_is_field = t.startswith("{")
+            if first_is_field and names[0] in ENTITY_FIELDS:
+                raise UsageError(f"{where}: {t!r} must not start with {{{names[0]}}} (surfaces are case-sensitive)")
+            if first_is_field:
+                self.cap_fields[names[0]] = np.array([_cap(s) for s in self.fields[names[0]]], dtype=object)
+            # literal pieces of " " + t, each field taking the space before it
+            pieces = _FIELD.split(" " + t)  # lit, name, lit, name, ..., lit
             raw = pieces[::2]
             lits = [p[:-1] if i < len(raw) - 1 else p for i, p in enumerate(raw)]
             lits = [p for p in lits if p]
-            fmt = _SLOT.sub("{}", t)  # the fields, in order, positionally
-            self.templates.append(_Template(fmt, tuple(names), tuple(lits), first_is_slot))
+            fmt = _FIELD.sub("{}", t)  # the fields, in order, positionally
+            opts = [tuple(self.fields[n].tolist()) for n in names]
+            same_as = tuple(next((i for i in range(j) if opts[i] == opts[j]), -1) for j in range(len(names)))
+            self.templates.append(_Template(fmt, tuple(names), tuple(lits), first_is_field, same_as))
         # a template is drawn with probability ~ sqrt(sentences it can make): large templates
         # rarely repeat a sentence and small ones still show up
-        sizes = np.array([float(np.prod([len(self.slots[s]) for s in t.slots])) for t in self.templates])
+        sizes = np.array([float(np.prod([len(self.fields[s]) for s in t.fields])) for t in self.templates])
         self.weights = np.sqrt(sizes) / np.sqrt(sizes).sum()
 
     def vocabulary(self) -> set[str]:
@@ -92,16 +108,18 @@ class Grammar:
         out: set[str] = set()
         for t in self.templates:
             out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", re.sub(r"\{\d*\}", " ", t.fmt)))
-        for opts in self.slots.values():
-            for o in opts:
-                out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", o))
+        for name, opts in self.fields.items():
+            if name not in ENTITY_FIELDS:
+                for o in opts:
+                    out.update(w.lower() for w in re.findall(r"[A-Za-z0-9]+", o))
         return out
 
     def texts(self) -> list[str]:
-        """All literal text and all options (for checks)."""
+        """All literal text and all options but the entities' (for checks)."""
         out = [re.sub(r"\{\d*\}", " ", t.fmt) for t in self.templates]
-        for opts in self.slots.values():
-            out.extend(opts.tolist())
+        for name, opts in self.fields.items():
+            if name not in ENTITY_FIELDS:
+                out.extend(opts.tolist())
         return out
 
     def combinations(self) -> int:
@@ -109,14 +127,14 @@ class Grammar:
         total = 0
         for t in self.templates:
             n = 1
-            for s in t.slots:
-                n *= len(self.slots[s])
+            for s in t.fields:
+                n *= len(self.fields[s])
             total += n
         return total
 
     @lru_cache(maxsize=16)  # noqa: B019  (grammars live as long as their domain: the process)
     def counts(self, counter: LengthCounter) -> GrammarCounts:
-        used = sorted({s for t in self.templates for s in t.slots})
+        used = sorted({s for t in self.templates for s in t.fields})
         strings: list[str] = []
         spans: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -125,12 +143,12 @@ class Grammar:
             strings.extend(items)
 
         for s in used:
-            add("mid", s, [" " + o for o in self.slots[s]])
-        for s, caps in self.cap_slots.items():
+            add("mid", s, [" " + o for o in self.fields[s]])
+        for s, caps in self.cap_fields.items():
             add("cap_mid", s, [" " + o for o in caps])
             add("cap_init", s, list(caps))
         lit_all = sorted({p for t in self.templates for p in t.lits} |
-                         {t.lits[0].lstrip() for t in self.templates if not t.first_is_slot and t.lits})
+                         {t.lits[0].lstrip() for t in self.templates if not t.first_is_field and t.lits})
         add("lit", "", lit_all)
         c = np.array(counter.count_many(strings), dtype=np.int64)
 
@@ -139,7 +157,7 @@ class Grammar:
             return c[a:b]
 
         lit_count = dict(zip(lit_all, get("lit", "").tolist(), strict=True))
-        slot_mid = {s: get("mid", s) for s in used}
+        field_mid = {s: get("mid", s) for s in used}
         T = len(self.templates)
         const = np.zeros(T, dtype=np.int64)
         init_delta = np.zeros(T, dtype=np.int64)
@@ -147,22 +165,38 @@ class Grammar:
         for i, t in enumerate(self.templates):
             w = float(self.weights[i])
             const[i] = sum(lit_count[p] for p in t.lits)
-            if not t.first_is_slot and t.lits:
+            if not t.first_is_field and t.lits:
                 init_delta[i] = lit_count[t.lits[0].lstrip()] - lit_count[t.lits[0]]
             m = float(const[i])
-            for j, s in enumerate(t.slots):
-                m += float(get("cap_mid", s).mean() if (j == 0 and t.first_is_slot) else slot_mid[s].mean())
+            for j, s in enumerate(t.fields):
+                m += float(get("cap_mid", s).mean() if (j == 0 and t.first_is_field) else field_mid[s].mean())
             mean += m * w
         return GrammarCounts(
-            slot_mid=slot_mid,
-            slot_cap_mid={s: get("cap_mid", s) for s in self.cap_slots},
-            slot_cap_init={s: get("cap_init", s) for s in self.cap_slots},
+            field_mid=field_mid,
+            field_cap_mid={s: get("cap_mid", s) for s in self.cap_fields},
+            field_cap_init={s: get("cap_init", s) for s in self.cap_fields},
             lit_const=const, lit_init_delta=init_delta, mean=mean)
 
-    def sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts
+    def sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts, avoid: re.Pattern | None = None
                ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``n`` sentences drawn from ``rng``, with their token counts in running text (after a
-        space) and at the start of a paragraph (after a line break): (texts, mid, init)."""
+        space) and at the start of a paragraph (after a line break): (texts, mid, init).  A
+        sentence in which ``avoid`` finds a match is drawn again."""
+        texts, mid, init = self._sample(rng, n, counts)
+        bad = [i for i, t in enumerate(texts) if avoid is not None and avoid.search(t)]
+        for _ in range(16):
+            if not bad:
+                break
+            again, m, s = self._sample(rng, len(bad), counts)
+            for j, i in enumerate(bad):
+                texts[i], mid[i], init[i] = again[j], m[j], s[j]
+            bad = [i for i in bad if avoid.search(texts[i])]
+        if bad:
+            raise UsageError(f"filler keeps naming a surface of the episode ({avoid.pattern[:60]}...)")
+        return texts, mid, init
+
+    def _sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts
+                ) -> tuple[list[str], np.ndarray, np.ndarray]:
         T = len(self.templates)
         which = rng.choice(T, size=n, p=self.weights)
         texts = np.empty(n, dtype=object)
@@ -177,15 +211,21 @@ class Grammar:
             cols = []
             est = np.full(m, counts.lit_const[ti], dtype=np.int64)
             est_init = est + counts.lit_init_delta[ti]
-            for j, s in enumerate(t.slots):
-                idx = rng.integers(0, len(self.slots[s]), size=m)
-                if j == 0 and t.first_is_slot:
-                    cols.append(self.cap_slots[s][idx])
-                    est += counts.slot_cap_mid[s][idx]
-                    est_init += counts.slot_cap_init[s][idx]
+            drawn = []
+            for j, s in enumerate(t.fields):
+                n_opts = len(self.fields[s])
+                if t.same_as[j] >= 0 and n_opts > 1:  # never the same person (or act) twice in a sentence
+                    idx = (drawn[t.same_as[j]] + 1 + rng.integers(0, n_opts - 1, size=m)) % n_opts
                 else:
-                    cols.append(self.slots[s][idx])
-                    add = counts.slot_mid[s][idx]
+                    idx = rng.integers(0, n_opts, size=m)
+                drawn.append(idx)
+                if j == 0 and t.first_is_field:
+                    cols.append(self.cap_fields[s][idx])
+                    est += counts.field_cap_mid[s][idx]
+                    est_init += counts.field_cap_init[s][idx]
+                else:
+                    cols.append(self.fields[s][idx])
+                    add = counts.field_mid[s][idx]
                     est += add
                     est_init += add
             fmt = t.fmt.format
@@ -193,3 +233,43 @@ class Grammar:
             mid[rows] = est
             init[rows] = est_init
         return texts.tolist(), mid, init
+
+
+class Others:
+    """Keys and values of other entities, for hard negatives: surfaces of ids the episode does not
+    use, each handed out once, none equal to, inside or containing (ignoring case) any surface
+    in ``taken`` (the episode's keys, look-alikes and values).  Drawn from ``rng`` in batches."""
+
+    _BATCH = 64
+
+    def __init__(self, keys: Space, values: Space, rng: np.random.Generator, taken):
+        self._spaces = {"key": keys, "value": values}
+        self._rng = rng
+        self._taken = [t.lower() for t in taken]
+        #: finds any of ``taken`` in a text (ignoring case); None when there is none
+        self.avoid = re.compile("|".join(re.escape(t) for t in sorted(self._taken, key=len, reverse=True)),
+                                re.IGNORECASE) if self._taken else None
+        self._seen: set[str] = set()
+        self._pool: dict[str, list[str]] = {"key": [], "value": []}
+
+    def _clear(self, s: str) -> bool:
+        low = s.lower()
+        return low not in self._seen and not any(t in low or low in t for t in self._taken)
+
+    def _next(self, which: str) -> str:
+        pool = self._pool[which]
+        while not pool:
+            space = self._spaces[which]
+            ids = self._rng.integers(0, space.capacity, size=self._BATCH)
+            pool.extend(reversed([s for s in space.surfaces(ids) if self._clear(s)]))
+        s = pool.pop()
+        if not self._clear(s):  # the same surface drawn twice in one batch
+            return self._next(which)
+        self._seen.add(s.lower())
+        return s
+
+    def key(self) -> str:
+        return self._next("key")
+
+    def value(self) -> str:
+        return self._next("value")

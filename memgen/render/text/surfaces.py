@@ -230,6 +230,27 @@ class Space:
             out.append(self._pyfmt.format(*words))
         return out
 
+    def pattern(self, lookalikes: bool = False) -> re.Pattern:
+        """A regex matching every surface of the space (with ``lookalikes``, also every look-alike
+        made by a ``words``, ``letters`` or ``digit`` rule), not inside a longer word or number:
+        what "a string of this shape" means to the audit."""
+        extra: dict[str, list[str]] = {}
+        if lookalikes:
+            for la in self.lookalikes:
+                extra.setdefault(la.part, []).extend(la.alternatives if la.mode != "digit" else ["digit"])
+        fields = {}
+        for p in self.parts:
+            more = extra.get(p.name, [])
+            if p.kind == "range":
+                width = f"{p.width},{p.width + 1}" if "digit" in more else str(p.width)
+                fields[p.name] = rf"\d{{{width}}}"
+            else:
+                opts = sorted({*p.options, *more}, key=len, reverse=True)
+                fields[p.name] = "(?:" + "|".join(re.escape(o) for o in opts) + ")"
+        pieces = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", self.format)
+        body = "".join(fields[x[1:-1]] if _SLOT.fullmatch(x) else re.escape(x) for x in pieces)
+        return re.compile(rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])")
+
     def words(self) -> set[str]:
         """Every word of every word part and every lookalike alternative (lower case); the
         format's own literal words are not included."""

@@ -1,0 +1,251 @@
+"""Pointer heads over frozen sentence states: per query, a distribution over the episode's
+events (the one whose value answers it) and "unknown".
+
+Two ways to tell which events are about the asked key (the *mode*):
+
+* ``oracle``: the key ids of the IR are given (an event's id is the key its sentence names);
+* ``text``: no ids; a learned name tagger marks the word pieces of each sentence that name an
+  entity, and a token-level MaxSim over those name spans (cosine of the frozen token states plus
+  an exact word-piece identity channel) scores each (question, event) pair.
+
+Two ways to turn those matches into an answer (the *head*):
+
+* ``replay``: the structured soft-replay head.  Small readers classify each event (set / delete /
+  no change) and each question (ask, version ordinal k); a differentiable replay of the matched
+  sets and deletes gives the latest value, the one before it, or the k-th, or unknown.  The
+  replay rules are built in; only the readers and the matcher learn.
+* ``transformer``: a generic two-layer transformer over [question; events], each event token
+  carrying its sentence state, its match with the question and its rank from the end; it
+  learns the replay itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memgen.bridge.episodes import ASKS, EVENT_TYPES, K_MAX
+
+MODES = ("oracle", "text")
+HEADS = ("replay", "transformer")
+EPS = 1e-6
+
+
+@dataclass
+class Block:
+    """One episode's inputs (E events, Q queries, D dims) and, in training, its labels."""
+
+    ev_vec: torch.Tensor  # (E, D) pooled
+    ev_tok: torch.Tensor  # (E, Le, D) word-piece states
+    ev_ids: torch.Tensor  # (E, Le) word-piece ids, -1 pad
+    q_vec: torch.Tensor  # (Q, D)
+    q_tok: torch.Tensor  # (Q, Lq, D)
+    q_ids: torch.Tensor  # (Q, Lq)
+    ev_key: torch.Tensor  # (E,) the key each sentence names (oracle mode only)
+    q_key: torch.Tensor  # (Q,)
+    valid: torch.Tensor  # (Q, E) bool: the event comes before the query
+    ev_type: torch.Tensor | None = None  # (E,) index into EVENT_TYPES
+    ask: torch.Tensor | None = None  # (Q,) index into ASKS
+    k: torch.Tensor | None = None  # (Q,) version ordinal - 1, or -100
+    gold: torch.Tensor | None = None  # (Q,) event index, E for unknown
+    ev_name: torch.Tensor | None = None  # (E, Le) 1 on name word pieces, -1 where not known
+    q_name: torch.Tensor | None = None  # (Q, Lq)
+    match_features: torch.Tensor | None = None  # (Q, E, 4) TextMatcher.features, stored once its tagger is trained
+
+    @property
+    def ev_mask(self) -> torch.Tensor:
+        return self.ev_ids >= 0
+
+    @property
+    def q_mask(self) -> torch.Tensor:
+        return self.q_ids >= 0
+
+
+class AttnPool(nn.Module):
+    """[pooled; learned attention pool of the word pieces]: (R, D), (R, L, D) -> (R, 2D)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, vec: torch.Tensor, tok: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        w = self.score(tok).squeeze(-1).masked_fill(~mask, -1e4).softmax(-1)  # (R, L)
+        return torch.cat([vec, torch.einsum("rl,rld->rd", w, tok)], -1)
+
+
+class TextMatcher(nn.Module):
+    """Key match from text alone: (Q, E) logits that question q and event e name the same key.
+
+    The tagger marks name word pieces (trained on the name labels alone); the similarity of two
+    pieces is the cosine of their frozen states plus, with ``exact``, 1 for the same word piece
+    (the exact-identity channel).  MaxSim both ways over the name spans, as a mean and as the
+    worst-matched piece, feeds a small MLP."""
+
+    GAP = 2.0  # how far a piece outside the name spans is pushed down
+
+    def __init__(self, dim: int, exact: bool = True, hidden: int = 32):
+        super().__init__()
+        self.tag = nn.Linear(dim, 1)
+        self.use_exact = exact
+        self.out = nn.Sequential(nn.Linear(4, hidden), nn.GELU(), nn.Linear(hidden, 1))
+
+    def names(self, b: Block) -> tuple[torch.Tensor, torch.Tensor]:
+        """Name logits of the questions' (Q, Lq) and the events' (E, Le) word pieces."""
+        return self.tag(b.q_tok).squeeze(-1), self.tag(b.ev_tok).squeeze(-1)
+
+    @torch.no_grad()
+    def features(self, b: Block) -> torch.Tensor:
+        """(Q, E, 4) MaxSim features over the tagger's name spans (constants: the states are frozen)."""
+        nq, ne = self.names(b)
+        wq, we = torch.sigmoid(nq) * b.q_mask, torch.sigmoid(ne) * b.ev_mask  # soft name spans
+        s = torch.einsum("qld,emd->qelm", F.normalize(b.q_tok, dim=-1), F.normalize(b.ev_tok, dim=-1))
+        if self.use_exact:
+            s = s + (b.q_ids[:, None, :, None] == b.ev_ids[None, :, None, :]).float()  # (Q, E, Lq, Le)
+        g = self.GAP
+        fwd = (s - g * (1 - we)[None, :, None, :]).masked_fill(~b.ev_mask[None, :, None, :], -1e4).amax(-1)
+        bwd = (s - g * (1 - wq)[:, None, :, None]).masked_fill(~b.q_mask[:, None, :, None], -1e4).amax(-2)
+        return torch.stack([
+            (fwd * wq[:, None]).sum(-1) / wq.sum(-1).clamp(min=EPS)[:, None],  # (Q, E) mean over the question's name
+            (bwd * we[None]).sum(-1) / we.sum(-1).clamp(min=EPS)[None],  # (Q, E) mean over the event's name
+            (fwd + g * (1 - wq)[:, None] + 1e4 * ~b.q_mask[:, None]).amin(-1),  # worst-matched name piece
+            (bwd + g * (1 - we)[None] + 1e4 * ~b.ev_mask[None]).amin(-1),
+        ], -1)
+
+    def forward(self, b: Block) -> torch.Tensor:
+        """(Q, E) match logits; ``b.match_features`` if a trainer stored them, else computed."""
+        feats = b.match_features if b.match_features is not None else self.features(b)
+        return self.out(feats).squeeze(-1)
+
+
+def soft_replay(p_type: torch.Tensor, match: torch.Tensor, valid: torch.Tensor, p_ask: torch.Tensor,
+                p_k: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities (Q, E + 1) over events and unknown (last) from soft event types
+    (E, 3), matches (Q, E), ask (Q, 3) and ordinal (Q, K) probabilities.
+
+    Each event independently sets the key (``ps``), deletes it (``pd``) or leaves it.  latest:
+    the last set with nothing after it; previous: the set before the last, the last still
+    standing; version k: a set with k - 1 sets before it, the key still holding a value."""
+    ps = (p_type[None, :, 0] * match * valid).clamp(EPS, 1 - EPS)  # (Q, E)
+    pd = (p_type[None, :, 1] * match * valid).clamp(EPS, 1 - EPS)
+    log_none = (1 - ps - pd).clamp(min=EPS).log()
+    after = log_none.flip(-1).cumsum(-1).flip(-1) - log_none  # (Q, E): log P(no change after e)
+    latest = ps * after.exp()
+    held = latest.sum(-1, keepdim=True).clamp(max=1)  # P(the key holds a value at the query)
+    log_keep = (1 - ps).log()
+    S = log_keep.cumsum(-1)  # (Q, E)
+    term = latest.clamp(min=1e-30).log() + S - log_keep  # log latest_a + S_{a-1}
+    R = term.flip(-1).logcumsumexp(-1).flip(-1)
+    R = torch.cat([R[:, 1:], torch.full_like(R[:, :1], -math.inf)], -1)  # over a > e
+    previous = ps * (R - S).exp()
+    counts = torch.zeros_like(p_k)  # (Q, K): P(c sets before e)
+    counts[:, 0] = 1
+    version = []
+    for e in range(ps.shape[1]):
+        version.append((counts * p_k).sum(-1) * ps[:, e])
+        counts = counts * (1 - ps[:, e:e + 1]) + F.pad(counts[:, :-1], (1, 0)) * ps[:, e:e + 1]
+    version = torch.stack(version, -1) * held if version else torch.zeros_like(ps)
+    dist = (p_ask[:, 0:1] * latest + p_ask[:, 1:2] * previous + p_ask[:, 2:3] * version) * valid  # (Q, E)
+    dist = torch.cat([dist, (1 - dist.sum(-1, keepdim=True)).clamp(min=EPS)], -1)
+    return (dist / dist.sum(-1, keepdim=True)).clamp(min=1e-12).log()
+
+
+class ReplayHead(nn.Module):
+    """Event and question readers feeding :func:`soft_replay`."""
+
+    def __init__(self, dim: int, hidden: int = 128, k_max: int = K_MAX):
+        super().__init__()
+        self.ev_pool, self.q_pool = AttnPool(dim), AttnPool(dim)
+        self.ev_mlp = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, len(EVENT_TYPES)))
+        self.q_mlp = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU())
+        self.ask, self.k = nn.Linear(hidden, len(ASKS)), nn.Linear(hidden, k_max)
+
+    def forward(self, b: Block, match_logits: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        type_logits = self.ev_mlp(self.ev_pool(b.ev_vec, b.ev_tok, b.ev_mask))  # (E, 3)
+        h = self.q_mlp(self.q_pool(b.q_vec, b.q_tok, b.q_mask))  # (Q, H)
+        ask_logits, k_logits = self.ask(h), self.k(h)
+        logp = soft_replay(type_logits.softmax(-1), torch.sigmoid(match_logits), b.valid,
+                           ask_logits.softmax(-1), k_logits.softmax(-1))
+        return logp, {"type": type_logits, "ask": ask_logits, "k": k_logits}
+
+
+def _sinusoid(pos: torch.Tensor, d: int) -> torch.Tensor:
+    """(..., ) integer positions -> (..., d) sin/cos features."""
+    freq = torch.exp(-math.log(1e4) * torch.arange(0, d, 2, dtype=torch.float32) / d)
+    ang = pos[..., None].float() * freq
+    return torch.cat([ang.sin(), ang.cos()], -1)
+
+
+class TransformerHead(nn.Module):
+    """A generic pointer transformer over [question; events] per query."""
+
+    def __init__(self, dim: int, d: int = 96, layers: int = 2, heads: int = 4, k_max: int = K_MAX):
+        super().__init__()
+        self.d = d
+        self.ev_pool, self.q_pool = AttnPool(dim), AttnPool(dim)
+        self.ev_in, self.q_in, self.match_in = nn.Linear(2 * dim, d), nn.Linear(2 * dim, d), nn.Linear(1, d)
+        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.point, self.unknown = nn.Linear(d, 1), nn.Linear(d, 1)
+        self.type, self.ask, self.k = nn.Linear(d, len(EVENT_TYPES)), nn.Linear(d, len(ASKS)), nn.Linear(d, k_max)
+
+    def forward(self, b: Block, match_logits: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        Q, E = b.valid.shape
+        rank = b.valid.flip(-1).cumsum(-1).flip(-1) - 1  # (Q, E): valid events after e
+        ev = self.ev_in(self.ev_pool(b.ev_vec, b.ev_tok, b.ev_mask))[None]  # (1, E, d)
+        x_ev = ev + self.match_in(match_logits[..., None]) + _sinusoid(rank.clamp(min=0), self.d)  # (Q, E, d)
+        x_q = self.q_in(self.q_pool(b.q_vec, b.q_tok, b.q_mask))[:, None]  # (Q, 1, d)
+        pad = torch.cat([torch.zeros(Q, 1, dtype=torch.bool), ~b.valid], 1)  # (Q, 1 + E)
+        h = self.blocks(torch.cat([x_q, x_ev], 1), src_key_padding_mask=pad)  # (Q, 1 + E, d)
+        logits = torch.cat([self.point(h[:, 1:]).squeeze(-1).masked_fill(~b.valid, -1e4), self.unknown(h[:, 0])], -1)
+        return logits.log_softmax(-1), {"type": self.type(h[:, 1:]), "ask": self.ask(h[:, 0]), "k": self.k(h[:, 0])}
+
+
+class BridgeModel(nn.Module):
+    """A mode's matcher and a head: ``forward(block)`` -> (log-probs (Q, E + 1), aux logits)."""
+
+    def __init__(self, mode: str, head: str, dim: int, *, exact: bool = True, k_max: int = K_MAX):
+        super().__init__()
+        self.mode, self.head_name = mode, head
+        self.matcher = TextMatcher(dim, exact) if mode == "text" else None
+        self.head = ReplayHead(dim, k_max=k_max) if head == "replay" else TransformerHead(dim, k_max=k_max)
+
+    def forward(self, b: Block) -> tuple[torch.Tensor, dict]:
+        if self.matcher is None:  # oracle: the given ids decide, as logits of +-8
+            match, aux = 16.0 * (b.q_key[:, None] == b.ev_key[None, :]).float() - 8.0, {}
+        else:
+            match = self.matcher(b)
+            aux = {"match": match}
+        logp, more = self.head(b, match)
+        return logp, {**aux, **more}
+
+
+def name_loss(matcher: TextMatcher, b: Block) -> torch.Tensor:
+    """BCE of the tagger against the name labels (word pieces of the key's surface)."""
+    terms = []
+    for logits, labels in zip(matcher.names(b), (b.q_name, b.ev_name), strict=True):
+        known = labels >= 0
+        if known.any():
+            terms.append(F.binary_cross_entropy_with_logits(logits[known], labels[known]))
+    return sum(terms) if terms else torch.zeros(())
+
+
+def loss(model: BridgeModel, b: Block, aux: bool = True) -> tuple[torch.Tensor, dict]:
+    """Pointer NLL at the gold event (or unknown), plus, with ``aux`` (training only), the
+    auxiliary labels from the IR: event type, ask, version ordinal and, in text mode, which
+    events name the asked key."""
+    logp, out = model(b)
+    terms = {"pointer": F.nll_loss(logp, b.gold)}
+    if aux:
+        t = out["type"]
+        terms["type"] = F.cross_entropy(t.reshape(-1, t.shape[-1]), b.ev_type.expand(t.shape[:-1]).reshape(-1))
+        terms["ask"] = F.cross_entropy(out["ask"], b.ask)
+        if (b.k >= 0).any():
+            terms["k"] = F.cross_entropy(out["k"], b.k, ignore_index=-100)
+        if "match" in out:
+            same = (b.q_key[:, None] == b.ev_key[None, :]).float()
+            terms["match"] = F.binary_cross_entropy_with_logits(out["match"][b.valid], same[b.valid])
+    return sum(terms.values()), {k: float(v.detach()) for k, v in terms.items()}

@@ -1,0 +1,55 @@
+"""The dispatch: MEMGEN_TRITON picks the kernel or the reference, and a setting that cannot work
+is one clear error, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from memgen import kernels
+from memgen.format.errors import UsageError
+
+
+def test_auto_runs_the_reference_on_cpu_tensors_and_zero_always(monkeypatch):
+    x = torch.zeros(1)
+    for m in ("auto", "0", ""):
+        monkeypatch.setenv("MEMGEN_TRITON", m)
+        assert not kernels.use_triton("slot_read", x)
+    monkeypatch.setenv("MEMGEN_TRITON", "1")
+    assert kernels.use_triton("slot_read", x) and kernels.interpreted()
+
+
+def test_an_unknown_setting_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("MEMGEN_TRITON", "fast")
+    with pytest.raises(UsageError, match="MEMGEN_TRITON must be one of 0, 1, auto"):
+        kernels.slot_read(torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 1, 2),
+                          torch.ones(1, 1, dtype=torch.bool))
+
+
+def test_bad_selection_arguments_are_usage_errors():
+    q = torch.zeros(1, 1, 1, 2)
+    with pytest.raises(UsageError, match="reduce must be one of mean, max"):
+        kernels.select_blocks(q, q, torch.zeros(1, 1, dtype=torch.long), 4, 1, "median")
+    with pytest.raises(UsageError, match="block must be at least 1"):
+        kernels.select_blocks(q, q, torch.zeros(1, 1, dtype=torch.long), 0, 1)
+
+
+def test_forcing_the_kernels_on_cpu_without_the_interpreter_says_how_in_one_line():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"} | {"MEMGEN_TRITON": "1"}
+    code = ("import torch; from memgen import kernels; from memgen.format.errors import UsageError\n"
+            "try: kernels.use_triton('slot_read', torch.zeros(1))\n"
+            "except UsageError as e: print(e.message)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("(or use MEMGEN_TRITON=auto)"), out.stderr[-500:]
+    assert "TRITON_INTERPRET=1" in out.stdout and len(out.stdout.strip().splitlines()) == 1
+
+
+def test_the_models_import_without_loading_triton():
+    code = ("import sys; import memgen.memslot_ref.model, memgen.baselines.topk_attention\n"
+            "print('triton' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-500:]
