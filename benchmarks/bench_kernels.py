@@ -157,7 +157,7 @@ def bench_slot_read(args, device: str, dtype: torch.dtype, rows: list[dict]) -> 
 
 
 def bench_slot_write(args, device: str, dtype: torch.dtype, rows: list[dict]) -> None:
-    B, S, E, DV = 64, 512, 8, 64
+    B, S, E, DV = 64 if device == "cuda" else 8, 512, 8, 64
     for N in (256, 1024):
         values = torch.randn(B, S, E, DV, device=device, requires_grad=True)
         count = torch.randint(0, E, (B, S), device=device)
@@ -262,13 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--op", choices=[*BENCHES, "all"], default="all")
-    p.add_argument("--max-length", type=int, default=LENGTHS[-1] if cuda else 16384,
-                   help="longest T (default: 1M on CUDA, 16K on a CPU)")
+    p.add_argument("--max-length", type=int, default=LENGTHS[-1] if cuda else 4096,
+                   help="longest T (default: 1M on CUDA, 4K on a CPU)")
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--head-dim", type=int, default=64)
     p.add_argument("--top-k", type=int, default=16 if cuda else 1,
                    help="selected blocks per query (default: 16 on CUDA, as NSA; 1 on a CPU, as the models)")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=5 if cuda else 3, help="timed runs per case (default: 5, 3 on a CPU)")
     memory = 0.6 * torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else 4.0
     p.add_argument("--memory-gb", type=float, default=memory,
                    help="skip a case needing more (default: 60%% of the GPU, 4 on a CPU)")

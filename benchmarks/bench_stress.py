@@ -42,13 +42,13 @@ def markdown(s: dict) -> str:
     rows = [[f"`{m}`", *(_cell(c) for c in cells), *figures] for m, cells, figures in table.by_model()]
     lines = [markdown_table(header, rows)]
     models = list(s["models"])
-    hybrid = "hybrid" if "hybrid" in models else None
     lines.append("")
-    if hybrid:
-        h = s["models"][hybrid]
-        lines.append(f"- `{hybrid}` pooled: {h['episodes_correct']}/{h['episodes']} episodes fully correct, "
-                     f"{h['correct']}/{h['queries']} queries; routes "
-                     + ", ".join(f"{r} {n}" for r, n in h["routes"].items()))
+    for m in models:
+        if m == "hybrid" or m.split(":")[0] == "memslot_ref":
+            h = s["models"][m]
+            lines.append(f"- `{m}` pooled: {h['episodes_correct']}/{h['episodes']} episodes fully correct, "
+                         f"{h['correct']}/{h['queries']} queries; routes "
+                         + ", ".join(f"{r} {n}" for r, n in h["routes"].items()))
     for m in models:
         lo, hi = s["models"][m]["active_chunks"]
         if hi:
@@ -56,7 +56,8 @@ def markdown(s: dict) -> str:
     if "generate_seconds" in s:  # a stress report (an eval summary.json has no generation)
         lines.append(f"- wall time {s['seconds']:.1f} s (generate {s['generate_seconds']:.1f} s, evaluate "
                      f"{s['eval_seconds']:.1f} s, of which reading and parsing {s['parse_seconds']:.1f} s); "
-                     f"peak RSS {s['peak_rss_bytes'] / 2**20:,.0f} MiB")
+                     + (f"CPU time {s['cpu_seconds']:.1f} s; " if "cpu_seconds" in s else "")
+                     + f"peak RSS {s['peak_rss_bytes'] / 2**20:,.0f} MiB")
         lines += [f"- {'met' if c['met'] else 'MISSED'}: {c['check']}" for c in s["checks"]]
     return "\n".join(lines)
 

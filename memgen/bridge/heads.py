@@ -54,6 +54,8 @@ class Block:
     gold: torch.Tensor | None = None  # (Q,) event index, E for unknown
     ev_name: torch.Tensor | None = None  # (E, Le) 1 on name word pieces, -1 where not known
     q_name: torch.Tensor | None = None  # (Q, Lq)
+    ev_df: torch.Tensor | None = None  # (E, Le, 2) how common each word piece is in the episode's events, questions
+    q_df: torch.Tensor | None = None  # (Q, Lq, 2)
     match_features: torch.Tensor | None = None  # (Q, E, 4) TextMatcher.features, stored once its tagger is trained
 
     @property
@@ -90,12 +92,23 @@ class TextMatcher(nn.Module):
     def __init__(self, dim: int, exact: bool = True, hidden: int = 32):
         super().__init__()
         self.tag = nn.Linear(dim, 1)
+        # how common a piece is in its episode says "name" in any domain: names recur in a few
+        # sentences, the phrasing's words in most
+        self.tag_df = nn.Sequential(nn.Linear(2, 16), nn.GELU(), nn.Linear(16, 1))
         self.use_exact = exact
         self.out = nn.Sequential(nn.Linear(4, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
-    def names(self, b: Block) -> tuple[torch.Tensor, torch.Tensor]:
-        """Name logits of the questions' (Q, Lq) and the events' (E, Le) word pieces."""
-        return self.tag(b.q_tok).squeeze(-1), self.tag(b.ev_tok).squeeze(-1)
+    def names(self, b: Block, drop_states: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Name logits of the questions' (Q, Lq) and the events' (E, Le) word pieces.  In
+        training, ``drop_states`` of the sentences are tagged from the piece counts alone, so
+        that path learns to stand on its own in a domain never seen."""
+        out = []
+        for tok, df in ((b.q_tok, b.q_df), (b.ev_tok, b.ev_df)):
+            state = self.tag(tok).squeeze(-1)  # (R, L)
+            if drop_states:
+                state = state * (torch.rand(state.shape[0], 1) >= drop_states)
+            out.append(state + self.tag_df(df).squeeze(-1))
+        return out[0], out[1]
 
     @torch.no_grad()
     def features(self, b: Block) -> torch.Tensor:
@@ -190,7 +203,7 @@ class TransformerHead(nn.Module):
         layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.point, self.unknown = nn.Linear(d, 1), nn.Linear(d, 1)
-        self.type, self.ask, self.k = nn.Linear(d, len(EVENT_TYPES)), nn.Linear(d, len(ASKS)), nn.Linear(d, k_max)
+        self.event_type, self.ask, self.k = nn.Linear(d, len(EVENT_TYPES)), nn.Linear(d, len(ASKS)), nn.Linear(d, k_max)
 
     def forward(self, b: Block, match_logits: torch.Tensor) -> tuple[torch.Tensor, dict]:
         Q, E = b.valid.shape
@@ -201,7 +214,7 @@ class TransformerHead(nn.Module):
         pad = torch.cat([torch.zeros(Q, 1, dtype=torch.bool), ~b.valid], 1)  # (Q, 1 + E)
         h = self.blocks(torch.cat([x_q, x_ev], 1), src_key_padding_mask=pad)  # (Q, 1 + E, d)
         logits = torch.cat([self.point(h[:, 1:]).squeeze(-1).masked_fill(~b.valid, -1e4), self.unknown(h[:, 0])], -1)
-        return logits.log_softmax(-1), {"type": self.type(h[:, 1:]), "ask": self.ask(h[:, 0]), "k": self.k(h[:, 0])}
+        return logits.log_softmax(-1), {"type": self.event_type(h[:, 1:]), "ask": self.ask(h[:, 0]), "k": self.k(h[:, 0])}
 
 
 class BridgeModel(nn.Module):
@@ -223,10 +236,10 @@ class BridgeModel(nn.Module):
         return logp, {**aux, **more}
 
 
-def name_loss(matcher: TextMatcher, b: Block) -> torch.Tensor:
+def name_loss(matcher: TextMatcher, b: Block, drop_states: float = 0.5) -> torch.Tensor:
     """BCE of the tagger against the name labels (word pieces of the key's surface)."""
     terms = []
-    for logits, labels in zip(matcher.names(b), (b.q_name, b.ev_name), strict=True):
+    for logits, labels in zip(matcher.names(b, drop_states), (b.q_name, b.ev_name), strict=True):
         known = labels >= 0
         if known.any():
             terms.append(F.binary_cross_entropy_with_logits(logits[known], labels[known]))

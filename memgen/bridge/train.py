@@ -7,6 +7,7 @@ seeds and episodes, the parameters, the encoder fingerprint and the file's sha25
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,18 @@ def _surfaces(ep: BridgeEpisode) -> tuple[list[str], list[str]]:
     return ev, [key_surface(ep.domain, k) for k in ep.query_key]
 
 
+def _piece_counts(ev_ids: torch.Tensor, q_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per word piece, the share of the episode's events and of its questions that hold it,
+    on a log scale: (E, Le, 2) and (Q, Lq, 2)."""
+    size = int(max(ev_ids.max(), q_ids.max(), 0)) + 2
+    shares = []
+    for ids in (ev_ids, q_ids):
+        hold = torch.zeros(ids.shape[0], size).scatter_(1, ids.clamp(min=-1) + 1, 1.0)[:, 1:]  # (R, V): pad dropped
+        shares.append(torch.log1p(hold.sum(0)) / math.log1p(ids.shape[0]))  # (V,)
+    table = torch.stack(shares, -1)  # (V, 2)
+    return table[ev_ids.clamp(min=0)], table[q_ids.clamp(min=0)]
+
+
 def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
     """Episode ``i`` of ``enc`` as a :class:`Block` (with its training labels if ``labels``)."""
     ep, (er, qr) = enc.episodes[i], enc.rows[i]
@@ -84,6 +97,7 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
     valid = (starts[:, None] < 0) | (ends[None, :] <= starts[:, None])  # (Q, E)
     b = Block(enc.states.pooled[er].float(), ev_tok, ev_ids, enc.states.pooled[qr].float(), q_tok, q_ids,
               torch.tensor(ep.named_keys), torch.tensor(ep.query_key), valid)
+    b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids)
     if labels:
         E = len(ep.events)
         b.ev_type, b.ask = torch.tensor(ep.event_type), torch.tensor(ep.asks)
@@ -188,3 +202,22 @@ def load_head(path: str | Path) -> tuple[BridgeModel, dict]:
     except Exception as e:  # json, pickle-free torch.load and load_state_dict each raise their own types
         raise DataError(f"head {path}: cannot read it ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     return model.eval(), meta
+
+
+#: the domain no shipped head is trained on, so a held-out-domain row can be measured
+HELD_OUT_DOMAIN = "lab_notebook"
+FAMILIES = ("write", "overwrite", "version", "distractor", "no_write_signal", "discard", "mixed")
+
+
+def training_set(episodes: int, length: int = 2048, seed: int | None = None) -> list[BridgeEpisode]:
+    """The shipped heads' training episodes: ``episodes`` per (family, domain) at ``length``
+    tokens over every domain but :data:`HELD_OUT_DOMAIN`, plus ``2 * episodes`` version episodes
+    of one key with 32 values and 24 questions each, so that the ordinals 1..K_MAX are asked."""
+    from memgen.bridge.episodes import TRAIN_SEED, training_episodes
+    from memgen.render.text.domain import available_domains
+
+    doms = [d for d in available_domains() if d != HELD_OUT_DOMAIN]
+    seed = TRAIN_SEED if seed is None else seed
+    return (training_episodes(FAMILIES, [length], episodes, domains=doms, seed=seed)
+            + training_episodes(["version"], [length], 2 * episodes, domains=doms, seed=seed + 1, keys=1,
+                                overwrites=K_MAX - 1, queries=24))

@@ -15,6 +15,7 @@ from memgen.cli import audit, ecosystem, generate, models, score, train
 from memgen.cli.common import _fail, outside_error
 from memgen.cli.discover import info_command, list_command
 from memgen.cli.select import select_command
+from memgen.cli.bridge import bridge_group
 from memgen.format.errors import MemgenError
 
 
@@ -58,5 +59,5 @@ def main() -> None:
 # Every command, in the order of the data path; each module imports its library only when run.
 for _command in (generate.generate, generate.verify, generate.show, models.eval_command, models.stress_command,
                  score.score, ecosystem.publish_command, ecosystem.export_command, ecosystem.run_command,
-                 train.train_command, audit.audit, select_command, list_command, info_command):
+                 train.train_command, audit.audit, select_command, list_command, info_command, bridge_group):
     main.add_command(_command)

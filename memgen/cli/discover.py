@@ -72,40 +72,47 @@ def family_defaults(length: int) -> dict[str, dict]:
             for name, fn in FAMILIES.items()}
 
 
-def catalogue(length: int) -> dict[str, object]:
-    """What ``memgen list`` prints: every registered family, rendering, domain, tokenizer, model
-    and (where :mod:`memgen.selection` is installed) selector, with their knobs and defaults."""
-    import memgen.render  # noqa: F401  (registers the renderings)
-    from memgen.evaluation.zoo import available_models
-    from memgen.format.errors import MemgenError
-    from memgen.models.registry import MODELS
-    from memgen.render.registry import RENDERINGS
-    from memgen.render.text.domain import available_domains, load_domain
-    from memgen.render.text.tokenizers import NAMES
+def catalogue(length: int, sections: tuple[str, ...] = SECTIONS) -> dict[str, object]:
+    """What ``memgen list`` prints for ``sections``: the registered families, renderings,
+    domains, tokenizers, models and (where :mod:`memgen.selection` is installed) selectors,
+    with their knobs and defaults."""
+    cat: dict[str, object] = {"length": length}
+    if "families" in sections:
+        cat["families"] = family_defaults(length)
+    if "renderings" in sections:
+        import memgen.render  # noqa: F401  (registers the renderings)
+        from memgen.render.registry import RENDERINGS
 
-    domains = {}
-    for d in available_domains():
+        cat["renderings"] = {name: described(name, fn) for name, fn in RENDERINGS.items()}
+    if "domains" in sections:
+        from memgen.format.errors import MemgenError
+        from memgen.render.text.domain import available_domains, load_domain
+
+        cat["domains"] = {}
+        for d in available_domains():
+            try:  # loading checks the domain: a broken one says so here, not in the middle of a run
+                cat["domains"][d] = load_domain(d).description
+            except MemgenError as e:
+                cat["domains"][d] = f"(cannot be loaded: {e.message})"
+    if "tokenizers" in sections:
+        from memgen.render.text.tokenizers import NAMES
+
+        cat["tokenizers"] = {**{n: f"OpenAI's {n}_base BPE (tiktoken), offline" for n in NAMES},
+                             "PATH": "a local Hugging Face tokenizer.json, or a folder holding one"}
+    if "models" in sections:
+        from memgen.evaluation.zoo import available_models
+        from memgen.models.registry import MODELS
+
+        cat["models"] = {n: {"description": described(n, MODELS[n]), "knobs": _knobs(dataclasses.fields(MODELS[n]))}
+                         for n in available_models()}
+    if "selectors" in sections:
         try:
-            domains[d] = load_domain(d).description
-        except MemgenError as e:
-            domains[d] = f"(cannot be loaded: {e.message})"
-    cat: dict[str, object] = {
-        "length": length,
-        "families": family_defaults(length),
-        "renderings": {name: described(name, fn) for name, fn in RENDERINGS.items()},
-        "domains": domains,
-        "tokenizers": {**{n: f"OpenAI's {n}_base BPE (tiktoken), offline" for n in NAMES},
-                       "PATH": "a local Hugging Face tokenizer.json, or a folder holding one"},
-        "models": {n: {"description": described(n, MODELS[n]), "knobs": _knobs(dataclasses.fields(MODELS[n]))}
-                   for n in available_models()},
-    }
-    try:
-        import memgen.selection  # noqa: F401  (registers the selectors)
-        from memgen.selection.registry import SELECTORS
-    except ImportError:
-        return cat
-    cat["selectors"] = {n: {"description": described(n, c), "renderings": list(c.renderings),
-                            "knobs": _knobs(dataclasses.fields(c))} for n, c in SELECTORS.items()}
+            import memgen.selection  # noqa: F401  (registers the selectors)
+            from memgen.selection.registry import SELECTORS
+        except ImportError:
+            return cat
+        cat["selectors"] = {n: {"description": described(n, c), "renderings": list(c.renderings),
+                                "knobs": _knobs(dataclasses.fields(c))} for n, c in SELECTORS.items()}
     return cat
 
 
@@ -167,14 +174,14 @@ def list_command(sections: tuple[str, ...], length: int, as_json: bool) -> None:
       memgen list families --length 65536
       memgen list models --json
     """
-    cat = catalogue(length)
-    want = list(sections) or [s for s in SECTIONS if s in cat]
+    want = tuple(dict.fromkeys(sections)) or SECTIONS
+    cat = catalogue(length, want)
     if as_json:
-        sys.stdout.write(json.dumps({"length": length, **{s: cat[s] for s in want if s in cat}}, indent=1) + "\n")
+        sys.stdout.write(json.dumps(cat, indent=1) + "\n")
         return
     if "selectors" in want and "selectors" not in cat:
         out.print("selectors: memgen.selection is not installed")
-    _print_catalogue(cat, want)
+    _print_catalogue(cat, list(want))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +208,8 @@ def dataset_info(root: str | Path) -> dict:
         knobs = c.get("knobs")
         if not isinstance(knobs, dict):  # a manifest from before resolved knobs were stored
             try:
-                k = Knobs(**{**asked, "distractor_kinds": tuple(asked.get("distractor_kinds", Knobs().distractor_kinds))})
+                kinds = tuple(asked.get("distractor_kinds", Knobs().distractor_kinds))
+                k = Knobs(**{**asked, "distractor_kinds": kinds})
                 fam = family_knobs(k, c["family"], int(c["length"]))
                 knobs = resolved_knobs(get_family(c["family"])(fam, int(c["length"])), fam.query_position)
             except (TypeError, ValueError, KeyError) as e:

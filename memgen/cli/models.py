@@ -166,7 +166,8 @@ def print_stress(report: StressReport) -> None:
             console.print(f"active chunks per query, {label}: {a.min()}-{a.max()} (mean {a.mean():.2f})")
     console.print(f"wall time {report.seconds:.1f} s (generate {report.generate_seconds:.1f} s, "
               f"evaluate {report.eval_seconds:.1f} s, of which reading and parsing the streams "
-              f"{ev.parse_seconds:.1f} s); peak RSS {report.peak_rss / 2**20:,.0f} MiB")
+              f"{ev.parse_seconds:.1f} s); CPU time {report.cpu_seconds:.1f} s; peak RSS "
+              f"{report.peak_rss / 2**20:,.0f} MiB")
     for what, ok in report.checks():
         console.print(("[green]met[/green]  " if ok else "[red]MISSED[/red] ") + what)
     _print_notes(ev)

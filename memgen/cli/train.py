@@ -39,12 +39,14 @@ def _command(model: str, families: tuple[str, ...], length: int, minutes: float,
               show_default=True, help="lite: an auxiliary loss on the write/discard gates from the IR's events.")
 @click.option("--eval-every", type=float, default=30.0, show_default=True, help="Seconds between held-out evaluations.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads (0: torch's default).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: a CUDA GPU when torch sees one, else the CPU.")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="Checkpoint file to write (CKPT.pt; CKPT.json and CKPT.png beside it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(model: str, families: tuple[str, ...], length: int, minutes: float, steps: int, batch: int,
-                  lr: float, seed: int, supervision: str, eval_every: float, threads: int, out_path: Path,
-                  quiet: bool) -> None:
+                  lr: float, seed: int, supervision: str, eval_every: float, threads: int, device: str,
+                  out_path: Path, quiet: bool) -> None:
     """Train a learned model on episodes generated on the fly; write its checkpoint.
 
     \b
@@ -64,7 +66,7 @@ def train_command(model: str, families: tuple[str, ...], length: int, minutes: f
     output_file(out_path)  # refuse a folder or a device before any work
     cfg = TrainConfig(model=model, families=tuple(fams), length=length, batch=batch, lr=lr, minutes=minutes,
                       steps=steps, seed=seed, write_supervision=supervision, eval_every=eval_every,
-                      threads=threads)
+                      threads=threads, device=device)
     shown = ("all",) if tuple(fams) == ALL_FAMILIES else tuple(fams)
     command = _command(model, shown, length, minutes, steps, batch, lr, seed, supervision, out_path)
     result = _train(cfg, quiet)

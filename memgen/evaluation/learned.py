@@ -75,6 +75,8 @@ class LearnedModel:
     threads: int = 0
     #: the memory class of a plug-in (package.module:Class), as the user names it
     memory: str = ""
+    #: where the model runs: "cpu", or "cuda" (a GPU-only plug-in such as flash-linear-attention's layers)
+    device: str = "cpu"
 
     route = ROUTE_STATE
     #: not part of a run that names no model (torch, a checkpoint, and slow on millions of tokens)
@@ -90,6 +92,8 @@ class LearnedModel:
             v = getattr(self, knob)
             if not lo <= v <= hi:
                 raise ValueError(f"{knob} must be {lo:,} to {hi:,} (got {v:,})")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda (got {self.device!r})")
 
     def checkpoint_path(self) -> Path:
         path = Path(self.checkpoint).expanduser() if self.checkpoint else shipped_checkpoint(self.name)
@@ -118,6 +122,9 @@ class LearnedModel:
                              f"(max_length {self.max_length:,}); raise {self.name}:max_length=N")
         if self.threads:
             torch.set_num_threads(self.threads)
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"{self.name}: device=cuda, but torch sees no CUDA GPU here")
+        net.to(self.device)
         Q = batch.n_queries
         pred = np.full(Q, -1, dtype=np.int64)
         route = np.full(Q, self.route, dtype=np.int8)
@@ -135,10 +142,10 @@ class LearnedModel:
                 qr, qt = local[batch.query_row[qs]], slot[qs]
                 read = torch.zeros(ids.shape, dtype=torch.bool)
                 read[qr, qt] = True
-                with torch.no_grad():
-                    out, gates = self._run(net, torch.from_numpy(ids), read, qr, qt)
+                with torch.inference_mode():  # frozen weights: the front end's table form, no autograd records
+                    out, gates = self._run(net, torch.from_numpy(ids).to(self.device), read.to(self.device), qr, qt)
                     cls = net.front.logits(out).argmax(-1)
-                    pred[qs] = net.front.class_to_token(cls).numpy()
+                    pred[qs] = net.front.class_to_token(cls).cpu().numpy()
                 if gates is not None:
                     route[qs] = np.where(gates[0] >= 0.5, ROUTE_SLOT, ROUTE_FALLBACK)
                     active[qs] = gates[1]
@@ -156,19 +163,19 @@ class LearnedModel:
         for s in range(0, ids.shape[1], self.chunk):
             out, _, state = net(ids[:, s:s + self.chunk], read[:, s:s + self.chunk], state)
             c = (qt >= s) & (qt < s + self.chunk)
-            outs.append((np.flatnonzero(c), out[torch.from_numpy(qr[c]), torch.from_numpy(qt[c] - s)]))
+            outs.append((np.flatnonzero(c), out[torch.from_numpy(qr[c]), torch.from_numpy(qt[c] - s)].cpu()))
             trace = getattr(net.memory, "trace", None)
             if trace and "gate" in trace and c.any():
                 traced = True
                 qp, qm = trace["qpos"], trace["qmask"]
-                for b, j in zip(*np.nonzero(qm.numpy()), strict=True):
+                for b, j in zip(*np.nonzero(qm.cpu().numpy()), strict=True):
                     i = at[(int(b), int(qp[b, j]) + s)]
                     gate[i], blocks[i] = float(trace["gate"][b, j]), int(trace["blocks"][b, j])
         d = net.cfg.d_model
         res = torch.zeros(qr.size, d)
         for idx, o in outs:
             res[torch.from_numpy(idx)] = o
-        return res, ((gate, blocks) if traced else None)
+        return res.to(self.device), ((gate, blocks) if traced else None)
 
 
 @register_model("memslot_ref")

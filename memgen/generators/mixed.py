@@ -42,5 +42,5 @@ def balanced(f: KeyFacts) -> np.ndarray:
 def mixed(k: Knobs, length: int) -> Plan:
     n = pick(k.keys, scale(length))
     return plan(k, n, absent=max(1, n // 8), overwrites=int(0.8 * n), distractors=max(1, n // 3),
-                distract_absent=True, silent_share=0.4, deletes=max(1, n // 5), rewrite_share=0.5,
+                distract_absent=True, silent_share=0.4, deletes=max(1, (n + 2) // 5), rewrite_share=0.5,
                 ask_weights=(0.76, 0.12, 0.12), priority=balanced)

@@ -19,7 +19,6 @@ task folder is written atomically (a temporary folder beside it, renamed into pl
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,19 +180,15 @@ def load_docs(folder: str | Path, data_files: Mapping[str, Sequence[str]], **_me
 
 @dataclass
 class Export:
-    """What an export wrote: the destination, the tasks (config -> task name), the group,
-    rows written per config, and the configs left out (not text renderings)."""
+    """What an export wrote: the destination, the task of each config (config -> task name),
+    the task name (``group``), rows written per config, and the configs left out (not text
+    renderings)."""
 
     out: Path
     tasks: dict[str, str] = field(default_factory=dict)
     group: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-
-
-def task_name(prefix: str, config: str) -> str:
-    """The lm-eval task name of a config: ``<prefix>_<config>`` with ``-`` as ``_``."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}_{config}")
 
 
 def _utils_py(probes: Sequence[str], lengths: Sequence[int]) -> str:
@@ -317,10 +312,15 @@ def export_lm_eval(dataset: str | Path, out: str | Path, *, configs: Sequence[st
     selected passages of each context).  An earlier export at ``out`` is replaced; any other non-empty
     folder is refused."""
     _check_name(name)
+    if name == TAG:
+        raise UsageError(f"--name {name!r}: that is lm-eval's tag of every long-context task; choose another")
     if max_gen_toks is not None and not 1 <= max_gen_toks <= 1 << 20:
         raise UsageError("--max-gen-toks must be within 1..1048576")
     if any(not u for u in until):
         raise UsageError("--until: give non-empty stop strings")
+    if hub_name and episodes is not iter_episodes:
+        raise UsageError("--hub-name: the task reads the published rows as they are; it cannot also keep only "
+                         "selected passages (--select): export without --hub-name")
     ds, text, other = open_text_dataset(dataset, configs)
     source = _hub_source(ds, hub_name, text) if hub_name else None
     out = Path(out).expanduser().resolve()

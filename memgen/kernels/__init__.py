@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from functools import cache
 from types import ModuleType
 
 import torch
@@ -44,6 +45,7 @@ def mode() -> str:
     return m
 
 
+@cache
 def _kernels(op: str) -> ModuleType | None:
     try:
         return importlib.import_module(f"memgen.kernels.{op}.triton")
@@ -62,10 +64,9 @@ def use_triton(op: str, x: Tensor) -> bool:
     m = mode()
     if m == "0":
         return False
-    mod = _kernels(op)
     if m == "auto":
-        return mod is not None and x.is_cuda
-    if mod is None:
+        return x.is_cuda and _kernels(op) is not None  # a CPU run never imports triton
+    if _kernels(op) is None:
         raise UsageError("MEMGEN_TRITON=1 needs triton installed (pip install 'memgen[learned]' with triton)")
     if not x.is_cuda and not interpreted():
         raise UsageError("MEMGEN_TRITON=1 on CPU tensors needs Triton's interpreter: set TRITON_INTERPRET=1 "

@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: float = 30.0  # seconds between held-out evaluations
     heldout_per_probe: int = 100
     threads: int = 1
+    device: str = "auto"  # "auto": a CUDA GPU when torch sees one, else the CPU
     knobs: dict = field(default_factory=dict)  # the memory's own knobs
     frontend: dict = field(default_factory=dict)  # FrontEndConfig fields other than vocab
 
@@ -222,17 +223,27 @@ def memory_class(model: str) -> type:
         import importlib
 
         mod, _, cls = model.partition(":")
+        fla = mod.split(".")[0] == "fla"
         try:
             obj = getattr(importlib.import_module(mod), cls)
         except (ImportError, AttributeError) as e:
-            raise UsageError(f"--model {model}: cannot import it ({e})") from None
+            hint = "; flash-linear-attention: pip install flash-linear-attention (a CUDA GPU only)" if fla else ""
+            raise UsageError(f"--model {model}: cannot import it ({e}){hint}") from None
         import torch
+
+        from memgen.models.mixer import is_mixer, mixer_memory
 
         if not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
             raise UsageError(f"--model {model}: not a torch.nn.Module class")
+        if fla and not torch.cuda.is_available():
+            raise UsageError(f"--model {model}: flash-linear-attention layers run on a CUDA GPU; "
+                             "torch sees none here")
+        if is_mixer(obj):
+            return mixer_memory(obj)
         for need in ("initial_state", "forward"):
             if not hasattr(obj, need):
-                raise UsageError(f"--model {model}: a memory needs {need}() (docs/models.md)")
+                raise UsageError(f"--model {model}: a memory needs {need}(), or a mixer a hidden_size "
+                                 "argument (docs/models.md)")
         return obj
     raise UsageError(f"--model {model}: not a learned model; choose from {', '.join(MEMORIES)} "
                      "or give package.module:Class")
@@ -276,14 +287,27 @@ def query_logits(net, d: TokenData, device="cpu", chunk: int | None = None):
     return net.front.logits(out[q_row, q_slot])
 
 
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cpu" and "cuda" as given."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda (got {device!r})")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA GPU here")
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 def accuracy_per_probe(net, d: TokenData, keep: np.ndarray) -> dict[str, float]:
-    """Held-out accuracy per probe (and "all"), the model in eval mode (its inference form)."""
+    """Held-out accuracy per probe (and "all"), the model in eval mode (its inference form), on
+    the device its weights are on."""
     import torch
 
     was = net.training
     net.eval()
-    with torch.no_grad():
-        pred = query_logits(net, d, chunk=d.ids.shape[1]).argmax(-1).numpy()
+    with torch.inference_mode():
+        device = next(net.parameters()).device
+        pred = query_logits(net, d, device, chunk=d.ids.shape[1]).argmax(-1).cpu().numpy()
     net.train(was)
     right = (pred == d.q_class) & keep
     acc = {p: float(right[d.q_probe == i].sum() / max(1, (keep & (d.q_probe == i)).sum()))
@@ -294,20 +318,20 @@ def accuracy_per_probe(net, d: TokenData, keep: np.ndarray) -> dict[str, float]:
     return acc
 
 
-def train_step(net, opt, d: TokenData, supervised: bool) -> float:
+def train_step(net, opt, d: TokenData, supervised: bool, device="cpu") -> float:
     """One optimiser step on the batch ``d``: the answer loss (plus the memory's ``aux_loss``),
     gradients clipped at norm 1.  Returns the loss."""
     import torch
 
     from memgen.models.frontend import answer_loss
 
-    ids, read = _tensors(d, "cpu")
+    ids, read = _tensors(d, device)
     out, f, _ = net(ids, read)
-    logits = net.front.logits(out[torch.as_tensor(d.q_row), torch.as_tensor(d.q_slot)])
-    loss = answer_loss(logits, torch.as_tensor(d.q_class))
+    on = lambda x: torch.as_tensor(x, device=device)  # noqa: E731
+    logits = net.front.logits(out[on(d.q_row), on(d.q_slot)])
+    loss = answer_loss(logits, on(d.q_class))
     if hasattr(net.memory, "aux_loss"):
-        loss = loss + net.memory.aux_loss(f, torch.as_tensor(d.write_label), torch.as_tensor(d.discard_label),
-                                          supervised)
+        loss = loss + net.memory.aux_loss(f, on(d.write_label), on(d.discard_label), supervised)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -347,7 +371,8 @@ def train(cfg: TrainConfig, on_progress: Callable[[dict], None] | None = None,
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    net = build(cfg.model, cfg.knobs, cfg.frontend, vocab)
+    device = resolve_device(cfg.device)
+    net = build(cfg.model, cfg.knobs, cfg.frontend, vocab).to(device)
     heldout, keep = heldout_set(cfg.length, cfg.heldout_per_probe, cfg.seed, vocab, cfg.families)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
     supervised = cfg.write_supervision == "lite"
@@ -374,7 +399,7 @@ def train(cfg: TrainConfig, on_progress: Callable[[dict], None] | None = None,
         for g in opt.param_groups:
             g["lr"] = lr
         d = next(batches)
-        lv = train_step(net, opt, d, supervised)
+        lv = train_step(net, opt, d, supervised, device)
         step += 1
         tokens += d.ids.size
         loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv

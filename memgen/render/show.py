@@ -1,4 +1,6 @@
-"""A readable view of one episode (``memgen show``)."""
+"""A readable view of one episode (``memgen show``): for the text rendering, each event's sentence
+(its character span of ``context``) and each question as asked; for the token renderings, the
+ids and token spans."""
 
 from __future__ import annotations
 
@@ -18,7 +20,61 @@ def _traps(t: dict) -> str:
     return "; ".join(parts)
 
 
+def _text_traps(t: dict, where: dict[int, int]) -> str:
+    """Trap values as the events that stated them (``stale #3, #5``); the other keys' as a count."""
+    parts = [f"{name} " + ", ".join(f"#{where[v]}" if v in where else str(v) for v in vals)
+             for name, vals in t.items() if vals and name != "other_keys"]
+    if t.get("other_keys"):
+        parts.append(f"{len(t['other_keys'])} other keys")
+    return "; ".join(parts)
+
+
+def _sentence(context: str, start: int, end: int) -> str:
+    """The text at ``[start, end)`` of ``context`` (one line; empty for a span outside it)."""
+    if not 0 <= start <= end <= len(context):
+        return ""
+    return " ".join(context[start:end].split())
+
+
+def render_text_episode(console: Console, row: dict) -> None:
+    """A text episode: every event's sentence in reading order, then every question as the
+    prompt asks it, with its gold answer, probe and traps (as the events that stated them)."""
+    context = row["context"]
+    events = Table(title=f"events ({len(row['events'])}), in reading order", title_justify="left")
+    for col in ("#", "op", "version", "kind", "sentence", "at char"):
+        events.add_column(col, justify="right" if col in ("#", "version", "at char") else "left",
+                          no_wrap=col != "sentence", ratio=1 if col == "sentence" else None)
+    where: dict[int, int] = {}  # value id -> the event that stated it (a value names one event)
+    for i, e in enumerate(row["events"]):
+        if e["value"] >= 0:
+            where.setdefault(e["value"], i)
+        events.add_row(str(i), Text(e["op"], OP_STYLE.get(e["op"], "")), str(e["version"]), e["kind"],
+                       Text(_sentence(context, e["start"], e["end"])), f"{e['start']:,}")
+    console.print(events)
+    questions = row.get("questions") or []
+    queries = Table(title=f"questions ({len(row['queries'])})", title_justify="left")
+    for col in ("#", "question", "answer", "probe", "ask", "traps"):
+        queries.add_column(col, justify="right" if col == "#" else "left",
+                           ratio=1 if col in ("question", "traps") else None)
+    for n, q in enumerate(row["queries"]):
+        asked = questions[n] if n < len(questions) else ""
+        if q["start"] >= 0:  # an interleaved question: asked inside the log, where it stands
+            asked += f" (in the log at char {q['start']:,})"
+        ask = q["ask"] + (f" k={q['version']}" if q["ask"] == "version" else "")
+        queries.add_row(str(n + 1), Text(asked), Text(q["answer_text"]), q["probe"], ask,
+                        _text_traps(q["traps"], where))
+    console.print(queries)
+    console.print(Text(f"context: {len(context):,} characters, {row['length']:,} tokens "
+                       f"({row.get('tokenizer', '')}); domain {row.get('domain', '')}", "dim"))
+
+
 def render_episode(console: Console, row: dict, vocab: dict | None, show_tokens: bool = False) -> None:
+    if row["rendering"] == "text" and "context" in row:
+        console.print(Text.assemble(
+            (row["id"], "bold"), f"   family {row['family']}   rendering text   "
+            f"length {row['length']:,}/{row['target_length']:,}   seed {row['seed']}"))
+        render_text_episode(console, row)
+        return
     console.print(Text.assemble(
         (row["id"], "bold"), f"   family {row['family']}   rendering {row['rendering']}   "
         f"length {row['length']:,}/{row['target_length']:,}   seed {row['seed']}"))

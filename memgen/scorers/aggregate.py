@@ -64,7 +64,8 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
 
 def cell(k: int, n: int) -> dict:
     """{"correct", "total", "accuracy", "ci95"} for ``k`` of ``n`` (accuracy null when n = 0),
-    with the Wilson interval (questions taken as independent)."""
+    with the Wilson interval (questions taken as independent; a report's cells replace it by
+    the clustered one)."""
     lo, hi = wilson(k, n)
     return {"correct": int(k), "total": int(n), "accuracy": k / n if n else None,
             "ci95": [lo, hi] if n else None}
@@ -169,7 +170,7 @@ class _Cells:
         c = int(self.offsets[part]) + code
         n = int(self.total[c])
         k, k_lenient = int(self.right[0][c]), int(self.right[1][c])
-        out = {"correct": k, "total": n, "accuracy": k / n if n else None}
+        out = cell(k, n)
         ci, deff = clustered_interval(k, n, float(self.var[0][c]))
         out.update(ci95=list(ci) if n else None, design_effect=_round(deff), episodes=int(self.episodes[c]))
         ci, deff = clustered_interval(k_lenient, n, float(self.var[1][c]))
@@ -341,7 +342,7 @@ def outcome_cell(model: str, probe: str, counts: Sequence[int]) -> dict:
 @dataclass(frozen=True)
 class ProbeCell:
     """One cell of the models x probes table: ``correct`` of ``n`` queries, the most frequent
-    wrong outcome and its count, and the 95% Wilson interval where the source has one."""
+    wrong outcome and its count, and the 95% interval where the source has one."""
 
     correct: int
     n: int
@@ -422,7 +423,7 @@ class ProbeTable:
     @classmethod
     def from_report(cls, data: dict) -> ProbeTable:
         """From a :class:`Report`'s ``data``: its probes with queries, then "all" (each model's
-        overall accuracy), with Wilson intervals."""
+        overall accuracy), with their intervals (clustered by episode)."""
         def probe_cell(c: dict, outcomes: dict) -> ProbeCell:
             wrong, wrong_n = dominant_wrong([outcomes[o] for o in OUTCOMES])
             ci = tuple(c["ci95"]) if c["ci95"] else None

@@ -20,6 +20,7 @@ from memgen.scorers.normalise import (
     normalise,
     says_absent,
     strict_form,
+    strict_form_of,
     type_word_tokens,
 )
 from memgen.scorers.outcomes import PRED_ABSENT, PRED_OTHER, PRED_UNPARSED, Ragged
@@ -82,6 +83,8 @@ class _TextIndex:
         self._unloadable: set[int] = set()
         self.notes: list[str] = []
         self.ids: dict[str, int] = {}
+        self._norms: dict[str, str] = {}
+        self._forms: dict[tuple[int, str], int] = {}
         domain = pc.dictionary_encode(pa.array(frame.domain.tolist(), pa.string()))
         self.names = domain.dictionary.to_pylist()
         self.row_domain = _indices(domain)  # (R,) -1 outside the text rendering
@@ -89,7 +92,7 @@ class _TextIndex:
         self.type_words = [domain_type_words(n) for n in self.names] + [()]
         q_dom = self.row_domain[frame.row]
         gold = pc.dictionary_encode(pa.array(frame.answer_text, pa.string()))
-        self.gold_id = self.form_ids(q_dom, _indices(gold), gold.dictionary.to_pylist())
+        self.gold_id = self.form_ids(q_dom, _indices(gold), [normalise(t) for t in gold.dictionary.to_pylist()])
 
         text_q = frame.is_text()
         tr = frame.traps
@@ -168,12 +171,31 @@ class _TextIndex:
     def form_id(self, form: str) -> int:
         return self.ids.setdefault(form, len(self.ids))
 
-    def form_ids(self, dom: np.ndarray, idx: np.ndarray, texts: list[str | None]) -> np.ndarray:
-        """The strict form id of ``texts[idx[i]]`` in domain ``dom[i]``, each distinct pair once."""
-        n = max(len(texts), 1)
+    def form_ids(self, dom: np.ndarray, idx: np.ndarray, norms: list[str]) -> np.ndarray:
+        """The strict form id of the normalised text ``norms[idx[i]]`` in domain ``dom[i]``, each
+        distinct pair once."""
+        n = max(len(norms), 1)
         pairs, inv = np.unique((dom + 1) * n + np.maximum(idx, 0), return_inverse=True)
-        forms = [self.form_id(strict_form(texts[p % n] or "", self.type_words[p // n - 1])) for p in pairs.tolist()]
+        forms = []
+        for p in pairs.tolist():
+            d, norm = p // n - 1, norms[p % n]
+            fid = self._forms.get((d, norm))
+            if fid is None:
+                fid = self._forms[d, norm] = self.form_id(strict_form_of(norm, self.type_words[d]))
+            forms.append(fid)
         return np.asarray(forms, dtype=np.int64)[inv.reshape(-1)]
+
+    def normalised(self, texts: list[str]) -> list[str]:
+        """:func:`normalise` of each text, each distinct text once for every model scored on
+        the frame (models share most answers: the gold texts)."""
+        cache = self._norms
+        out = []
+        for t in texts:
+            norm = cache.get(t)
+            if norm is None:
+                norm = cache[t] = normalise(t)
+            out.append(norm)
+        return out
 
     def lookup(self, domain: np.ndarray, fid: np.ndarray) -> np.ndarray:
         """Value id whose strict form is ``fid`` in ``domain`` (PRED_OTHER where none is)."""
@@ -240,6 +262,24 @@ def domain_type_words(domain: str | None) -> tuple[tuple[str, ...], ...]:
     return (words,) if words else ()
 
 
+def strict_correct(answer: str | None, gold: str, domain: str | None = None) -> bool:
+    """Whether the text ``answer`` is ``correct`` for ``gold`` under strict scoring in ``domain``
+    (its type words dropped), as :func:`memgen.scorers.score` counts it: the same strict form
+    as the gold's, or, for an absent gold (``"unknown"``), an absent phrase.  For code that
+    checks one answer at a time (lm-eval's ``process_results``)."""
+    from memgen.format.codes import ABSENT_TEXT
+
+    if not answer:
+        return False
+    norm = normalise(answer)
+    if not norm:
+        return False
+    if gold == ABSENT_TEXT:
+        return is_absent(norm)
+    words = domain_type_words(domain)
+    return strict_form_of(norm, words) == strict_form(gold, words)
+
+
 def text_codes(frame: QueryFrame, queries: np.ndarray, texts: pa.Array | Sequence[str | None],
                value_surface: ValueSurface | None = None,
                notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -269,11 +309,11 @@ def text_codes(frame: QueryFrame, queries: np.ndarray, texts: pa.Array | Sequenc
     u = _indices(enc)
     null = u < 0
     dom = index.row_domain[frame.row[queries]]
-    norms = [normalise(t) for t in uniq]
+    norms = index.normalised(uniq)
     absent_u = np.fromiter((is_absent(n) for n in norms), dtype=bool, count=len(norms))
     empty_u = np.fromiter((not n for n in norms), dtype=bool, count=len(norms))
     u = np.maximum(u, 0)
-    fid = index.form_ids(dom, u, uniq)
+    fid = index.form_ids(dom, u, norms)
     found = index.lookup(dom, fid)
     strict = np.select(
         [null | empty_u[u], fid == index.gold_id[queries], absent_u[u]],

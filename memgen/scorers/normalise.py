@@ -123,7 +123,12 @@ def strict_form(text: str, type_words: Iterable[Sequence[str]] = ()) -> str:
     every occurrence of each of ``type_words`` (token tuples, :func:`type_word_tokens`) removed
     unless nothing would be left, joined by spaces.  "flight BA3792" and "BA 3792" are both
     "ba 3792" when "flight" is the domain's type word."""
-    tokens = answer_tokens(normalise(text))
+    return strict_form_of(normalise(text), type_words)
+
+
+def strict_form_of(normalised: str, type_words: Iterable[Sequence[str]] = ()) -> str:
+    """:func:`strict_form` of a text already :func:`normalise`-d."""
+    tokens = answer_tokens(normalised)
     for tw in type_words:
         tokens = _without(tokens, tuple(tw)) or tokens
     return " ".join(tokens)
@@ -163,13 +168,14 @@ def find_sequences(tokens: Sequence[str], table: dict[tuple[str, ...], int],
 
 #: absent phrases that are no evidence inside a longer answer: "na" is also a code's letters
 _NOT_LENIENT = frozenset({"na", "n a"})
-#: the absent phrases searched for inside an answer, as token tuples, longest first
-_ABSENT_SEQUENCES = tuple(sorted((answer_tokens(p) for p in ABSENT_PHRASES if p not in _NOT_LENIENT),
-                                 key=len, reverse=True))
+#: the absent phrases searched for inside an answer, as token tuples, by first token
+_ABSENT_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _seq in sorted((answer_tokens(p) for p in ABSENT_PHRASES if p not in _NOT_LENIENT), key=len, reverse=True):
+    _ABSENT_BY_FIRST.setdefault(_seq[0], []).append(_seq)
 
 
 def says_absent(tokens: Sequence[str]) -> bool:
     """True iff the answer's tokens hold an absent phrase (:data:`ABSENT_PHRASES` but "na" and
     "n/a") anywhere: "I'm afraid that is unknown", "The trip was deleted from the log"."""
     t = tuple(tokens)
-    return any(t[i:i + len(seq)] == seq for seq in _ABSENT_SEQUENCES for i in range(len(t) - len(seq) + 1))
+    return any(t[i:i + len(seq)] == seq for i, w in enumerate(t) for seq in _ABSENT_BY_FIRST.get(w, ()))

@@ -107,7 +107,7 @@ GENERATE_ARGS = ["--family", "discard,mixed", "--rendering", "chunk", "--length"
                  "--query-position", "interleaved", "--max-version", "40", "--depth", "0.1,0.9",
                  "--spacing", "powerlaw", "--alpha", "1.5", "--chunk-size", "64", "--layout-chunk", "32",
                  "--segments", "2", "--vocab-size", "8192", "--key-tokens", "128", "--key-length", "3",
-                 "--values", "512", "--tokenizer", "o200k", "--domain", "inventory"]
+                 "--values", "512", "--tokenizer", "o200k", "--domain", "inventory", "--format", "arrow"]
 
 
 def test_every_generate_option_reaches_the_request_and_the_output(tmp_path):
@@ -122,12 +122,13 @@ def test_every_generate_option_reaches_the_request_and_the_output(tmp_path):
                     max_version=40),
         render=RenderOptions(vocab=Vocab(vocab_size=8192, key_tokens=128, key_length=3, values=512, max_version=40),
                              chunk_size=64, layout_chunk=32, segments=2, depth=(0.1, 0.9), spacing="powerlaw",
-                             alpha=1.5, tokenizer="o200k", domain="inventory"))
+                             alpha=1.5, tokenizer="o200k", domain="inventory", passage_size=64),
+        format="arrow")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"] == expected.to_dict()
     assert fields_left_at_default(expected) == []
     shards = manifest["configs"]["discard-chunk-2048"]["shards"]
-    assert [Path(s["path"]).stem for s in shards] == ["dev-00000-of-00002", "dev-00001-of-00002"]
+    assert [Path(s["path"]).name for s in shards] == ["dev-00000-of-00002.arrow", "dev-00001-of-00002.arrow"]
     rows = Dataset.open(out).table("discard-chunk-2048").to_pylist()
     assert len(rows) == 3 and {r["chunk_size"] for r in rows} == {64}
     assert all(len(r["queries"]) == 5 for r in rows)

@@ -160,3 +160,18 @@ def test_stress_json_into_a_folder_is_one_line(tmp_path):
                                   "--json", str(tmp_path / "r.json")])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "r.json: is a folder" in r.stderr and (tmp_path / "r.json").is_dir()
+
+
+@pytest.mark.parametrize("fmt, name", [("jsonl", "out.jsonl"), ("lm-eval", "out")])
+def test_export_on_a_full_disk_is_one_line_and_leaves_no_output(text_dataset, tmp_path, full_disk, fmt, name):
+    r = CliRunner().invoke(main, ["export", str(text_dataset), "--format", fmt, "--out", str(tmp_path / name)])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "no space left on the device" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / name).exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_eval_out_on_a_full_disk_leaves_no_predictions(model_dataset, tmp_path, full_disk):
+    r = CliRunner().invoke(main, ["eval", "--dataset", str(model_dataset), "--config", "mixed-chunk-2048",
+                                  "--model", "oracle", "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code in (1, 2) and "Traceback" not in r.output and "no space left" in r.stderr.lower(), r.output
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("length", [1024, 3072, 8192, 32768])
+@pytest.mark.parametrize("length", [2048, 3072, 8192, 32768])
 def test_mixed_gives_every_probe_at_least_twelve_percent_of_its_queries(length):
     from collections import Counter
 

@@ -15,8 +15,14 @@ from eco_helpers import cli, one_error_line, outcomes_of, queries, tiny_model_ou
 
 from memgen import scorers
 from memgen.cli import main
-from memgen.harness.lm_eval import (block_answers, doc_to_target, doc_to_text, lm_eval_process_results,
-                                    question_accuracy, single_question_prompt)
+from memgen.harness.lm_eval import (
+    block_answers,
+    doc_to_target,
+    doc_to_text,
+    lm_eval_process_results,
+    question_accuracy,
+    single_question_prompt,
+)
 
 
 def read_jsonl(path: Path) -> list[dict]:

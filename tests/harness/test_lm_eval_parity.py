@@ -32,15 +32,30 @@ def task_yaml(path: Path) -> dict:
     return yaml.load(path.read_text(), Loader=_TaskLoader)
 
 
+def _parity_request(fmt: str):
+    from memgen.pipeline.request import Request
+
+    return Request(families=("overwrite", "discard", "mixed"), renderings=("text",), lengths=(1024, 2048),
+                   episodes=2, seed=3, format=fmt)
+
+
 @pytest.fixture(scope="module")
 def parity_dataset(tmp_path_factory):
     """overwrite, discard and mixed (every probe but version) at two lengths, text rendering."""
     from memgen.pipeline.job import generate
-    from memgen.pipeline.request import Request
 
     root = tmp_path_factory.mktemp("parity") / "ds"
-    generate(Request(families=("overwrite", "discard", "mixed"), renderings=("text",), lengths=(1024, 2048),
-                     episodes=2, seed=3), root)
+    generate(_parity_request("parquet"), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def arrow_parity_dataset(tmp_path_factory):
+    """The same episodes in Arrow IPC shards."""
+    from memgen.pipeline.job import generate
+
+    root = tmp_path_factory.mktemp("parity-arrow") / "ds"
+    generate(_parity_request("arrow"), root)
     return root
 
 
@@ -137,9 +152,12 @@ def test_lm_eval_scores_a_local_export_as_memgen_score_does(parity_dataset, tmp_
     _check_parity(res, seen, parity_dataset, tmp_path)
 
 
-def test_lm_eval_scores_a_published_dataset_loaded_by_name(parity_dataset, tmp_path):
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_lm_eval_scores_a_published_dataset_loaded_by_name(request, tmp_path, fmt):
     """``--hub-name``: the task reads the repo's shards by name (here the dataset folder stands in
-    for the repo: ``datasets`` reads a Hub repo and a folder with the same card alike)."""
+    for the repo: ``datasets`` reads a Hub repo and a folder with the same card alike), Parquet
+    or Arrow shards alike."""
+    parity_dataset = request.getfixturevalue("parity_dataset" if fmt == "parquet" else "arrow_parity_dataset")
     tasks = tmp_path / "hub-tasks"
     rc, _, err = cli("export", str(parity_dataset), "--format", "lm-eval", "--hub-name", "my-lab/memgen-eps",
                      "--out", str(tasks))
@@ -149,7 +167,7 @@ def test_lm_eval_scores_a_published_dataset_loaded_by_name(parity_dataset, tmp_p
     body = task_yaml(tasks / "memgen.yaml")
     assert body["dataset_path"] == "my-lab/memgen-eps" and body["doc_to_text"] == "!function utils.doc_to_text"
     files = body["dataset_kwargs"]["data_files"]["test"]
-    assert len(files) == 6 and all(f.startswith("data/") and f.endswith((".parquet", ".arrow")) for f in files)
+    assert len(files) == 6 and all(f.startswith("data/") and f.endswith(f".{fmt}") for f in files)
     (tasks / "memgen.yaml").write_text(text.replace("my-lab/memgen-eps", str(parity_dataset)))
     res, seen = _evaluate(tasks, _golds_by_prompt(parity_dataset))
     _check_parity(res, seen, parity_dataset, tmp_path)

@@ -48,8 +48,12 @@ def test_forcing_the_kernels_on_cpu_without_the_interpreter_says_how_in_one_line
     assert "TRITON_INTERPRET=1" in out.stdout and len(out.stdout.strip().splitlines()) == 1
 
 
-def test_the_models_import_without_loading_triton():
-    code = ("import sys; import memgen.memslot_ref.model, memgen.baselines.topk_attention\n"
+def test_the_models_import_and_run_on_the_cpu_without_loading_triton():
+    code = ("import sys, torch; from memgen import kernels\n"
+            "import memgen.memslot_ref.model, memgen.baselines.topk_attention\n"
+            "q = torch.randn(1, 4, 1, 2); kernels.select_blocks(q, q, torch.tensor([[3, 3, 3, 3]]), 1, 1)\n"
+            "kernels.slot_read(q, q, q, torch.ones(1, 4, dtype=torch.bool))\n"
             "print('triton' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "MEMGEN_TRITON")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-500:]

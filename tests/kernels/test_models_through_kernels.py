@@ -28,11 +28,15 @@ def _counted(monkeypatch) -> list[str]:
     from memgen.kernels.block_topk_attention import triton as kernel
 
     calls = []
+
+    def counting(name, fn):
+        def counted(*a, **kw):
+            calls.append(name)
+            return fn(*a, **kw)
+        return counted
+
     for name in ("select_blocks", "block_topk_attention"):
-        def counted(*a, _f=getattr(kernel, name), _n=name, **kw):
-            calls.append(_n)
-            return _f(*a, **kw)
-        monkeypatch.setattr(kernel, name, counted)
+        monkeypatch.setattr(kernel, name, counting(name, getattr(kernel, name)))
     return calls
 
 

@@ -142,3 +142,21 @@ def test_a_shorter_surface_inside_a_longer_one_is_not_a_second_value():
 ])
 def test_absent_phrases_inside_an_answer(text, absent):
     assert says_absent(answer_tokens(normalise(text))) is absent
+
+
+@pytest.mark.parametrize(("answer", "gold", "domain", "correct"), [
+    ("flight BA3792", "BA 3792", "travel", True),
+    ("The flight is BA 3792", "BA 3792", "travel", False),
+    ("bin VS 348", "VS-348", "inventory", True),
+    ("It was deleted.", "unknown", "travel", True),
+    ("BA 3792", "unknown", "travel", False),
+    ("", "BA 3792", "travel", False),
+    (None, "BA 3792", None, False),
+])
+def test_strict_correct_counts_one_answer_as_score_does(frames, answer, gold, domain, correct):
+    from memgen.scorers.answers import strict_correct
+
+    assert strict_correct(answer, gold, domain) is correct
+    frame, surface = frames["travel"]
+    if domain == "travel" and gold == "BA 3792":  # the same verdict as score() on question 0
+        assert (outcomes(frames, "travel", 0, answer)[0] == "correct") is correct

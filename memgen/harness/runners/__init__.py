@@ -57,7 +57,8 @@ class Failed:
     detail: str
 
     def __post_init__(self) -> None:
-        assert self.outcome in RUN_OUTCOMES, self.outcome
+        if self.outcome not in RUN_OUTCOMES:
+            raise ValueError(f"a run outcome is one of {RUN_OUTCOMES}, not {self.outcome!r}")
 
 
 Reply = str | Failed

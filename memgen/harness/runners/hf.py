@@ -10,8 +10,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from memgen.format.errors import DataError, UsageError
-from memgen.harness.runners import (MAX_NEW_TOKENS, Prompt, Reply, check_max_model_len, cut_at_stop,
-                                    default_max_new_tokens, fit_or_overflow)
+from memgen.harness.runners import (
+    MAX_NEW_TOKENS,
+    Prompt,
+    Reply,
+    check_max_model_len,
+    cut_at_stop,
+    default_max_new_tokens,
+    fit_or_overflow,
+)
 
 
 class HFRunner:

@@ -30,8 +30,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from memgen.format.errors import DataError, MemgenError, UsageError
-from memgen.harness.runners import (MAX_NEW_TOKENS, Failed, Prompt, Reply, check_max_model_len, cut_at_stop,
-                                    default_max_new_tokens, fit_or_overflow)
+from memgen.harness.runners import (
+    MAX_NEW_TOKENS,
+    Failed,
+    Prompt,
+    Reply,
+    check_max_model_len,
+    cut_at_stop,
+    default_max_new_tokens,
+    fit_or_overflow,
+)
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: statuses that refuse this one request (its size or content), not every request

@@ -1,0 +1,107 @@
+"""memgen bridge train / eval / encode end to end with a tiny random BERT, then memgen score."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from memgen.cli import main
+from memgen.pipeline.job import generate
+from memgen.pipeline.request import make_request
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds") / "ds"
+    generate(make_request(("overwrite", "discard"), renderings="text", lengths=1024, episodes=2, queries=3, seed=9), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def head(tiny_bert, tmp_path_factory):
+    path = tmp_path_factory.mktemp("head") / "oracle-replay.pt"
+    cache = path.parent / "cache"
+    with pytest.raises(SystemExit) as done:
+        main(["bridge", "train", "--encoder", str(tiny_bert), "--episodes", "1", "--length", "1024", "--steps", "3",
+              "--batch", "2", "--cache", str(cache), "--out", str(path), "--quiet"])
+    assert done.value.code == 0
+    return path
+
+
+@pytest.mark.slow
+def test_train_writes_a_head_and_its_sidecar(head):
+    meta = json.loads(head.with_suffix(".json").read_text())
+    assert meta["command"].startswith("memgen bridge train --mode oracle --head replay")
+    assert meta["training"]["held_out_domain"] == "lab_notebook" and meta["steps"] == 3
+    assert len(meta["sha256"]) == 64 and meta["params"] > 1000
+
+
+@pytest.mark.slow
+def test_eval_predictions_are_scored_by_memgen_score(head, tiny_bert, dataset, tmp_path, capsys):
+    out = tmp_path / "rep"
+    with pytest.raises(SystemExit) as done:
+        main(["bridge", "eval", "--dataset", str(dataset), "--head-file", str(head), "--encoder", str(tiny_bert),
+              "--cache", str(tmp_path / "cache"), "--out", str(out), "--quiet"])
+    assert done.value.code == 0
+    assert "overwrite-text-1024" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "oracle-replay.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and all(isinstance(r["prediction"], str) for r in rows)
+    breakdown = json.loads((out / "breakdown.json").read_text())["oracle-replay"]
+    assert breakdown["queries"] == 12
+    assert breakdown["correct"] + sum(breakdown["errors"].values()) == 12
+    with pytest.raises(SystemExit) as done:
+        main(["score", "--dataset", str(dataset), "--predictions", str(out / "oracle-replay.jsonl"), "--format", "json"])
+    assert done.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report  # memgen score read every prediction
+
+
+@pytest.mark.slow
+def test_encode_fills_the_cache_once(tiny_bert, dataset, tmp_path, capsys):
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            main(["bridge", "encode", "--dataset", str(dataset), "--encoder", str(tiny_bert), "--cache",
+                  str(tmp_path / "c"), "--quiet"])
+        assert done.value.code == 0
+    assert len(list((tmp_path / "c").glob("*.pt"))) == 2  # one entry per config, not per run
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--dataset", "{ds}", "--head-file", "{tmp}/none.pt", "--out", "{tmp}/o"], "needs the file"),
+    (["eval", "--dataset", "{tmp}/nothing", "--mode", "oracle", "--out", "{tmp}/o"], "not a memgen dataset"),
+    (["train", "--out", "{tmp}/h.txt"], "ends in .pt"),
+    (["train", "--steps", "0", "--out", "{tmp}/h.pt"], "at least 1"),
+    (["encode", "--dataset", "{ds}", "--encoder", "{tmp}", "--layers", "1"], "missing"),
+])
+def test_bad_input_is_one_line_and_a_nonzero_exit(args, message, dataset, tmp_path, capfd):
+    args = [a.format(ds=dataset, tmp=tmp_path) for a in args]
+    with pytest.raises(SystemExit) as done:
+        main(["bridge", *args])
+    assert done.value.code in (1, 2)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("memgen: error:")
+
+
+def test_a_tampered_head_file_is_refused(head, tiny_bert, dataset, tmp_path, capfd):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(head.read_bytes()[:-10])
+    (tmp_path / "bad.json").write_text(head.with_suffix(".json").read_text())
+    with pytest.raises(SystemExit) as done:
+        main(["bridge", "eval", "--dataset", str(dataset), "--head-file", str(bad), "--encoder", str(tiny_bert),
+              "--out", str(tmp_path / "o")])
+    assert done.value.code == 1 and "sha256" in capfd.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_dataset_of_the_training_seed_is_refused(tmp_path):
+    from memgen.bridge.episodes import TRAIN_SEED, dataset_episodes
+    from memgen.format.errors import UsageError
+
+    root = tmp_path / "ds"
+    generate(make_request(("write",), renderings="text", lengths=1024, episodes=1, seed=TRAIN_SEED), root)
+    with pytest.raises(UsageError, match="training seed"):
+        dataset_episodes(root)
