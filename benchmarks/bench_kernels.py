@@ -187,12 +187,13 @@ def _record(rows, op, impl, T, fn, device, args, shape) -> None:
             torch.cuda.empty_cache()
     rows.append(row)
     base = next((r for r in rows if r["op"] == op and r["T"] == T and r["impl"] == "reference" and "fwd_ms" in r), None)
+    size = f"{'N' if op == 'slot_write' else 'T'}={T:>9,}"  # slot_write: commands per row
     if "fwd_ms" in row:
         ratio = f"  x{base['fwd_bwd_ms'] / row['fwd_bwd_ms']:.2f} vs reference" if base and base is not row else ""
-        print(f"{op:22s} {impl:15s} T={T:>9,}  fwd {row['fwd_ms']:10.2f} ms  fwd+bwd {row['fwd_bwd_ms']:10.2f} ms"
+        print(f"{op:22s} {impl:15s} {size}  fwd {row['fwd_ms']:10.2f} ms  fwd+bwd {row['fwd_bwd_ms']:10.2f} ms"
               f"{ratio}", flush=True)
     else:
-        print(f"{op:22s} {impl:15s} T={T:>9,}  skipped: {row['skipped']}", flush=True)
+        print(f"{op:22s} {impl:15s} {size}  skipped: {row['skipped']}", flush=True)
 
 
 def _ms(rows, op, impl, T, key="fwd_bwd_ms"):
@@ -221,12 +222,15 @@ def targets(rows: list[dict]) -> list[str]:
         out.append("n/a   block_topk_attention growth exponent: fewer than two lengths from 16K run")
     T = max((r["T"] for r in rows if r["op"] == "slot_read" and r["impl"] == "triton" and "fwd_ms" in r), default=None)
     if T:
-        ours, plain = _ms(rows, "slot_read", "triton", T), _ms(rows, "slot_read", "matmul_softmax", T)
-        if plain:
-            out.append(f"{'PASS' if ours <= 2 * plain else 'FAIL'}  slot_read S=4,096 at T={T:,}: {ours / plain:.2f}x "
-                       f"the time of matmul + softmax (target at most 2x)")
-    if len(out) < 4:
+        r = [_ms(rows, "slot_read", "triton", T, key) / plain for key in ("fwd_ms", "fwd_bwd_ms")
+             if (plain := _ms(rows, "slot_read", "matmul_softmax", T, key))]
+        if len(r) == 2:
+            out.append(f"{'PASS' if max(r) <= 2 else 'FAIL'}  slot_read S=4,096 at T={T:,}: {r[0]:.2f}x (fwd), "
+                       f"{r[1]:.2f}x (fwd+bwd) the time of matmul + softmax (target at most 2x)")
+    if len(out) < 3:
         out.append("n/a   slot_read vs matmul + softmax at S=4,096: not run")
+    out.append("n/a   the learned hybrid on the 2,097,152-token stress test (10x the CPU): a whole-model run, "
+               "not a kernel case; time `memgen stress` on both machines")
     return out
 
 

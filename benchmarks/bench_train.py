@@ -153,24 +153,50 @@ def throughput(args: argparse.Namespace) -> None:
         nets[m] = (net, torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0))
         train_step(*nets[m], data[0], True)  # warm-up
     rates: dict[str, list[float]] = {m: [] for m in models}
+    cpu_rates: dict[str, list[float]] = {m: [] for m in models}  # per CPU second of this process
     for _ in range(args.rounds):
         for m in models:
-            steps, tokens, t0 = 0, 0, time.perf_counter()
+            steps, tokens, t0, c0 = 0, 0, time.perf_counter(), time.process_time()
             while time.perf_counter() - t0 < args.seconds / args.rounds:
                 d = data[steps % len(data)]
                 train_step(*nets[m], d, True)
                 steps, tokens = steps + 1, tokens + d.ids.size
             rates[m].append(tokens / (time.perf_counter() - t0))
+            cpu_rates[m].append(tokens / max(time.process_time() - c0, 1e-9))
     print(f"training throughput, length {cfg.length}, batch {cfg.batch}, {args.threads} thread(s), "
           f"median of {args.rounds} alternating rounds ({args.seconds:.0f} s per model in all)\n")
-    print("| model | parameters | tokens/s (median) | min | max |\n|---|---|---|---|---|")
+    print("| model | parameters | tokens/s (median) | min | max | tokens per CPU second (median) |")
+    print("|---|---|---|---|---|---|")
     for m in models:
         r = rates[m]
-        print(f"| {m} | {parameter_count(nets[m][0]):,} | {statistics.median(r):,.0f} | {min(r):,.0f} | {max(r):,.0f} |")
+        print(f"| {m} | {parameter_count(nets[m][0]):,} | {statistics.median(r):,.0f} | {min(r):,.0f} | "
+              f"{max(r):,.0f} | {statistics.median(cpu_rates[m]):,.0f} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({m: {"tokens_per_second": statistics.median(r), "rounds": r} for m, r in rates.items()}, f,
-                      indent=1)
+            json.dump({m: {"tokens_per_second": statistics.median(r), "rounds": r,
+                           "tokens_per_cpu_second": statistics.median(cpu_rates[m])} for m, r in rates.items()},
+                      f, indent=1)
+
+
+def record_fixed(args: argparse.Namespace) -> None:
+    """Write the fixed eval set if missing, and each shipped checkpoint's accuracy on it into its
+    sidecar (``"fixed_eval"``): run after shipping a checkpoint."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from memgen.evaluation.learned import FIXED_EVAL, LEARNED_MODELS, fixed_eval_accuracy, write_fixed_eval
+    from memgen.io.atomic import atomic_write_text
+
+    if not FIXED_EVAL.is_file():
+        write_fixed_eval()
+    for m in args.model or list(LEARNED):
+        net, _ = {c.name: c for c in LEARNED_MODELS}[m]().load()
+        acc = fixed_eval_accuracy(net)
+        side_path = {c.name: c for c in LEARNED_MODELS}[m]().checkpoint_path().with_suffix(".json")
+        side = json.loads(side_path.read_text())
+        side["fixed_eval"] = {"set": FIXED_EVAL.name, **acc}
+        atomic_write_text(side_path, json.dumps(side, indent=1, sort_keys=True) + "\n")
+        print(f"{m}: {acc['correct']}/{acc['n']} on {FIXED_EVAL.name} -> {side_path}")
 
 
 def main() -> None:
@@ -186,6 +212,8 @@ def main() -> None:
     ap.add_argument("--throughput", action="store_true", help="training tokens/s of every --model")
     ap.add_argument("--seconds", type=float, default=40.0, help="--throughput: training seconds per model")
     ap.add_argument("--rounds", type=int, default=5, help="--throughput: alternating rounds")
+    ap.add_argument("--record-fixed", action="store_true",
+                    help="record each shipped checkpoint's accuracy on the fixed eval set in its sidecar")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -193,6 +221,8 @@ def main() -> None:
         return table(args)
     if args.throughput:
         return throughput(args)
+    if args.record_fixed:
+        return record_fixed(args)
     if len(args.model or [None]) > 1 or len(args.length or [None]) > 1:
         ap.error("several --model or --length: use --table")
     r = heldout((args.model or ["memslot_ref"])[0], args.checkpoint, (args.length or [192])[0], args.per_probe,

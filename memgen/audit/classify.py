@@ -34,10 +34,10 @@ def classify(name: str, pos_text: list[str], pos_ep: list[int], neg_text: list[s
              positive: str, negative: str, seed: int = 0, top: int = 6) -> TaskResult:
     """Train on about 70% of the episodes, report the AUC on the rest (every sentence of an
     episode falls on one side)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import FeatureUnion
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     rng = np.random.default_rng(seed)
     text = np.array(pos_text + neg_text, dtype=object)

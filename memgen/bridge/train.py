@@ -209,7 +209,8 @@ HELD_OUT_DOMAIN = "lab_notebook"
 FAMILIES = ("write", "overwrite", "version", "distractor", "no_write_signal", "discard", "mixed")
 
 
-def training_set(episodes: int, length: int = 2048, seed: int | None = None) -> list[BridgeEpisode]:
+def training_set(episodes: int, length: int = 2048, seed: int | None = None,
+                 families: Sequence[str] = FAMILIES) -> list[BridgeEpisode]:
     """The shipped heads' training episodes: ``episodes`` per (family, domain) at ``length``
     tokens over every domain but :data:`HELD_OUT_DOMAIN`, plus ``2 * episodes`` version episodes
     of one key with 32 values and 24 questions each, so that the ordinals 1..K_MAX are asked."""
@@ -218,6 +219,8 @@ def training_set(episodes: int, length: int = 2048, seed: int | None = None) -> 
 
     doms = [d for d in available_domains() if d != HELD_OUT_DOMAIN]
     seed = TRAIN_SEED if seed is None else seed
-    return (training_episodes(FAMILIES, [length], episodes, domains=doms, seed=seed)
-            + training_episodes(["version"], [length], 2 * episodes, domains=doms, seed=seed + 1, keys=1,
+    out = training_episodes(families, [length], episodes, domains=doms, seed=seed)
+    if "version" not in families:
+        return out
+    return (out + training_episodes(["version"], [length], 2 * episodes, domains=doms, seed=seed + 1, keys=1,
                                 overwrites=K_MAX - 1, queries=24))

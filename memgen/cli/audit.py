@@ -11,9 +11,12 @@ from memgen.format.errors import DataError
 
 @click.command("audit")
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--config", "configs", multiple=True, help="Audit this text config only (repeatable) [default: every text config].")
-@click.option("--seed", default=0, show_default=True, help="Seed of the train/test split of episodes and the sampling.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the figures here as JSON.")
+@click.option("--config", "configs", multiple=True,
+              help="Audit this text config only (repeatable) [default: every text config].")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed of the train/test split of episodes and the sampling.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the figures here as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path), default=None,
               help="Also draw the AUCs and the heuristics' accuracies, with their targets, as a PNG here.")
 @click.option("--check", is_flag=True, help="Exit with code 1 when a target is missed.")

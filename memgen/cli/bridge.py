@@ -3,7 +3,6 @@ click shell over :mod:`memgen.bridge` (torch is imported only when a command run
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -68,8 +67,8 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
         t0 = time.perf_counter()
         got = encode_episodes(enc, eps, cache, progress=not quiet)
         n = got.states.pooled.shape[0]
-        out(f"{name}: {n} sentences, {time.perf_counter() - t0:.1f} s")
-    out(f"cache: {cache_dir(cache)} (encoder {enc.fingerprint[:12]}...{enc.fingerprint[64:]})")
+        out.print(f"{name}: {n} sentences, {time.perf_counter() - t0:.1f} s")
+    out.print(f"cache: {cache_dir(cache)} (encoder {enc.fingerprint[:12]}...{enc.fingerprint[64:]})")
 
 
 @bridge_group.command("train")
@@ -77,6 +76,8 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--head", type=click.Choice(["replay", "transformer"]), default="replay", show_default=True)
 @click.option("--episodes", type=int, default=6, show_default=True,
               help="Training episodes per (family, domain), generated in memory from the training seed.")
+@click.option("--family", "families", multiple=True,
+              help="Families to train on (repeat or comma-separate) [default: every family].")
 @click.option("--length", type=int, default=2048, show_default=True, help="Tokens per training episode.")
 @click.option("--steps", type=int, default=400, show_default=True, help="Optimiser steps.")
 @click.option("--batch", type=int, default=8, show_default=True, help="Episodes per step.")
@@ -92,7 +93,7 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="Head file to write (HEAD.pt, with HEAD.json beside it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(mode: str, head: str, episodes: int, length: int, steps: int, batch: int, lr: float, seed: int,
+def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int, batch: int, lr: float, seed: int,
                   no_aux: bool, no_exact: bool, encoder_path: Path | None, layers: int | None, precision: str,
                   cache: Path | None, threads: int, out_path: Path, quiet: bool) -> None:
     """Train a pointer head on episodes generated on the fly; write HEAD.pt and HEAD.json.
@@ -112,7 +113,15 @@ def train_command(mode: str, head: str, episodes: int, length: int, steps: int, 
         raise UsageError("--episodes, --steps and --batch must be at least 1")
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
-    eps = training_set(episodes, length)
+    from memgen.pipeline.request import family_names
+
+    from memgen.bridge.train import FAMILIES
+
+    asked = set(family_names(_split_csv(families) or ("all",)))
+    if asked - set(FAMILIES):
+        raise UsageError(f"--family {', '.join(sorted(asked - set(FAMILIES)))}: unknown; choose from {', '.join(FAMILIES)}")
+    fams = tuple(f for f in FAMILIES if f in asked)  # one order, so the same sentences hit the same cache entry
+    eps = training_set(episodes, length, families=fams)
     encoded = encode_episodes(enc, eps, cache, progress=not quiet, spans=mode == "text")
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training {mode}-{head}", total=steps, visible=not quiet)
@@ -120,16 +129,17 @@ def train_command(mode: str, head: str, episodes: int, length: int, steps: int, 
                                  exact=not no_exact, seed=seed,
                                  on_step=lambda s, v: bar.update(task, completed=max(s + 1, 0),
                                                                  description=f"training {mode}-{head} loss {v:.3f}"))
-    command = (f"memgen bridge train --mode {mode} --head {head} --episodes {episodes} --length {length} "
+    command = (f"memgen bridge train --mode {mode} --head {head} --episodes {episodes} --family {','.join(fams)} "
+               f"--length {length} "
                f"--steps {steps} --batch {batch} --lr {lr:g} --seed {seed}" + (" --no-aux" if no_aux else "")
                + (" --no-exact" if no_exact else "") + (f" --layers {layers}" if layers else "")
                + f" --precision {precision} --out {out_path.name}")
     meta = {"command": command, "mode": mode, "head": head, "encoder": enc.fingerprint,
-            "training": {"episodes": len(eps), "per_family_domain": episodes, "length": length,
+            "training": {"episodes": len(eps), "per_family_domain": episodes, "families": list(fams), "length": length,
                          "held_out_domain": HELD_OUT_DOMAIN, "seed": "memgen.bridge.episodes.TRAIN_SEED"},
             **info}
     save_head(model, out_path, meta)
-    out(f"wrote {out_path} ({info['params']:,} parameters, {len(eps)} episodes, {info['seconds']} s)")
+    out.print(f"wrote {out_path} ({info['params']:,} parameters, {len(eps)} episodes, {info['seconds']} s)")
 
 
 @bridge_group.command("eval")
@@ -161,6 +171,7 @@ def eval_command(dataset: Path, modes: tuple[str, ...], heads: tuple[str, ...], 
 
     if head_files and (modes or heads):
         raise UsageError("give --head-file, or --mode/--head for the shipped heads, not both")
+    episodes = dataset_episodes(dataset, _split_csv(configs) or None)
     files = list(head_files) or [shipped_head(m, h) for m in (modes or ("oracle", "text")) for h in (heads or ("replay",))]
     loaded = [load_head(f) for f in files]
     labels = [f"{model.mode}-{model.head_name}" for model, _ in loaded]
@@ -171,21 +182,17 @@ def eval_command(dataset: Path, modes: tuple[str, ...], heads: tuple[str, ...], 
         if meta.get("encoder") != enc.fingerprint:
             raise UsageError(f"head {f}: trained on encoder {str(meta.get('encoder'))[:12]}...; this encoder is "
                              f"{enc.fingerprint[:12]}...{enc.fingerprint[64:]} (give the same --encoder/--layers/--precision)")
-    episodes = dataset_episodes(dataset, _split_csv(configs) or None)
     encoded = {name: encode_episodes(enc, eps, cache, progress=not quiet) for name, eps in episodes.items()}
     results = [evaluate_head(model, encoded, label) for (model, _), label in zip(loaded, labels, strict=True)]
-    written = write_result(results, dataset, out_path)
+    write_result(results, dataset, out_path)
     rows = []
     for name in encoded:
         cells = [f"{r.per_config[name]['correct']}/{r.per_config[name]['queries']}" for r in results]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
-    out("| config | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels) + "\n" + "\n".join(rows))
+    out.print("| config | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels) + "\n" + "\n".join(rows))
     for r in results:
         s = r.summary()
         errs = ", ".join(f"{k} {s['errors'][k]}" for k in ERRORS if s["errors"][k])
-        out(f"{r.label}: {s['correct']}/{s['queries']} pointed right" + (f"; wrong: {errs}" if errs else ""))
-    err(f"wrote {out_path}/ ({', '.join(f'{lab}.jsonl' for lab in labels)}, breakdown.json, report.json, report.md)")
-    del written
+        out.print(f"{r.label}: {s['correct']}/{s['queries']} pointed right" + (f"; wrong: {errs}" if errs else ""))
+    err.print(f"wrote {out_path}/ ({', '.join(f'{lab}.jsonl' for lab in labels)}, breakdown.json, report.json, report.md)")
 
-
-__all__ = ["bridge_group", "json"]

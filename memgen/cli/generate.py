@@ -41,7 +41,7 @@ def _depth(value: str) -> tuple[float, float]:
 @click.option("--workers", type=int, default=None,
               help="Parallel shard tasks [local: 1 process; ray: the cluster's CPUs].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where shard tasks run: local processes, or a Ray cluster (pip install 'memgen[ray]').")
+              help="Where shard tasks run: local processes, or a Ray cluster (pip install 'memgen-bench[ray]').")
 @click.option("--address", default=None, help="Ray: the cluster's address [default: start a local one].")
 @click.option("--keys", type=int, default=None, help="Keys written per episode [family default, scales with length].")
 @click.option("--overwrites", type=int, default=None, help="Overwrite events per episode, spread over keys.")

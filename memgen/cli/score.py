@@ -50,7 +50,10 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
       memgen score --dataset ds --predictions a.jsonl --predictions b.jsonl --out report/
     """
     from rich.console import Console
+    from rich.markup import escape as markup_escape
 
+    from memgen.cli.progress import progress_bar
+    from memgen.format.names import escaped
     from memgen.scorers.aggregate import report
     from memgen.scorers.dataset import read_dataset
     from memgen.scorers.predictions import read_predictions
@@ -58,18 +61,25 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
 
     if names and len(names) != len(predictions):
         raise UsageError(f"--name given {len(names)} times for {len(predictions)} --predictions")
-    frame = read_dataset(dataset, config=config, split=split, check=not no_verify)
-    preds = [read_predictions(p, name=names[i] if names else None, column=column,
-                              lm_eval_filter=lm_eval_filter) for i, p in enumerate(predictions)]
-    results = [run(frame, p) for p in preds]
-    rep = report(results, dataset=str(dataset))
+    # steps: the dataset, each model, the report's intervals, and the --out folder
+    with progress_bar("steps") as bar:
+        task = bar.add_task("reading the dataset", total=2 + len(predictions) + (out is not None))
+        frame = read_dataset(dataset, config=config, split=split, check=not no_verify)
+        results = []
+        for i, p in enumerate(predictions):
+            bar.update(task, advance=1, description=f"scoring {markup_escape(escaped(p.name))}")
+            results.append(run(frame, read_predictions(p, name=names[i] if names else None, column=column,
+                                                       lm_eval_filter=lm_eval_filter)))
+        bar.update(task, advance=1, description="intervals (cluster bootstrap)")
+        rep = report(results, dataset=str(dataset))
+        if out is not None:
+            bar.update(task, advance=1, description="plots")
+            _write_out(out, rep, results)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for m in rep.models:
         for note in m["notes"]:
             err.print(f"memgen: {m['name']}: {note}", markup=False)
 
-    if out is not None:
-        _write_out(out, rep, results)
     if fmt == "json":
         sys.stdout.write(rep.to_json() + "\n")
     else:

@@ -35,6 +35,41 @@ def shipped_checkpoint(name: str) -> Path:
     return SHIPPED / f"{name}.pt"
 
 
+#: a small fixed held-out set (token ids and answers, 20 queries per probe at 192 tokens, stored so
+#: that a later change to a generator leaves it as it is) on which every shipped checkpoint's
+#: accuracy is recorded in its sidecar, ``"fixed_eval"`` (tests/models/test_learned.py checks it)
+FIXED_EVAL = SHIPPED / "fixed-eval-192.npz"
+_FIXED_FIELDS = ("ids", "q_row", "q_slot", "q_class", "q_probe", "keep")
+
+
+def write_fixed_eval(path: Path = FIXED_EVAL, seed: int = 7, per_probe: int = 20) -> None:
+    """Write the fixed set: held-out episodes (seed domain "heldout", ``seed``) at 192 tokens."""
+    import io
+
+    from memgen.io.atomic import atomic_write_bytes
+    from memgen.models.train import heldout_set
+
+    d, keep = heldout_set(192, per_probe, seed, Vocab())
+    rows = np.unique(d.q_row[keep])  # only the episodes a kept query is in
+    new_row = np.full(d.ids.shape[0], -1)
+    new_row[rows] = np.arange(rows.size)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, ids=d.ids[rows].astype(np.int16), q_row=new_row[d.q_row[keep]], q_slot=d.q_slot[keep],
+                        q_class=d.q_class[keep], q_probe=d.q_probe[keep], keep=np.ones(int(keep.sum()), bool))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def fixed_eval_accuracy(net, path: Path = FIXED_EVAL) -> dict:
+    """Accuracy per probe of a loaded net on the fixed set (:func:`accuracy_per_probe`)."""
+    from memgen.models.train import TokenData, accuracy_per_probe
+
+    with np.load(path, allow_pickle=False) as z:
+        a = {k: z[k] for k in _FIXED_FIELDS}
+    zeros = np.zeros(a["ids"].shape, np.float32)
+    d = TokenData(a["ids"].astype(np.int64), a["q_row"], a["q_slot"], a["q_class"], a["q_probe"], zeros, zeros)
+    return accuracy_per_probe(net, d, a["keep"])
+
+
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float, model: str, memory: str):
     """(net in eval mode, meta) of a checkpoint of ``model`` (a name, or a plug-in's

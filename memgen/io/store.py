@@ -154,13 +154,15 @@ class LocalStore(Store):
     def make_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"--out {self.root}: exists and is not a folder")
+        probe = self.root / f".write-test{TMP_MARK}{os.getpid()}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test{TMP_MARK}{os.getpid()}"
             probe.write_bytes(b"")
-            probe.unlink()
         except OSError as e:
             raise UsageError(f"--out {self.root}: cannot write there ({e.strerror or e})") from None
+        finally:
+            with contextlib.suppress(OSError):  # gone already, or the folder was never made
+                probe.unlink()
 
     def remove_tree(self) -> None:
         import shutil

@@ -14,7 +14,7 @@ thread, a big table, a Ray connection).  On Linux a worker dies with its parent
 (``PR_SET_PDEATHSIG``; the fork server exits when the caller does), so a ``kill -9`` of
 ``memgen generate`` leaves no orphan still writing into the output folder.
 
-Ray is an optional extra (``pip install 'memgen[ray]'``) and is imported only when asked for.
+Ray is an optional extra (``pip install 'memgen-bench[ray]'``) and is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install 'memgen[ray]'") from None
+        raise UsageError("--engine ray needs Ray: pip install 'memgen-bench[ray]'") from None
     return ray
 
 

@@ -86,26 +86,24 @@ def clustered_interval(k: int, n: int, variance: float) -> tuple[tuple[float, fl
     return wilson(p * n_eff, n_eff), deff
 
 
-def bootstrap_variances(episode: np.ndarray, column: np.ndarray, hits: Sequence[np.ndarray], n_columns: int,
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+def bootstrap_variances(total: np.ndarray, right: Sequence[np.ndarray], resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
     """The variance of each column's accuracy over ``resamples`` cluster-bootstrap resamples.
 
-    ``episode``, ``column``: ``(P,)`` the episode and the column (a report cell) of each
-    (query, cell) pair; ``hits``: per accuracy (strict, lenient), ``(P,)`` 1 where the pair's
-    query is right.  Each resample draws the episodes with replacement (as many as there are),
-    from ``numpy.random.default_rng(seed)``, and weights every query by its episode's count; a
-    column's accuracy in a resample is its weighted right / weighted total, and resamples that
-    hold none of its episodes are left out of its variance.  Returns ``(n_columns,)`` per
-    accuracy; NaN for a column with fewer than two usable resamples."""
-    eps, e = np.unique(episode, return_inverse=True)
-    n_ep = eps.size
-    total = np.bincount(e * n_columns + column, minlength=n_ep * n_columns).reshape(n_ep, n_columns)
-    right = [np.bincount(e * n_columns + column, weights=h, minlength=n_ep * n_columns).reshape(n_ep, n_columns)
-             for h in hits]
+    ``total``: ``(E, C)`` the questions of each episode in each column (a report cell);
+    ``right``: per accuracy (strict, lenient), ``(E, C)`` how many of them are right.  Each
+    resample draws the E episodes with replacement from ``numpy.random.default_rng(seed)`` and
+    weights each by the number of times it was drawn; a column's accuracy in a resample is its
+    weighted right / weighted total, and resamples that hold none of its episodes are left out
+    of its variance.  Returns ``(C,)`` per accuracy; NaN for a column with fewer than two
+    usable resamples."""
+    n_ep, n_cols = total.shape
+    total = total.astype(np.float64)
+    right = [r.astype(np.float64) for r in right]
     rng = np.random.default_rng(seed)
-    s1 = [np.zeros(n_columns) for _ in hits]
-    s2 = [np.zeros(n_columns) for _ in hits]
-    used = np.zeros(n_columns)
+    s1 = [np.zeros(n_cols) for _ in right]
+    s2 = [np.zeros(n_cols) for _ in right]
+    used = np.zeros(n_cols)
     for b0 in range(0, resamples, _BATCH):
         b = min(_BATCH, resamples - b0)
         draws = rng.integers(0, n_ep, size=(b, n_ep)) + (np.arange(b) * n_ep)[:, None]
@@ -150,20 +148,21 @@ class _Cells:
         return len(self.parts) - 1
 
     def measure(self) -> None:
-        offsets = np.cumsum([0] + [size for _, size in self.parts])
-        column = np.concatenate([codes + off for (codes, _), off in zip(self.parts, offsets, strict=False)])
-        reps = len(self.parts)
-        episode = np.tile(self.episode, reps)
-        hits = [np.tile(self.correct, reps).astype(np.float64), np.tile(self.lenient, reps).astype(np.float64)]
-        n_cols = int(offsets[-1])
-        self.var = bootstrap_variances(episode, column, hits, n_cols) if column.size else [np.zeros(0)] * 2
-        self.total = np.bincount(column, minlength=n_cols)
-        self.right = [np.bincount(column, weights=h, minlength=n_cols).astype(np.int64) for h in hits]
-        self.episodes = np.zeros(n_cols, dtype=np.int64)
-        if column.size:
-            pairs = np.unique(column * (int(episode.max()) + 1) + episode)
-            self.episodes = np.bincount(pairs // (int(episode.max()) + 1), minlength=n_cols)
-        self.offsets = offsets
+        """Count every cell per episode and run the cluster bootstrap."""
+        _, e = np.unique(self.episode, return_inverse=True)
+        n_ep = int(e.max(initial=-1)) + 1
+        total, right = [], [[], []]
+        for codes, size in self.parts:  # (E, size) blocks side by side: one column per cell
+            flat = e * size + codes
+            total.append(np.bincount(flat, minlength=n_ep * size).reshape(n_ep, size))
+            for blocks, hits in zip(right, (self.correct, self.lenient), strict=True):
+                blocks.append(np.bincount(flat, weights=hits, minlength=n_ep * size).reshape(n_ep, size))
+        by_episode, right_by_episode = np.hstack(total), [np.hstack(b) for b in right]
+        self.var = bootstrap_variances(by_episode, right_by_episode)
+        self.total = by_episode.sum(axis=0)
+        self.right = [r.sum(axis=0).round().astype(np.int64) for r in right_by_episode]
+        self.episodes = (by_episode > 0).sum(axis=0)
+        self.offsets = np.cumsum([0] + [size for _, size in self.parts])
 
     def cell(self, part: int, code: int) -> dict:
         """The JSON cell of label ``code`` of breakdown ``part`` (see docs/scoring.md, "Report")."""

@@ -37,8 +37,8 @@ def _bar(outcomes: dict[str, int], total: int) -> str:
 def _model_table(m: dict, probes: list[str], lenient: bool) -> str:
     head = ["probe", "n", "strict"] + (["lenient"] if lenient else []) + ["outcome mix (strict)"]
     rows = []
-    entries = [(p, m["by_probe"][p]) for p in probes if p in m["by_probe"]] + [("all", {**m["overall"],
-                                                                                         "outcomes": m["outcomes"]})]
+    entries = [(p, m["by_probe"][p]) for p in probes if p in m["by_probe"]]
+    entries.append(("all", {**m["overall"], "outcomes": m["outcomes"]}))
     for p, c in entries:
         cols = [f"<b>{escape(p)}</b>" if p == "all" else escape(p), str(c["total"]),
                 _acc(c["correct"], c["total"], c["ci95"])]

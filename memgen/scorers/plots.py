@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memgen.format.names import escaped
 from memgen.scorers.aggregate import DEPTH_LABELS, NO_DEPTH, Report
 
 #: one fixed colour per outcome, so that every plot and every model reads the same way
@@ -63,6 +64,12 @@ def _grid(plt, n: int, w: float, h: float, **kw):
     return fig, flat[:n]
 
 
+def _label(model: dict) -> str:
+    """A model's name as plain text for matplotlib (names come from files: a ``$`` would start
+    mathtext, which can fail to parse)."""
+    return escaped(model["name"]).replace("$", r"\$")
+
+
 def _length_label(n: str) -> str:
     v = int(float(n))
     return f"{v // 1024}k" if v >= 1024 and v % 1024 == 0 else str(v)
@@ -87,7 +94,7 @@ def plot_heatmap(rep: Report, path: Path) -> Path:
         ax.set_xticks(range(len(lengths)), [_length_label(n) for n in lengths])
         ax.set_yticks(range(len(probes)), probes)
         ax.set_xlabel("target length (tokens)")
-        ax.set_title(m["name"], fontsize=11)
+        ax.set_title(_label(m), fontsize=11)
         for i in range(len(probes)):
             for j in range(len(lengths)):
                 if not np.isnan(acc[i, j]):
@@ -115,11 +122,11 @@ def plot_length(rep: Report, path: Path) -> Path:
         x = np.array([n for n, _ in pts])
         y = np.array([c["accuracy"] for _, c in pts])
         ci = np.array([c["ci95"] for _, c in pts])
-        (line,) = ax.plot(x, y, marker=MARKERS[j % len(MARKERS)], label=m["name"] + (" (strict)" if lenient else ""))
+        (line,) = ax.plot(x, y, marker=MARKERS[j % len(MARKERS)], label=_label(m) + (" (strict)" if lenient else ""))
         ax.fill_between(x, ci[:, 0], ci[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
         if lenient:
             ax.plot(x, [c["lenient"]["accuracy"] for _, c in pts], marker=MARKERS[j % len(MARKERS)],
-                    linestyle="--", color=line.get_color(), alpha=0.8, label=m["name"] + " (lenient)")
+                    linestyle="--", color=line.get_color(), alpha=0.8, label=_label(m) + " (lenient)")
     if len(lengths) > 1 and lengths[0] > 0:
         ax.set_xscale("log", base=2)
     ax.set_xticks(lengths, [_length_label(str(n)) for n in lengths])
@@ -156,7 +163,7 @@ def plot_depth(rep: Report, path: Path) -> Path:
         ax.set_yticks(range(len(depths)), [d if d != NO_DEPTH else "never set" for d in depths])
         ax.set_xlabel("target length (tokens)")
         ax.set_ylabel("depth of the deciding event")
-        ax.set_title(m["name"], fontsize=11)
+        ax.set_title(_label(m), fontsize=11)
         for i in range(len(depths)):
             for j in range(len(lengths)):
                 if counts[i, j]:
@@ -231,7 +238,7 @@ def plot_updates(rep: Report, path: Path) -> Path:
         ci = np.array([wilson(*pts[i]) for i in keep])
         # markers and dashes differ, so that models with the same curve stay visible
         (line,) = ax.plot(x, y, marker=MARKERS[j % len(MARKERS)], linestyle=LINESTYLES[j % len(LINESTYLES)],
-                          label=m["name"])
+                          label=_label(m))
         ax.fill_between(x, ci[:, 0], ci[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xticks(xs, labels)
     ax.set_ylim(-0.02, 1.02)
@@ -269,7 +276,7 @@ def plot_outcomes(rep: Report, path: Path) -> Path:
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
         ax.set_xlabel("share of the probe's queries")
-        ax.set_title(m["name"], fontsize=11)
+        ax.set_title(_label(m), fontsize=11)
     panels[0].invert_yaxis()  # the axes share y: invert once, so the first probe is on top
     handles, labels = panels[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=9,

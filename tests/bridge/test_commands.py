@@ -26,7 +26,7 @@ def head(tiny_bert, tmp_path_factory):
     path = tmp_path_factory.mktemp("head") / "oracle-replay.pt"
     cache = path.parent / "cache"
     with pytest.raises(SystemExit) as done:
-        main(["bridge", "train", "--encoder", str(tiny_bert), "--episodes", "1", "--length", "1024", "--steps", "3",
+        main(["bridge", "train", "--encoder", str(tiny_bert), "--episodes", "1", "--family", "overwrite,version", "--steps", "3",
               "--batch", "2", "--cache", str(cache), "--out", str(path), "--quiet"])
     assert done.value.code == 0
     return path

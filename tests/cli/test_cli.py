@@ -204,3 +204,24 @@ def test_model_command_defaults_are_the_librarys(command, library, monkeypatch):
             "stress": {"length": 4096, "episodes": 3, "seed": 9, "models": ("hybrid",), "dataset": Path("d"),
                        "out": Path("o")}}[command]
     assert {k: got[k] for k in want} == want
+
+
+@pytest.mark.parametrize("module, extra, command", [
+    ("matplotlib", "plots", lambda ds, tmp: ["score", "--dataset", str(ds), "--predictions", str(tmp / "p.jsonl"),
+                                             "--out", str(tmp / "report")]),
+    ("huggingface_hub", "hub", lambda ds, tmp: ["publish", str(ds), "--repo-id", "a/b", "--dry-run"]),
+])
+def test_a_missing_extra_is_one_line_naming_it(small_dataset, tmp_path, monkeypatch, module, extra, command):
+    """The base install leaves out plotting and the Hub: a command that needs them says which extra."""
+    from memgen.evaluation.predict import evaluate, write_predictions
+
+    write_predictions(evaluate(small_dataset, ["oracle"], config="write-token-1024"), tmp_path / "preds")
+    (tmp_path / "p.jsonl").write_bytes((tmp_path / "preds" / "oracle.jsonl").read_bytes())
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # what import sees when the package is not installed
+    res = CliRunner().invoke(main, command(small_dataset, tmp_path))
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert res.stderr.strip() == f"memgen: error: this needs {module}, which is not installed: " \
+                                 f"pip install 'memgen-bench[{extra}]'"
+    assert not (tmp_path / "report").exists()

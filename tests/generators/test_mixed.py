@@ -30,8 +30,10 @@ def test_mixed_asks_keys_round_robin_over_their_latest_probes():
     from memgen.generators.knobs import KeyFacts
     from memgen.generators.mixed import balanced, latest_probe
 
-    facts = KeyFacts(written=np.array([[1, 1, 1, 1, 1, 1, 0]], bool), values=np.array([[1, 3, 1, 2, 1, 1, 0]]),
-                     distracted=np.array([[0, 0, 1, 0, 0, 1, 0]], bool), deleted=np.array([[1, 0, 0, 0, 0, 0, 0]], bool),
+    facts = KeyFacts(written=np.array([[1, 1, 1, 1, 1, 1, 0]], bool),
+                     values=np.array([[1, 3, 1, 2, 1, 1, 0]]),
+                     distracted=np.array([[0, 0, 1, 0, 0, 1, 0]], bool),
+                     deleted=np.array([[1, 0, 0, 0, 0, 0, 0]], bool),
                      holds=np.array([[0, 1, 1, 1, 1, 1, 0]], bool), silent_write=np.zeros((1, 7), bool))
     assert latest_probe(facts).tolist() == [[0, 3, 1, 3, 4, 1, -1]]
     # the first key of each probe shares the top level, the second of a probe comes next

@@ -57,3 +57,27 @@ def test_the_models_import_and_run_on_the_cpu_without_loading_triton():
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "MEMGEN_TRITON")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-500:]
+
+
+def test_a_block_the_kernels_cannot_tile_is_a_usage_error(kernels_on):
+    q = torch.zeros(1, 2, 1, 2)
+    with pytest.raises(UsageError, match="power-of-two block, not 48"):
+        kernels.select_blocks(q, torch.zeros(1, 96, 1, 2), torch.tensor([[50, 95]]), 48, 1, "max")
+
+
+@pytest.mark.slow
+def test_eval_with_an_unknown_setting_stops_with_one_line_and_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from memgen.cli import main
+    from memgen.evaluation.learned import shipped_checkpoint
+    from memgen.pipeline.job import generate
+    from memgen.pipeline.request import Request
+
+    if not shipped_checkpoint("memslot_ref").is_file():
+        pytest.skip("no shipped memslot_ref checkpoint in this checkout")
+    generate(Request(families=("write",), lengths=(192,), episodes=1, seed=3), tmp_path / "ds")
+    monkeypatch.setenv("MEMGEN_TRITON", "fast")
+    r = CliRunner().invoke(main, ["eval", "--dataset", str(tmp_path / "ds"), "--model", "memslot_ref"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "MEMGEN_TRITON must be one of 0, 1, auto, not 'fast'" in r.output

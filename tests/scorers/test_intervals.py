@@ -64,20 +64,17 @@ def test_bootstrap_variance_is_the_variance_between_episodes():
     rng = np.random.default_rng(3)
     n_ep, size = 40, 10
     acc = rng.uniform(0, 1, n_ep).round(1)
-    episode = np.repeat(np.arange(n_ep), size)
-    hits = np.concatenate([np.arange(size) < a * size for a in acc]).astype(float)
-    (var,) = bootstrap_variances(episode, np.zeros(episode.size, np.int64), [hits], 1)
+    (var,) = bootstrap_variances(np.full((n_ep, 1), size), [(acc * size)[:, None]])
     expected = acc.var() / n_ep
     assert var[0] == pytest.approx(expected, rel=0.15)
 
 
 def test_resamples_leave_out_cells_they_do_not_reach():
-    # a column held by one episode: every resample that reaches it gives the same accuracy
-    episode = np.array([0, 0, 1, 1, 2])
-    column = np.array([0, 0, 0, 0, 1])
-    hits = np.array([1.0, 0.0, 1.0, 1.0, 1.0])
-    var_all, = bootstrap_variances(episode, column, [hits], 2)
-    assert var_all[1] == 0.0 and var_all[0] > 0.0
+    # column 1 is held by episode 2 alone: every resample that reaches it gives the same accuracy
+    total = np.array([[2, 0], [2, 0], [0, 1]])
+    right = np.array([[1, 0], [2, 0], [0, 1]])
+    (var,) = bootstrap_variances(total, [right])
+    assert var[1] == 0.0 and var[0] > 0.0
 
 
 def test_intervals_are_the_same_on_every_run_and_for_any_company(frame):

@@ -45,3 +45,17 @@ def test_too_few_queries_overall_is_one_pooled_point():
     assert pool_bins([0, 1, 2], [[5, 5, 5]]) == [[0, 1, 2]]
     assert pool_bins([], [[]]) == []
     assert pool_bins([3], [[MIN_POINT]]) == [[3]]
+
+
+def test_model_names_from_files_are_plain_text_in_plots(tmp_path):
+    """A name with mathtext ("$\\frac$" fails to parse) or control characters still plots."""
+    from scorer_helpers import VOCAB, catalogue_episode, episodes_table, oracle_tokens
+
+    from memgen.scorers.aggregate import report
+    from memgen.scorers.frame import build_frame
+    from memgen.scorers.plots import write_plots
+    from memgen.scorers.scoring import score
+
+    frame = build_frame(episodes_table([catalogue_episode()]))
+    rep = report(score(frame, oracle_tokens(frame), vocab=VOCAB, name="$\\frac$ \x1b[31m"))
+    assert all(p.stat().st_size > 10_000 for p in write_plots(rep, tmp_path))

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from memgen.format.errors import UsageError
 from memgen.kernels.slot_read.triton import _pow2
 
 # Selection packs (score, block) into one int64 so that "best" is a plain max with no ties: the
@@ -68,6 +69,8 @@ def select_blocks(q: Tensor, k: Tensor, q_pos: Tensor, block: int, top_k: int,
     """The Triton twin of :func:`memgen.kernels.block_topk_attention.naive.select_blocks`."""
     B, Tk, H, D = k.shape
     Tq, nb = q.shape[1], Tk // block
+    if reduce == "max" and block != _pow2(block, 1):
+        raise UsageError(f"the max-score selection kernel needs a power-of-two block, not {block}")
     if reduce == "mean":
         keys = k[:, :nb * block].reshape(B, nb, block, H, D).mean(2)  # (B, nb, H, D) compressed keys
         BLOCK, BN = 1, min(64, _pow2(max(nb, 1), 16))
@@ -77,8 +80,6 @@ def select_blocks(q: Tensor, k: Tensor, q_pos: Tensor, block: int, top_k: int,
     qc = q if q.stride(-1) == 1 else q.contiguous()
     idx = torch.empty(B, Tq, H, top_k, device=q.device, dtype=torch.long)
     ok = torch.empty(B, Tq, H, top_k, device=q.device, dtype=torch.int8)
-    if reduce == "max" and BLOCK != block:
-        raise ValueError(f"the max-score selection kernel needs a power-of-two block, not {block}")
     _select[(Tq, B * H)](qc, keys, q_pos.contiguous(), idx, ok, Tq, nb, H, D, block,
                          *qc.stride()[:3], *keys.stride()[:3], *idx.stride()[:3],
                          TOP_K=top_k, KP=_pow2(top_k, 2), BN=BN, BLOCK=BLOCK, BD=_pow2(D), MAX=reduce == "max")
@@ -214,6 +215,6 @@ def block_topk_attention(q: Tensor, k: Tensor, v: Tensor, q_pos: Tensor, idx: Te
                          scale: float | None = None, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The Triton twin of :func:`memgen.kernels.block_topk_attention.naive.block_topk_attention`."""
     if block != _pow2(block, 1):
-        raise ValueError(f"the attention kernel needs a power-of-two block, not {block}")
+        raise UsageError(f"the attention kernel needs a power-of-two block, not {block}")
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     return BlockTopkAttention.apply(q, k, v, bias, q_pos, idx, ok, block, scale)

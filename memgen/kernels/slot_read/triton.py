@@ -71,7 +71,8 @@ def _probs(sc, lse):
 def _bwd_dq(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dq_ptr, T, S, H, D, DV, scale,
             sqb, sqt, sqh, skb, sks, skh, svb, svs, svh, smb, sms, smh,
             BT: tl.constexpr, BS: tl.constexpr, BD: tl.constexpr, BDV: tl.constexpr, PREC: tl.constexpr):
-    """dq of one tile of queries; q, do, dq share strides (contiguous), lse and dl (= delta - dlse) too."""
+    """dq of one tile of queries over every slot tile; do, dq are contiguous (B, T, H, .), lse and dl
+    (= delta - dlse) contiguous (B, T, H)."""
     pid_t, pid_bh = tl.program_id(0), tl.program_id(1)
     b, h = pid_bh // H, pid_bh % H
     t = pid_t * BT + tl.arange(0, BT)

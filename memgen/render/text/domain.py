@@ -6,10 +6,12 @@
   grammar (:mod:`memgen.render.text.filler`);
 * one jinja2 file per category below, one phrasing per line (``{# ... #}`` lines and blank
   lines are skipped).  Variables: ``key``, ``value``, ``lookalike`` (the look-alike key's
-  surface), ``old`` (an overwrite's replaced value), ``other`` and ``other2`` (values of some
-  other entities, never a key of the episode: hard negatives), ``ordinal`` ("second", "twenty-first") and ``k``; any other name is
-  a *field* of the filler grammar (``fields:`` in ``domain.yaml``), one option drawn per event,
-  so that a few lines compose many phrasings; filter ``cap`` capitalises the first letter only.
+  surface), ``old`` (an overwrite's replaced value), ``other`` and ``other2`` (values of
+  other entities, never of the episode: hard negatives), ``ordinal`` ("second",
+  "twenty-first") and ``k``; any other name is a *field* (the filler grammar's ``fields`` or
+  the event-only ``phrases`` of ``domain.yaml`` and the shared filler file), one option drawn
+  per event, so that a few lines compose many phrasings; filter ``cap`` capitalises the first
+  letter only.
 
 Folders on ``$MEMGEN_TEMPLATE_PATH`` (``:``-separated) are searched after the package's own, so
 a domain can live outside the package.  Every domain is checked when it is loaded; a problem
@@ -176,6 +178,7 @@ class Domain:
     sources: dict[str, list[str]]
     filler: Grammar
     short: Grammar
+    phrases: dict[str, np.ndarray]  # the fields of event phrasings: filler's and the event-only ``phrases``
     head: jinja2.Template
     tail: jinja2.Template
 
@@ -187,7 +190,7 @@ class Domain:
             temps = [t for t in temps if "old" not in t.uses] or temps
         t = temps[int(rng.integers(len(temps)))]
         for f in t.fields:
-            opts = self.filler.fields[f]
+            opts = self.phrases[f]
             pick = opts[int(rng.integers(len(opts)))]
             while len(opts) > 1 and any(v is not None and v == pick for v in variables.values()):
                 pick = opts[int(rng.integers(len(opts)))]  # never one person (or act) twice in a sentence
@@ -318,7 +321,7 @@ def load_domain(name: str) -> Domain:
     taken = [n for n in ENTITY_FIELDS if n in fields]
     if taken:
         raise UsageError(f"{where}: the field name {taken[0]!r} is memgen's own (surfaces of other keys and values)")
-    for name, space in zip(ENTITY_FIELDS, (keys, values), strict=True):
+    for name, space in zip(ENTITY_FIELDS, (keys, values, values), strict=True):
         fields[name] = space.surfaces(range(space.capacity - min(ENTITY_POOL, space.capacity // 4), space.capacity))
     sentences = list(f.get("sentences") or [])
     if f.get("shared", True):
@@ -339,12 +342,20 @@ def load_domain(name: str) -> Domain:
         tail = _ENV.from_string(_shared_file(root, "prompt_tail.j2").read_text(encoding="utf-8"))
     except jinja2.TemplateSyntaxError as e:
         raise UsageError(f"prompt template: line {e.lineno}: {e.message}") from None
+    # event-only fields (lead-ins such as "Note:" may carry write signals, which filler never does)
+    event_fields = {**(shared.get("phrases") or {}), **(cfg.get("phrases") or {})}
+    phrases = {**filler.fields, **{k: np.array([str(x) for x in v], dtype=object) for k, v in event_fields.items()
+                                   if isinstance(v, list) and v}}
+    bad = [k for k, v in event_fields.items() if not isinstance(v, list) or not v] + \
+        [k for k in event_fields if k in filler.fields or k in _SENTINELS]
+    if bad:
+        raise UsageError(f"{where}: phrases {bad[0]!r} must be a non-empty list named unlike any field or variable")
     for temps in phrasings.values():
         for t in temps:
-            t.defaults.update({f: filler.fields[f][0] for f in t.fields if f in filler.fields and len(filler.fields[f])})
+            t.defaults.update({f: phrases[f][0] for f in t.fields if f in phrases and f not in ENTITY_FIELDS})
     dom = Domain(name, root, str(cfg.get("description", "")), str(cfg.get("thing_key", "item")),
                  str(cfg.get("thing_value", "value")), keys, values, phrasings, sources,
-                 filler, short_g, head, tail)
+                 filler, short_g, phrases, head, tail)
     check_domain(dom)
     return dom
 
@@ -406,12 +417,13 @@ def check_domain(dom: Domain) -> None:
 
 def _check_phrasing(dom: Domain, c: str, path: Path, line: str, t: Phrasing) -> None:
     """The rules of :func:`check_domain` for one phrasing of category ``c``."""
-    missing = [f for f in t.fields if f not in dom.filler.fields or f in ENTITY_FIELDS]
+    missing = [f for f in t.fields if f not in dom.phrases or f in ENTITY_FIELDS]
     if missing:
         raise UsageError(f"{path}: {line!r} uses {missing[0]!r}, which is neither a variable of the event nor a "
                          f"field of the filler grammar")
     try:
-        text = t.render(**_SENTINELS, **{f: "fieldsentinel" + "abcdefghijklmnopqrstuvwxyz"[i % 26] for i, f in enumerate(t.fields)})
+        marks = {f: "fieldsentinel" + "abcdefghijklmnopqrstuvwxyz"[i % 26] for i, f in enumerate(t.fields)}
+        text = t.render(**_SENTINELS, **marks)
     except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as e:
         raise UsageError(f"{path}: {line!r}: {e.message}") from None
     if not text.isascii() or re.search(r"\d", text) or "\n" in text:
@@ -427,8 +439,15 @@ def _check_phrasing(dom: Domain, c: str, path: Path, line: str, t: Phrasing) -> 
             raise UsageError(f"{path}: {line!r}: only {' and '.join(allowed)} phrasings may use {{{{ {var} }}}}")
     bare = re.sub(r"\w*sentinel", " ", text)
     said = set(words(bare))
-    options = {w for f in t.fields for o in dom.filler.fields[f].tolist() for w in words(o)}
-    if c in ("write", "overwrite") and not has_cue(bare):
+    options = {w for f in t.fields for o in dom.phrases[f].tolist() for w in words(o)}
+    for f in t.fields:
+        if any(not o.isascii() or re.search(r"\d", o) for o in dom.phrases[f].tolist()):
+            raise UsageError(f"{path}: {line!r}: the options of {f!r} must be ASCII without digits")
+    # a field every option of which says it (a cue, a required word) counts as the line saying it
+    def says(vocab: frozenset) -> bool:
+        return bool(said & vocab) or any(all(set(words(o)) & vocab for o in dom.phrases[f].tolist()) for f in t.fields)
+
+    if c in ("write", "overwrite") and not says(CUE_WORDS):
         raise UsageError(f"{path}: {line!r}: an explicit write needs a write-signal word "
                          f"such as Note, Update or Remember")
     if c == "silent_write" and (said | options) & CUE_WORDS:
@@ -440,7 +459,7 @@ def _check_phrasing(dom: Domain, c: str, path: Path, line: str, t: Phrasing) -> 
     if c in _NO_PRESUPPOSITION and said & PRESUPPOSING_WORDS:
         raise UsageError(f"{path}: {line!r}: a {c} may be about a {dom.thing_key} with no {dom.thing_value} yet, "
                          f"so it must not presuppose one ({', '.join(sorted(said & PRESUPPOSING_WORDS))})")
-    if c in REQUIRED_WORDS and not said & REQUIRED_WORDS[c]:
+    if c in REQUIRED_WORDS and not says(REQUIRED_WORDS[c]):
         raise UsageError(f"{path}: {line!r}: a {c} distractor must say so with a word such as "
                          f"{', '.join(sorted(REQUIRED_WORDS[c])[:4])}")
     if c == "absent" and "unknown" not in said:
@@ -448,10 +467,7 @@ def _check_phrasing(dom: Domain, c: str, path: Path, line: str, t: Phrasing) -> 
 
 
 def _check_lookalikes(dom: Domain, where: Path) -> None:
-    for la in dom.keys.lookalikes:
-        if la.mode == "edit":
-            raise UsageError(f"{where}: lookalike mode 'edit' ({la.part}) makes one-letter misspellings; name "
-                             f"another real entity instead (mode words with other {la.part} words, or letters/digit)")
+    for la in dom.keys.lookalikes:  # (mode edit, a misspelling, is refused by Space itself)
         if la.mode != "words":
             continue
         part = next(p for p in dom.keys.parts if p.name == la.part)
@@ -478,8 +494,8 @@ def key_surface(domain: str, key_id: int) -> str:
 
 
 def lookalike_surface(domain: str, key_id: int, alias_id: int) -> str:
-    """A look-alike of key ``key_id``'s surface: one character or one word differs, and it is
-    never the surface of any key of the domain."""
+    """A look-alike of key ``key_id``'s surface: another entity (one word, letter or number of
+    it differs), never the surface of any key of the domain."""
     return load_domain(domain).lookalike_surface(key_id, alias_id)
 
 

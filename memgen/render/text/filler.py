@@ -5,7 +5,8 @@ A grammar is a list of sentence templates whose ``{field}`` fields are filled fr
 few dozen templates and a few dozen options per field it has millions of sentences, so a
 128K-token context hardly repeats one.
 
-Two fields are *entities* (:data:`ENTITY_FIELDS`): ``{other_key}`` and ``{other_value}`` take
+Three fields are *entities* (:data:`ENTITY_FIELDS`): ``{other_key}``, ``{other_value}`` and
+``{other_value2}`` (never the same as ``{other_value}`` in one sentence) take
 surfaces of the domain's own keys and values (ids at the top of its spaces, which episodes do
 not use), so that filler names hosts, samples, travellers and codes of the very shapes the
 events use: hard negatives.  :meth:`Grammar.sample` redraws any sentence that would contain one
@@ -33,7 +34,7 @@ from memgen.render.text.tokenizers import LengthCounter
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _AFTER_FIELD_OK = set(" ,.;:!?)")
 #: fields filled with surfaces of the domain's keys and values (exempt from the no-digit checks)
-ENTITY_FIELDS = ("other_key", "other_value")
+ENTITY_FIELDS = ("other_key", "other_value", "other_value2")
 #: how many surfaces of each space the entity fields hold
 ENTITY_POOL = 512
 

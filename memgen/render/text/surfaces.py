@@ -11,8 +11,8 @@ and the space), so:
 * distinct ids always have distinct surfaces (a permutation, and parts are unambiguous);
 * neighbouring ids look unrelated.
 
-A *lookalike* of a key alters one part of the key's surface by one character or one word, to a
-form that no key surface of the domain can have (a word outside the part's list, a letter
+A *lookalike* of a key alters one part of the key's surface to name another plausible entity,
+in a form that no key surface of the domain can have (a word outside the part's list, a letter
 outside its alphabet, one digit more than the range's width): it can never equal a key surface.
 """
 
@@ -30,7 +30,6 @@ from memgen.ir.rng import derive_seed, mix64
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_VOWELS = "aeiou"
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def parse_part(name: str, spec, where: str) -> Part:
 
 @dataclass(frozen=True)
 class Lookalike:
-    """How one part of a key is altered: ``mode`` is words | edit | letters | digit."""
+    """How one part of a key is altered: ``mode`` is words | letters | digit."""
 
     part: str
     mode: str
@@ -159,49 +158,22 @@ class Space:
         part = next((p for p in self.parts if p.name == la.part), None)
         if part is None:
             raise UsageError(f"{where}: lookalike names unknown part {la.part!r}")
-        mode_ok = {"words": "words", "edit": "words", "letters": "letters", "digit": "range"}
+        if la.mode == "edit":
+            raise UsageError(f"{where}: lookalike mode 'edit' ({la.part}) makes one-letter misspellings; name "
+                             f"another real entity instead (mode words with other {la.part} words, or letters/digit)")
+        mode_ok = {"words": "words", "letters": "letters", "digit": "range"}
         if la.mode not in mode_ok or part.kind != mode_ok[la.mode]:
             raise UsageError(f"{where}: lookalike mode {la.mode!r} does not fit part {la.part!r} "
-                             f"({part.kind}); use words/edit for word lists, letters, or digit for ranges")
+                             f"({part.kind}); use words for word lists, letters, or digit for ranges")
         if la.mode in ("words", "letters"):
             clash = set(la.alternatives) & set(part.options)
             if not la.alternatives or clash:
                 raise UsageError(f"{where}: lookalike alternatives for {la.part!r} must be non-empty "
                                  f"and outside the part's own options (clash: {sorted(clash)[:3]})")
-        if la.mode == "edit":
-            lacking = [w for w in part.options if not self._edits(part, w)]
-            if lacking:
-                raise UsageError(f"{where}: no one-letter lookalike for {lacking[0]!r}; "
-                                 "use mode words for this part")
-
-    def _edits(self, part: Part, word: str) -> list[str]:
-        """One-letter variants of ``word`` (a vowel swapped, else a consonant doubled) that are not
-        options of ``part`` (nor write-signal words)."""
-        from memgen.render.text.domain import CUE_WORDS
-
-        taken = set(part.options)
-        out = []
-        for i, c in enumerate(word):
-            lc = c.lower()
-            if lc not in _VOWELS or i == 0:
-                continue
-            for v in _VOWELS:
-                if v == lc:
-                    continue
-                cand = word[:i] + (v.upper() if c.isupper() else v) + word[i + 1:]
-                if cand not in taken and cand.lower() not in CUE_WORDS:
-                    out.append(cand)
-        for i in range(1, len(word)):  # then a doubled consonant ("Emrys" -> "Emrrys")
-            c = word[i]
-            if c.isalpha() and c.lower() not in _VOWELS and word[i - 1] != c:
-                cand = word[:i] + c + word[i:]
-                if cand not in taken and cand.lower() not in CUE_WORDS:
-                    out.append(cand)
-        return out
 
     def lookalike(self, key_id: int, alias_id: int) -> str:
         """The lookalike of key ``key_id`` chosen by ``alias_id`` (any int): the key's surface
-        with one part altered by one character or one word; never a key surface."""
+        with one part altered (another word, letter or number); never a key surface."""
         return self.lookalike_many([key_id], [alias_id])[0]
 
     def lookalike_many(self, key_ids: Sequence[int], alias_ids: Sequence[int]) -> list[str]:
@@ -218,11 +190,9 @@ class Space:
             words = [p.options[int(d[n])] for p, d in zip(self.parts, digits, strict=True)]
             la = self.lookalikes[a % len(self.lookalikes)]
             j = next(i for i, p in enumerate(self.parts) if p.name == la.part)
-            part, word = self.parts[j], words[j]
+            word = words[j]
             if la.mode in ("words", "letters"):
                 cands = [w for w in la.alternatives if w != word]
-            elif la.mode == "edit":
-                cands = self._edits(part, word)
             else:  # digit: one digit more than any option of the range has, put in front so
                 # that the key's surface is not a prefix of its lookalike ("41" -> "141", not "412")
                 cands = [d + word for d in string.digits[1:]]

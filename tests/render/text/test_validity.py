@@ -63,8 +63,8 @@ def test_a_phrasing_that_breaks_a_validity_rule_is_refused(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(("old", "new", "says"), [
-    ("    - part: city\n      mode: words\n", "    - part: last\n      mode: edit\n    - part: city\n      mode: words\n",
-     "one-letter misspellings"),
+    ("    - part: city\n      mode: words\n",
+     "    - part: last\n      mode: edit\n    - part: city\n      mode: words\n", "one-letter misspellings"),
     ("words: [Hamburg,", "words: [Lisbonn, Hamburg,", "near-misspelling of 'Lisbon'"),
     ("  fields:\n    tr_party:", "  slots:\n    tr_party:", "now called 'fields'"),
     ("  fields:\n    tr_party:", "  fields:\n    other_key: [somebody]\n    tr_party:", "memgen's own"),
