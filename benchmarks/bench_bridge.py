@@ -63,7 +63,8 @@ def run_set(roots: list[Path], encoder, heads: dict, cache: Path | None) -> dict
     errors: dict = {label: {} for label in heads}
     t0 = time.perf_counter()
     for root in roots:
-        encoded = {f"{root.name}/{n}": encode_episodes(encoder, eps, cache) for n, eps in dataset_episodes(root).items()}
+        encoded = {f"{root.name}/{n}": encode_episodes(encoder, eps, cache)
+                   for n, eps in dataset_episodes(root).items()}
         for label, model in heads.items():
             r = evaluate_head(model, encoded, label)
             for config, c in r.per_config.items():

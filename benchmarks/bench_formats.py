@@ -48,7 +48,7 @@ def main() -> None:
                 sizes[fmt] = len(data)
                 path = Path(tmp) / f"shard.{fmt}"
                 path.write_bytes(data)
-                enc = best(lambda fmt=fmt: shard_bytes(table, fmt), args.repeat)
+                enc = best(lambda fmt=fmt, table=table: shard_bytes(table, fmt), args.repeat)
                 read = best(lambda path=path: read_shard(path), args.repeat)
                 name = f"{family}-{rendering}-{length} x{episodes}"
                 print(f"{name:<28} {fmt:<8} {len(data) / 1e6:>8.2f} {len(data) / sizes['arrow']:>6.2f} "

@@ -40,7 +40,8 @@ def dataset(work: Path, rendering: str, length: int, chunk_size: int, episodes: 
     from memgen.pipeline.request import make_request
 
     root = work / f"mixed-{rendering}-{length}-c{chunk_size}-n{episodes}-s{seed}"
-    if not (root / "manifest.json").is_file():
+    manifest = root / "manifest.json"
+    if not manifest.is_file() or json.loads(manifest.read_text()).get("status") != "complete":  # new, or resume
         t = time.perf_counter()
         generate(make_request("mixed", renderings=rendering, lengths=length, episodes=episodes, seed=seed,
                               chunk_size=chunk_size), root)

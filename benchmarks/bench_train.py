@@ -80,7 +80,8 @@ def heldout(model: str, checkpoint: str | None, length: int, per_probe: int, see
                      "wrong": {OUTCOMES[o]: int(n) for o, n in enumerate(counts) if o and n}})
     return {"model": model, "checkpoint": str(net.checkpoint_path()), "length": length, "seed": seed, "rows": rows,
             "correct": sum(r["correct"] for r in rows), "n": int(keep.sum()), "episodes": len(table),
-            "predict_seconds": round(secs, 2), "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "predict_seconds": round(secs, 2),
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def print_heldout(r: dict, threads: int) -> None:

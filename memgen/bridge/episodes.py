@@ -35,7 +35,8 @@ class BridgeEpisode:
     """One text episode: sentences, the keys the oracle mode is given, and the labels.
 
     ``event_key`` and ``event_alias`` are the IR's (a lookalike names ``event_alias``, the
-    look-alike of ``event_key``; :attr:`named_keys` are the keys the sentences name); ``gold`` is per query the index of the event whose value answers it, or -1 for unknown."""
+    look-alike of ``event_key``; :attr:`named_keys` are the keys the sentences name); ``gold``
+    is per query the index of the event whose value answers it, or -1 for unknown."""
 
     id: str
     family: str

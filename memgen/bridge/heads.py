@@ -214,7 +214,8 @@ class TransformerHead(nn.Module):
         pad = torch.cat([torch.zeros(Q, 1, dtype=torch.bool), ~b.valid], 1)  # (Q, 1 + E)
         h = self.blocks(torch.cat([x_q, x_ev], 1), src_key_padding_mask=pad)  # (Q, 1 + E, d)
         logits = torch.cat([self.point(h[:, 1:]).squeeze(-1).masked_fill(~b.valid, -1e4), self.unknown(h[:, 0])], -1)
-        return logits.log_softmax(-1), {"type": self.event_type(h[:, 1:]), "ask": self.ask(h[:, 0]), "k": self.k(h[:, 0])}
+        aux = {"type": self.event_type(h[:, 1:]), "ask": self.ask(h[:, 0]), "k": self.k(h[:, 0])}
+        return logits.log_softmax(-1), aux
 
 
 class BridgeModel(nn.Module):

@@ -56,7 +56,8 @@ def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=N
     return Encoded(list(episodes), states, rows, encoder.tokenize(texts)[2] if spans else None)
 
 
-def _name_labels(texts: Sequence[str], names: Sequence[str], spans: list[list[tuple[int, int]]], L: int) -> torch.Tensor:
+def _name_labels(texts: Sequence[str], names: Sequence[str], spans: list[list[tuple[int, int]]],
+                 L: int) -> torch.Tensor:
     """(R, L): 1 on word pieces inside the sentence's name, 0 elsewhere; -1 (unknown) for a
     sentence where the name does not appear verbatim."""
     out = torch.full((len(texts), L), -1.0)

@@ -16,7 +16,8 @@ _LAYERS = click.option("--layers", type=int, help="Keep the encoder's first N la
 _PRECISION = click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 _CACHE = click.option("--cache", type=click.Path(path_type=Path),
                       help="Where frozen states are cached [default: $MEMGEN_CACHE/bridge or ~/.cache/memgen/bridge].")
-_THREADS = click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads (0: torch's default).")
+_THREADS = click.option("--threads", type=int, default=1, show_default=True,
+                        help="torch CPU threads (0: torch's default).")
 
 
 def _encoder(path: Path | None, layers: int | None, precision: str, threads: int):
@@ -93,9 +94,10 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="Head file to write (HEAD.pt, with HEAD.json beside it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int, batch: int, lr: float, seed: int,
-                  no_aux: bool, no_exact: bool, encoder_path: Path | None, layers: int | None, precision: str,
-                  cache: Path | None, threads: int, out_path: Path, quiet: bool) -> None:
+def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int,
+                  batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, encoder_path: Path | None,
+                  layers: int | None, precision: str, cache: Path | None, threads: int, out_path: Path,
+                  quiet: bool) -> None:
     """Train a pointer head on episodes generated on the fly; write HEAD.pt and HEAD.json.
 
     \b
@@ -113,13 +115,13 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
         raise UsageError("--episodes, --steps and --batch must be at least 1")
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
-    from memgen.pipeline.request import family_names
-
     from memgen.bridge.train import FAMILIES
+    from memgen.pipeline.request import family_names
 
     asked = set(family_names(_split_csv(families) or ("all",)))
     if asked - set(FAMILIES):
-        raise UsageError(f"--family {', '.join(sorted(asked - set(FAMILIES)))}: unknown; choose from {', '.join(FAMILIES)}")
+        raise UsageError(f"--family {', '.join(sorted(asked - set(FAMILIES)))}: unknown; "
+                         f"choose from {', '.join(FAMILIES)}")
     fams = tuple(f for f in FAMILIES if f in asked)  # one order, so the same sentences hit the same cache entry
     eps = training_set(episodes, length, families=fams)
     encoded = encode_episodes(enc, eps, cache, progress=not quiet, spans=mode == "text")
@@ -172,7 +174,8 @@ def eval_command(dataset: Path, modes: tuple[str, ...], heads: tuple[str, ...], 
     if head_files and (modes or heads):
         raise UsageError("give --head-file, or --mode/--head for the shipped heads, not both")
     episodes = dataset_episodes(dataset, _split_csv(configs) or None)
-    files = list(head_files) or [shipped_head(m, h) for m in (modes or ("oracle", "text")) for h in (heads or ("replay",))]
+    files = list(head_files) or [shipped_head(m, h) for m in (modes or ("oracle", "text"))
+                                 for h in (heads or ("replay",))]
     loaded = [load_head(f) for f in files]
     labels = [f"{model.mode}-{model.head_name}" for model, _ in loaded]
     if len(set(labels)) != len(labels):
@@ -181,7 +184,8 @@ def eval_command(dataset: Path, modes: tuple[str, ...], heads: tuple[str, ...], 
     for (_, meta), f in zip(loaded, files, strict=True):
         if meta.get("encoder") != enc.fingerprint:
             raise UsageError(f"head {f}: trained on encoder {str(meta.get('encoder'))[:12]}...; this encoder is "
-                             f"{enc.fingerprint[:12]}...{enc.fingerprint[64:]} (give the same --encoder/--layers/--precision)")
+                             f"{enc.fingerprint[:12]}...{enc.fingerprint[64:]} "
+                             "(give the same --encoder/--layers/--precision)")
     encoded = {name: encode_episodes(enc, eps, cache, progress=not quiet) for name, eps in episodes.items()}
     results = [evaluate_head(model, encoded, label) for (model, _), label in zip(loaded, labels, strict=True)]
     write_result(results, dataset, out_path)
@@ -194,5 +198,6 @@ def eval_command(dataset: Path, modes: tuple[str, ...], heads: tuple[str, ...], 
         s = r.summary()
         errs = ", ".join(f"{k} {s['errors'][k]}" for k in ERRORS if s["errors"][k])
         out.print(f"{r.label}: {s['correct']}/{s['queries']} pointed right" + (f"; wrong: {errs}" if errs else ""))
-    err.print(f"wrote {out_path}/ ({', '.join(f'{lab}.jsonl' for lab in labels)}, breakdown.json, report.json, report.md)")
+    written = ", ".join(f"{lab}.jsonl" for lab in labels)
+    err.print(f"wrote {out_path}/ ({written}, breakdown.json, report.json, report.md)")
 

@@ -90,8 +90,9 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
     fams = family_names(_split_csv(families))
     vocab = Vocab(vocab_size=vocab_size, key_tokens=key_tokens, key_length=key_length, values=values,
                   max_version=max(32, max_version))
+    renderings = tuple(dict.fromkeys(_split_csv(renderings)))
     req = Request(
-        families=fams, renderings=tuple(dict.fromkeys(_split_csv(renderings))),
+        families=fams, renderings=renderings,
         lengths=tuple(dict.fromkeys(lengths)), episodes=episodes, seed=seed, split=split, shard_size=shard_size,
         format=shard_format,
         knobs=Knobs(keys=keys, overwrites=overwrites, distractors=distractors,
@@ -100,7 +101,8 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
                     query_position=query_position, max_version=max_version),
         render=RenderOptions(vocab=vocab, chunk_size=RenderOptions.chunk_size if chunk_size is None else chunk_size,
                              layout_chunk=layout_chunk, segments=segments, depth=_depth(depth), spacing=spacing,
-                             alpha=alpha, tokenizer=tokenizer, domain=domain, passage_size=chunk_size),
+                             alpha=alpha, tokenizer=tokenizer, domain=domain,
+                             passage_size=chunk_size if "text" in renderings else None),
     )
     from memgen.pipeline.request import tasks, validate
 
@@ -108,8 +110,9 @@ def generate(families, renderings, lengths, episodes, seed, out, split, shard_si
         sys.stderr.write(f"memgen: warning: {warning}\n")
     todo = tasks(req)
     if workers is not None and engine == "local" and not quiet:
-        from memgen.pipeline.engines import size_workers
+        from memgen.pipeline.engines import check_engine, size_workers
 
+        check_engine(engine, workers, address)  # a bad --workers is its one line, not after this one
         sys.stderr.write(f"memgen: {size_workers(workers, len(todo)).describe(workers)}\n")
     if quiet:
         manifest = run(req, out, workers=workers, engine=engine, address=address)

@@ -17,7 +17,8 @@ CONFIG_NAME = re.compile(rf"(?P<family>{NAME})-(?P<rendering>{NAME})-(?P<length>
 #: shard file formats, by file suffix: Parquet (the default: the Hub's viewer, SQL console, DuckDB
 #: and Polars read it fully) or Arrow IPC
 SHARD_FORMATS = ("parquet", "arrow")
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]{0,63})-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<format>parquet|arrow)$")
+SHARD_RE = re.compile(
+    r"^(?P<split>[A-Za-z][A-Za-z0-9_]{0,63})-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<format>parquet|arrow)$")
 #: shard file names count to 99,999
 MAX_SHARDS = 99_999
 

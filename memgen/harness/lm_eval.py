@@ -161,6 +161,8 @@ def load_docs(folder: str | Path, data_files: Mapping[str, Sequence[str]], **_me
     import datasets
 
     root = Path(folder).resolve()
+    if not isinstance(data_files, Mapping):
+        raise DataError(f"{root}: dataset_kwargs.data_files must map a split to its files")
     files: dict[str, list[str]] = {}
     for split, paths in data_files.items():
         files[split] = []

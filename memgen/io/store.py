@@ -87,7 +87,8 @@ class Store(ABC):
     def open_pending(self, rel: str) -> PendingFile:
         """A file for ``rel`` at a temporary name: renamed into place by its ``commit()``."""
 
-    def write_shard(self, rel: str, tables: pa.Table | Iterable[pa.Table], fmt: str = DEFAULT_FORMAT) -> tuple[str, int]:
+    def write_shard(self, rel: str, tables: pa.Table | Iterable[pa.Table],
+                    fmt: str = DEFAULT_FORMAT) -> tuple[str, int]:
         """Write a table, or the blocks of one in order (each block one or more row groups or
         record batches), as a shard of format ``fmt``, atomically; returns (sha256, bytes)."""
         with self.open_pending(rel) as out:

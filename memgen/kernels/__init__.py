@@ -30,7 +30,7 @@ from memgen.kernels.slot_read import naive as _read_naive
 from memgen.kernels.slot_write import naive as _write_naive
 from memgen.kernels.slot_write.naive import SlotTable
 
-__all__ = ["SlotTable", "block_positions", "block_topk_attention", "mode", "select_blocks", "slot_read",
+__all__ = ["SlotTable", "block_positions", "block_topk_attention", "interpreted", "mode", "select_blocks", "slot_read",
            "slot_write", "use_triton", "with_null"]
 
 MODES = ("0", "1", "auto")
@@ -67,7 +67,7 @@ def use_triton(op: str, x: Tensor) -> bool:
     if m == "auto":
         return x.is_cuda and _kernels(op) is not None  # a CPU run never imports triton
     if _kernels(op) is None:
-        raise UsageError("MEMGEN_TRITON=1 needs triton installed (pip install 'memgen[learned]' with triton)")
+        raise UsageError("MEMGEN_TRITON=1 needs triton installed (pip install 'memgen[models]')")
     if not x.is_cuda and not interpreted():
         raise UsageError("MEMGEN_TRITON=1 on CPU tensors needs Triton's interpreter: set TRITON_INTERPRET=1 "
                          "before the run starts (or use MEMGEN_TRITON=auto)")

@@ -162,7 +162,7 @@ def make_request(families: str | tuple[str, ...] | list[str], *, renderings: str
     render = {k: options[k] for k in render_names if k in options}
     if "depth" in render:
         render["depth"] = tuple(render["depth"])
-    if "chunk_size" in render:  # as --chunk-size does: the text rendering's passages too
+    if "chunk_size" in render and "text" in _names(renderings):  # as --chunk-size does: text passages too
         render.setdefault("passage_size", render["chunk_size"])
     return Request(families=fams, renderings=tuple(dict.fromkeys(_names(renderings))),
                    lengths=tuple(dict.fromkeys((lengths,) if isinstance(lengths, int) else lengths)),

@@ -18,6 +18,7 @@ from memgen.scorers.normalise import (
     find_sequences,
     is_absent,
     normalise,
+    outermost,
     says_absent,
     strict_form,
     strict_form_of,
@@ -329,7 +330,9 @@ def text_codes(frame: QueryFrame, queries: np.ndarray, texts: pa.Array | Sequenc
             table, lengths = index.sequences(d)
             searched[d, a] = find_sequences(tokens_of[a], table, lengths)
         q = int(queries[j])
-        values = {m[2] for m in searched[d, a]} & (index.episode_values(int(frame.row[q])) | {int(frame.answer[q])})
+        episode = index.episode_values(int(frame.row[q]))
+        gold = int(frame.answer[q])
+        values = {m[2] for m in outermost([m for m in searched[d, a] if m[2] in episode or m[2] == gold])}
         if len(values) == 1:
             lenient[j] = values.pop()
         elif not values and says_absent(tokens_of[a]):

@@ -4,7 +4,8 @@
 tokens that surfaces are matched by (a letter run and a digit run are two tokens, so "BA3792"
 is "BA 3792"); :func:`strict_form` also drops the domain's own type words ("flight", "bin").
 Strict scoring: two answers are the same iff their strict forms are equal.  Lenient scoring
-looks for value surfaces as token sequences inside an answer (:func:`find_sequences`).  An
+looks for value surfaces as token sequences inside an answer (:func:`find_sequences`,
+:func:`outermost`).  An
 answer means "unknown" iff :func:`is_absent` says so (strict) or it holds an absent phrase
 (:func:`says_absent`, lenient).  All are pure functions of the string, so the scorer caches them
 per distinct string.
@@ -152,18 +153,23 @@ def _without(tokens: tuple[str, ...], seq: tuple[str, ...]) -> tuple[str, ...]:
 def find_sequences(tokens: Sequence[str], table: dict[tuple[str, ...], int],
                    lengths: Iterable[int]) -> list[tuple[int, int, int]]:
     """Every (start, end, id) where ``tokens[start:end]`` is a key of ``table`` (token tuples of
-    the sizes in ``lengths``), the matches that lie inside a longer match left out: "blue" is
-    not found inside "blue whale" when both are surfaces."""
+    the sizes in ``lengths``)."""
     found = []
     for n in lengths:
         for i in range(len(tokens) - n + 1):
             v = table.get(tuple(tokens[i:i + n]))
             if v is not None:
                 found.append((i, i + n, v))
-    if len(found) < 2:
-        return found
-    return [m for m in found if not any(o[0] <= m[0] and m[1] <= o[1] and o[1] - o[0] > m[1] - m[0]
-                                        for o in found)]
+    return found
+
+
+def outermost(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """``matches`` without those that lie inside a longer one: "blue" is not found inside
+    "blue whale" when both are surfaces."""
+    if len(matches) < 2:
+        return matches
+    return [m for m in matches if not any(o[0] <= m[0] and m[1] <= o[1] and o[1] - o[0] > m[1] - m[0]
+                                          for o in matches)]
 
 
 #: absent phrases that are no evidence inside a longer answer: "na" is also a code's letters

@@ -5,7 +5,8 @@ Embeddings are cached by content: one ``.npy`` file per list of texts (an episod
 its questions), named by the sha256 of the encoder's fingerprint and the texts, under
 ``$MEMGEN_CACHE/selection`` (default ``~/.cache/memgen/selection``).  Datasets are never written
 to, and a cached file is trusted only with the right shape and dtype, else it is recomputed.
-The encoder reads at most its 256 word pieces of a passage (MiniLM's own limit).
+The encoder reads at most its 256 word pieces of a passage (MiniLM's own limit); torch uses
+``$MEMGEN_THREADS`` threads where that is set.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _encoder(layers: int | None):
 
     from memgen.bridge.encoder import load_encoder
 
-    torch.set_num_threads(max(1, int(os.environ.get("MEMGEN_THREADS", "1"))))
+    if os.environ.get("MEMGEN_THREADS", "").isdigit():  # else torch's own default: every core
+        torch.set_num_threads(max(1, int(os.environ["MEMGEN_THREADS"])))
     return load_encoder(layers=layers)
 
 

@@ -17,7 +17,8 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds") / "ds"
-    generate(make_request(("overwrite", "discard"), renderings="text", lengths=1024, episodes=2, queries=3, seed=9), root)
+    generate(make_request(("overwrite", "discard"), renderings="text", lengths=1024, episodes=2, queries=3, seed=9),
+             root)
     return root
 
 
@@ -26,8 +27,8 @@ def head(tiny_bert, tmp_path_factory):
     path = tmp_path_factory.mktemp("head") / "oracle-replay.pt"
     cache = path.parent / "cache"
     with pytest.raises(SystemExit) as done:
-        main(["bridge", "train", "--encoder", str(tiny_bert), "--episodes", "1", "--family", "overwrite,version", "--steps", "3",
-              "--batch", "2", "--cache", str(cache), "--out", str(path), "--quiet"])
+        main(["bridge", "train", "--encoder", str(tiny_bert), "--episodes", "1", "--family", "overwrite,version",
+              "--steps", "3", "--batch", "2", "--cache", str(cache), "--out", str(path), "--quiet"])
     assert done.value.code == 0
     return path
 
@@ -54,7 +55,8 @@ def test_eval_predictions_are_scored_by_memgen_score(head, tiny_bert, dataset, t
     assert breakdown["queries"] == 12
     assert breakdown["correct"] + sum(breakdown["errors"].values()) == 12
     with pytest.raises(SystemExit) as done:
-        main(["score", "--dataset", str(dataset), "--predictions", str(out / "oracle-replay.jsonl"), "--format", "json"])
+        main(["score", "--dataset", str(dataset), "--predictions", str(out / "oracle-replay.jsonl"),
+              "--format", "json"])
     assert done.value.code == 0
     report = json.loads(capsys.readouterr().out)
     assert report  # memgen score read every prediction

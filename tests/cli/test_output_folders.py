@@ -83,9 +83,9 @@ def test_eval_predictions_folder_is_written_whole(model_dataset, tmp_path, monke
 
 @pytest.fixture
 def full_disk(tmp_path, monkeypatch):
-    """Writes to files under ``tmp_path/out*`` (and its temporary sibling ``.out*``) fail as the kernel says ``errno`` (ENOSPC by
-    default; set ``full_disk.errno``): every writer in the process is held to it, whoever opens
-    the file."""
+    """Writes to files under ``tmp_path/out*`` (and its temporary sibling ``.out*``) fail as the
+    kernel says ``errno`` (ENOSPC by default; set ``full_disk.errno``): every writer in the
+    process is held to it, whoever opens the file."""
     import builtins
     import errno as codes
 
@@ -112,7 +112,8 @@ def full_disk(tmp_path, monkeypatch):
 
     def fake_open(file, mode="r", *args, **kwargs):
         f = real_open(file, mode, *args, **kwargs)
-        if any(m in mode for m in "wax") and str(file).startswith((str(tmp_path / "out"), str(tmp_path / ".out"))):
+        ours = str(file).startswith((str(tmp_path / "out"), str(tmp_path / ".out")))
+        if ours and any(m in mode for m in "wax"):
             return Failing(f)
         return f
 

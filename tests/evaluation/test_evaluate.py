@@ -110,6 +110,23 @@ def test_stress_command_reports_counts_times_and_memory(tmp_path):
     assert summary["length"] == 65536 and summary["peak_rss_bytes"] > 0
 
 
+def test_stress_with_the_learned_memslot_ref_checks_its_pooled_accuracy_and_the_learned_targets(tmp_path):
+    pytest.importorskip("torch")
+    from memgen.evaluation.learned import shipped_checkpoint
+
+    if not shipped_checkpoint("memslot_ref").is_file():
+        pytest.skip("no shipped memslot_ref checkpoint in this checkout")
+    report = tmp_path / "stress.json"
+    r = CliRunner().invoke(stress_command, ["--model", "memslot_ref:threads=1", "--length", "8192", "--episodes", "2",
+                                            "--quiet", "--json", str(report)], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "CPU time" in r.output
+    checks = {c["check"].split(" ")[0] + " " + c["check"].split(" ")[1]: c for c in json.loads(report.read_text())["checks"]}
+    pooled = next(c for c in checks.values() if "pooled >= 99%" in c["check"])
+    assert pooled["met"] and pooled["check"].startswith("memslot_ref:threads=1: ")
+    assert "< 600 s" in checks["wall time"]["check"] and "< 4 GiB" in checks["peak RSS"]["check"]
+
+
 @pytest.mark.slow
 def test_stress_at_full_length_the_hybrid_is_right_on_all_50_episodes():
     """The issue's stress test in-process: 50 mixed episodes x 2,097,152 tokens, every model

@@ -142,6 +142,8 @@ def test_lm_eval_docs_load_from_the_task_folder_only(text_dataset, tmp_path):
     for bad in ("../outside.jsonl", str(tmp_path / "outside.jsonl"), "data/none.jsonl"):
         with pytest.raises(DataError):
             load_docs(out, {"test": [bad]})
+    with pytest.raises(DataError, match="must map a split"):
+        load_docs(out, ["data/discard-text-1024.jsonl"])
 
 
 def test_the_lm_eval_metric_counts_questions_as_memgen_score_does():

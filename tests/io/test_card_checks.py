@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from eco_helpers import cli, one_error_line
+from eco_helpers import cli
 
 from memgen.io.dataset import verify
 from memgen.pipeline.job import generate

@@ -38,25 +38,23 @@ def test_bad_selection_arguments_are_usage_errors():
         kernels.select_blocks(q, q, torch.zeros(1, 1, dtype=torch.long), 0, 1)
 
 
-def test_forcing_the_kernels_on_cpu_without_the_interpreter_says_how_in_one_line():
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"} | {"MEMGEN_TRITON": "1"}
-    code = ("import torch; from memgen import kernels; from memgen.format.errors import UsageError\n"
-            "try: kernels.use_triton('slot_read', torch.zeros(1))\n"
-            "except UsageError as e: print(e.message)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip().endswith("(or use MEMGEN_TRITON=auto)"), out.stderr[-500:]
-    assert "TRITON_INTERPRET=1" in out.stdout and len(out.stdout.strip().splitlines()) == 1
-
-
-def test_the_models_import_and_run_on_the_cpu_without_loading_triton():
-    code = ("import sys, torch; from memgen import kernels\n"
+def test_a_cpu_run_never_loads_triton_and_forcing_the_kernels_without_the_interpreter_says_how():
+    """One fresh process (no TRITON_INTERPRET): the models import and read on the CPU with triton
+    never imported; then MEMGEN_TRITON=1 is one line that says what to set."""
+    code = ("import os, sys, torch; from memgen import kernels; from memgen.format.errors import UsageError\n"
             "import memgen.memslot_ref.model, memgen.baselines.topk_attention\n"
             "q = torch.randn(1, 4, 1, 2); kernels.select_blocks(q, q, torch.tensor([[3, 3, 3, 3]]), 1, 1)\n"
             "kernels.slot_read(q, q, q, torch.ones(1, 4, dtype=torch.bool))\n"
-            "print('triton' in sys.modules)")
+            "print('triton' in sys.modules)\n"
+            "os.environ['MEMGEN_TRITON'] = '1'\n"
+            "try: kernels.use_triton('slot_read', torch.zeros(1))\n"
+            "except UsageError as e: print(e.message)")
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "MEMGEN_TRITON")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "False", out.stderr[-500:]
+    lines = out.stdout.strip().splitlines()
+    assert out.returncode == 0 and len(lines) == 2, out.stderr[-500:]
+    assert lines[0] == "False"
+    assert "TRITON_INTERPRET=1" in lines[1] and lines[1].endswith("(or use MEMGEN_TRITON=auto)")
 
 
 def test_a_block_the_kernels_cannot_tile_is_a_usage_error(kernels_on):
@@ -66,7 +64,7 @@ def test_a_block_the_kernels_cannot_tile_is_a_usage_error(kernels_on):
 
 
 @pytest.mark.slow
-def test_eval_with_an_unknown_setting_stops_with_one_line_and_exit_2(tmp_path, monkeypatch):
+def test_memgen_eval_gives_the_same_predictions_through_the_kernels_and_refuses_a_bad_setting(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from memgen.cli import main
@@ -76,8 +74,17 @@ def test_eval_with_an_unknown_setting_stops_with_one_line_and_exit_2(tmp_path, m
 
     if not shipped_checkpoint("memslot_ref").is_file():
         pytest.skip("no shipped memslot_ref checkpoint in this checkout")
-    generate(Request(families=("write",), lengths=(192,), episodes=1, seed=3), tmp_path / "ds")
+    ds = tmp_path / "ds"
+    generate(Request(families=("overwrite",), lengths=(192,), episodes=2, seed=3), ds)
+    preds = {}
+    for m in ("0", "1"):  # the reference, then the kernels (interpreted here)
+        monkeypatch.setenv("MEMGEN_TRITON", m)
+        r = CliRunner().invoke(main, ["eval", "--dataset", str(ds), "--model", "memslot_ref", "--quiet",
+                                      "--out", str(tmp_path / f"out{m}")])
+        assert r.exit_code == 0, r.output
+        preds[m] = (tmp_path / f"out{m}" / "memslot_ref.jsonl").read_text()
+    assert preds["0"] == preds["1"] and preds["0"].count("\n") >= 8
     monkeypatch.setenv("MEMGEN_TRITON", "fast")
-    r = CliRunner().invoke(main, ["eval", "--dataset", str(tmp_path / "ds"), "--model", "memslot_ref"])
+    r = CliRunner().invoke(main, ["eval", "--dataset", str(ds), "--model", "memslot_ref"])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert "MEMGEN_TRITON must be one of 0, 1, auto, not 'fast'" in r.output

@@ -12,7 +12,14 @@ from memgen.format.codes import OUTCOMES
 from memgen.ir.episode import Episode, Event, Query
 from memgen.scorers.answers import domain_type_words
 from memgen.scorers.frame import build_frame
-from memgen.scorers.normalise import answer_tokens, find_sequences, normalise, says_absent, strict_form
+from memgen.scorers.normalise import (
+    answer_tokens,
+    find_sequences,
+    normalise,
+    outermost,
+    says_absent,
+    strict_form,
+)
 from memgen.scorers.scoring import score
 
 #: value surfaces per domain for the catalogue episode (ep-0: q0 asks key 1, gold 11, stale 10,
@@ -129,8 +136,9 @@ def test_strict_form_keeps_a_lone_type_word():
 
 def test_a_shorter_surface_inside_a_longer_one_is_not_a_second_value():
     table = {("blue",): 1, ("blue", "whale"): 2, ("red",): 3}
-    assert find_sequences(("a", "blue", "whale"), table, [2, 1]) == [(1, 3, 2)]
-    assert sorted(m[2] for m in find_sequences(("blue", "or", "red"), table, [2, 1])) == [1, 3]
+    found = find_sequences(("a", "blue", "whale"), table, [2, 1])
+    assert sorted(found) == [(1, 2, 1), (1, 3, 2)] and outermost(found) == [(1, 3, 2)]
+    assert sorted(m[2] for m in outermost(find_sequences(("blue", "or", "red"), table, [2, 1]))) == [1, 3]
 
 
 @pytest.mark.parametrize(("text", "absent"), [

@@ -42,6 +42,7 @@ def test_lexical_selectors_rank_a_negated_distractor_with_the_key_at_least_as_hi
 def test_dense_ranks_the_key_above_filler_and_other_keys(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     monkeypatch.setenv("MEMGEN_CACHE", str(tmp_path))
+    monkeypatch.setenv("MEMGEN_THREADS", "1")
     from memgen.bridge.encoder import minilm_folder
 
     try:

@@ -103,9 +103,9 @@ _MUST.update({"delete": ("key",), "lookalike": ("lookalike", "value"), "latest":
 _MUST_NOT = {"delete": ("value",), "lookalike": ("key",)}
 # what the events about other entities in the filler are (Domain.decoys), about as often as in `mixed`
 _DECOY_FIRST = ("write", "silent_write", "negated", "hypothetical", "unconfirmed", "rejected")
-_DECOY_FIRST_P = np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.05])
+_DECOY_FIRST_P = np.array([0.28, 0.52, 0.05, 0.05, 0.05, 0.05])
 _DECOY_LATER = ("overwrite", "silent_write", "delete", "negated", "unconfirmed")
-_DECOY_LATER_P = np.array([0.4, 0.4, 0.1, 0.05, 0.05])
+_DECOY_LATER_P = np.array([0.38, 0.42, 0.1, 0.05, 0.05])
 #: the categories that may name ``old`` and ``other``
 _MAY = {"old": ("overwrite",), "other": ("write", "overwrite", "silent_write"),
         "other2": ("write", "overwrite", "silent_write")}

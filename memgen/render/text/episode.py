@@ -44,7 +44,7 @@ FILLER, EVENT, SILENT_WRITE, QUESTION, DECOY = range(5)  # DECOY: an explicit ev
 _SEP = ("", " ", "\n\n")  # before a unit: nothing (first), a space, a paragraph break
 _PARAGRAPH = (3, 8)  # filler sentences per paragraph, uniform in [lo, hi)
 #: share of filler sentences that are events about other entities (Domain.decoys): hard negatives
-DECOY_SHARE = 0.6
+DECOY_SHARE = 0.75
 _MAX_ADJUST = 48
 _SLACK = 2  # the estimate settles within this many tokens below the aim
 _MAX_RECOUNT = 6
