@@ -5,6 +5,7 @@ and training throughput of every learned model.
     python benchmarks/bench_train.py --table --model transformer --model delta_net \\
         --length 192 --length 4096 --length 65536                                  # models x probes
     python benchmarks/bench_train.py --throughput --seconds 20                     # tokens/s, all 4
+    python benchmarks/bench_train.py --inference --rounds 2                        # learned eval speed at length
 
 Held-out episodes come from ``derive_seed("heldout", seed, family)`` (memgen.models.train): a
 seed domain no ``memgen generate`` uses, and with ``--seed`` other than the training run's, not
@@ -179,6 +180,52 @@ def throughput(args: argparse.Namespace) -> None:
                       f, indent=1)
 
 
+def inference(args: argparse.Namespace) -> None:
+    """CPU time of one long mixed episode through a model's predict, the front end's MLP form and
+    its table form alternating (the predictions must agree)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import memgen.models.frontend as frontend
+    from memgen.evaluation.learned import LEARNED_MODELS
+    from memgen.format.vocab import Vocab
+    from memgen.models.stream import TokenBatch
+    from memgen.models.train import episode_table
+
+    vocab = Vocab()
+    L = args.length[0] if args.length else 2_097_152
+    batch = TokenBatch.from_table(episode_table("mixed", L, 0, 1, args.seed, "heldout", vocab), vocab)
+    net = {c.name: c for c in LEARNED_MODELS}[(args.model or ["memslot_ref"])[0]](checkpoint=args.checkpoint or "")
+    net.load()
+    tables, seen = frontend.TABLE_FLOATS, {}
+    print(f"one mixed episode of {L:,} tokens, {batch.n_queries} queries, {args.threads} thread(s)\n")
+    print("| front end | CPU s | wall s | tokens per CPU second |\n|---|---|---|---|")
+    for _ in range(args.rounds):
+        for form, limit in (("MLP", 0), ("tables", tables)):
+            frontend.TABLE_FLOATS = limit
+            c0, t0 = time.process_time(), time.perf_counter()
+            pred = net.predict(batch).prediction
+            cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+            assert (seen.setdefault("pred", pred) == pred).all(), "the two forms disagree"
+            print(f"| {form} | {cpu:.2f} | {wall:.2f} | {L / cpu:,.0f} |", flush=True)
+    frontend.TABLE_FLOATS = tables
+    # the fallback cache: appending a chunk's (key, value, bias) to a Tape, against concatenating
+    # every chunk so far at each chunk (what the cache did before), for the same stream
+    T, cfg = 65536, net.load()[0].cfg
+    xs = [(torch.randn(1, T, cfg.d_key), torch.randn(1, T, cfg.d_model), torch.randn(1, T)) for _ in range(L // T)]
+    with torch.inference_mode():
+        c0, tape = time.process_time(), frontend.EMPTY_TAPE
+        for x in xs:
+            tape = tape.append(*x, align=64)
+            tape.tensors()
+        tape_s, c0, cache = time.process_time() - c0, time.process_time(), ()
+        for x in xs:
+            cache = (*cache, x)
+            [torch.cat([c[i] for c in cache], 1) for i in range(3)]
+        cat_s = time.process_time() - c0
+    print(f"\nfallback cache, {len(xs)} chunks of {T:,}: tape {tape_s:.2f} s CPU, concatenation {cat_s:.2f} s CPU")
+
+
 def record_fixed(args: argparse.Namespace) -> None:
     """Write the fixed eval set if missing, and each shipped checkpoint's accuracy on it into its
     sidecar (``"fixed_eval"``): run after shipping a checkpoint."""
@@ -213,6 +260,8 @@ def main() -> None:
     ap.add_argument("--throughput", action="store_true", help="training tokens/s of every --model")
     ap.add_argument("--seconds", type=float, default=40.0, help="--throughput: training seconds per model")
     ap.add_argument("--rounds", type=int, default=5, help="--throughput: alternating rounds")
+    ap.add_argument("--inference", action="store_true",
+                    help="CPU time of one long mixed episode (--length, default 2,097,152), MLP vs table front end")
     ap.add_argument("--record-fixed", action="store_true",
                     help="record each shipped checkpoint's accuracy on the fixed eval set in its sidecar")
     ap.add_argument("--json", help="also write the results here")
@@ -224,6 +273,8 @@ def main() -> None:
         return throughput(args)
     if args.record_fixed:
         return record_fixed(args)
+    if args.inference:
+        return inference(args)
     if len(args.model or [None]) > 1 or len(args.length or [None]) > 1:
         ap.error("several --model or --length: use --table")
     r = heldout((args.model or ["memslot_ref"])[0], args.checkpoint, (args.length or [192])[0], args.per_probe,

@@ -33,11 +33,14 @@ from memgen.format.errors import UsageError
                    "plots (heatmap, length, depth, updates, outcomes) here.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
               help="What to print on stdout.")
+@click.option("--no-plots", is_flag=True,
+              help="With --out: write the report and the per-query tables but no PNG plots (they need "
+                   "matplotlib: memgen-bench[plots]).")
 @click.option("--no-verify", is_flag=True,
               help="Skip memgen verify's checksums of every shard (large folders already verified).")
 def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], config: str | None,
           split: str | None, column: str | None, lm_eval_filter: str | None, out: Path | None,
-          fmt: str, no_verify: bool) -> None:
+          fmt: str, no_plots: bool, no_verify: bool) -> None:
     """Classify every prediction into one outcome and report accuracy per probe.
 
     Every answer is scored strictly (exact after normalisation) and leniently (the answer holds
@@ -61,6 +64,13 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
 
     if names and len(names) != len(predictions):
         raise UsageError(f"--name given {len(names)} times for {len(predictions)} --predictions")
+    plots = out is not None and not no_plots
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--out writes plots, which need matplotlib: pip install 'memgen-bench[plots]', "
+                             "or pass --no-plots") from None
     # steps: the dataset, each model, the report's intervals, and the --out folder
     with progress_bar("steps") as bar:
         task = bar.add_task("reading the dataset", total=2 + len(predictions) + (out is not None))
@@ -74,7 +84,7 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
         rep = report(results, dataset=str(dataset))
         if out is not None:
             bar.update(task, advance=1, description="plots")
-            _write_out(out, rep, results)
+            _write_out(out, rep, results, plots)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for m in rep.models:
         for note in m["notes"]:
@@ -87,12 +97,13 @@ def score(dataset: Path, predictions: tuple[Path, ...], names: tuple[str, ...], 
     if out is not None:
         from memgen.scorers.plots import PLOTS
 
-        err.print(f"memgen: report written to {out}/ (report.json, report.md, {', '.join(PLOTS)})", markup=False)
+        pngs = f", {', '.join(PLOTS)}" if plots else ""
+        err.print(f"memgen: report written to {out}/ (report.json, report.md{pngs})", markup=False)
 
 
-def _write_out(out: Path, rep, results) -> None:
+def _write_out(out: Path, rep, results, plots: bool) -> None:
     """The report folder, written whole (io.atomic.write_folder): report.json and .md, one
-    queries-<model>.parquet per model, the plots."""
+    queries-<model>.parquet per model, and the plots (with ``plots``)."""
     import pyarrow.parquet as pq
 
     from memgen.io.atomic import write_folder
@@ -109,7 +120,8 @@ def _write_out(out: Path, rep, results) -> None:
         (tmp / "report.md").write_text(rep.to_markdown())
         for slug, r in zip(slugs, results, strict=True):
             pq.write_table(r.to_table(), tmp / f"queries-{slug}.parquet")
-        write_plots(rep, tmp)
+        if plots:
+            write_plots(rep, tmp)
 
     write_folder(out, write, own=lambda name: name in ("report.json", "report.md") or name.endswith(".png")
                  or (name.startswith("queries-") and name.endswith(".parquet")))

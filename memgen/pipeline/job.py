@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+
 from memgen import __version__
 from memgen.format.errors import DataError, UsageError
 from memgen.format.versions import GENERATOR_VERSION, SCHEMA_VERSION
@@ -141,6 +143,8 @@ def _manifest(req: Request, entries: dict[str, dict], status: str) -> dict:
         "memgen_version": __version__,
         "generator_version": GENERATOR_VERSION,
         "schema_version": SCHEMA_VERSION,
+        # Parquet's footer names the writer's version, so the shard bytes are those of this pyarrow
+        "shard_writer": f"pyarrow {pa.__version__}",
         "status": status,
         "command": req.command(),
         "config": req.to_dict(),

@@ -164,7 +164,7 @@ def evaluate_selection(dataset: str | Path, specs: Sequence[str | Selector], *, 
         res.runs[lab] = SelectorRun(lab, sel.k, _cat(scored, "recall", (0, len(KS))), _cat(scored, "recall_k"),
                                     _cat(scored, "rr"), _cat(scored, "trap").astype(np.int8),
                                     [t for _, tops in got for t in tops], *timing[lab])
-        if sel.name in ("sparse", "hybrid"):
+        if getattr(sel, "model", None):  # a model's own choice: attribute its answers too
             res.runs[lab].attribution = _attribute(dataset, sel, names, res, check)
     return res
 
@@ -182,7 +182,7 @@ def _attribute(dataset, sel: Selector, configs: list[str], res: SelectionResult,
     where = {(c, i, q): n for n, (c, i, q) in enumerate(zip(res.config, res.ids, res.qid, strict=True))}
     correct = np.zeros(len(res.ids), dtype=bool)
     for c in configs:
-        ev = evaluate(dataset, [f"{sel.name}:k={sel.k}"], config=c, check=check)
+        ev = evaluate(dataset, [f"{sel.model}:k={sel.k}"], config=c, check=check)
         out = next(iter(ev.results.values()))
         for r, q, ok in zip(ev.query_row.tolist(), ev.qid.tolist(), out.correct.tolist(), strict=True):
             n = where.get((c, ev.row_ids[r], q))

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,6 +38,7 @@ def model_chunk_scores(ep: SelectionEpisode, unmarked_only: bool, recent_first: 
 class SparseChoice:
     """The ``sparse`` model's chunks (``k`` as the model's)."""
 
+    model: ClassVar[str] = "sparse"  # the model whose answers the selection is held against
     k: int = 4
 
     def scores(self, ep: SelectionEpisode) -> np.ndarray:
@@ -48,6 +50,7 @@ class SparseChoice:
 class HybridFallback:
     """The ``hybrid`` model's fallback chunks (``k`` as the model's)."""
 
+    model: ClassVar[str] = "hybrid"
     k: int = 4
 
     def scores(self, ep: SelectionEpisode) -> np.ndarray:

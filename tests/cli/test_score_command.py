@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -175,3 +176,16 @@ def test_strict_and_lenient_side_by_side_with_provenance(generated_text, tmp_pat
     assert "## Accuracy by depth of the deciding event x target length" in md
     for name in ("length.png", "depth.png", "heatmap.png", "updates.png", "outcomes.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_out_without_matplotlib_is_one_line_or_no_plots(hand_folder, tmp_path, monkeypatch):
+    p = predictions_file(hand_folder, tmp_path / "m.jsonl")
+    args = ["score", "--dataset", str(hand_folder), "--predictions", str(p), "--config", CFG]
+    r = CliRunner().invoke(main, args + ["--out", str(tmp_path / "a"), "--no-plots"])
+    assert r.exit_code == 0, r.output
+    assert sorted(f.name for f in (tmp_path / "a").iterdir()) == ["queries-m.parquet", "report.json", "report.md"]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [plots] extra were not installed
+    r = CliRunner().invoke(main, args + ["--out", str(tmp_path / "b")])
+    assert r.exit_code == 2 and not (tmp_path / "b").exists()
+    assert r.stderr == ("memgen: error: --out writes plots, which need matplotlib: pip install "
+                        "'memgen-bench[plots]', or pass --no-plots\n")

@@ -167,7 +167,7 @@ def test_engine_arguments_are_checked(engine, workers, address, words):
 
 def test_missing_ray_is_a_usage_error_that_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    with pytest.raises(UsageError, match=r"memgen\[ray\]"):
+    with pytest.raises(UsageError, match=r"memgen-bench\[ray\]"):
         generate(MULTI, tmp_path / "ds", engine="ray")
     assert not (tmp_path / "ds").exists()
 

@@ -117,3 +117,13 @@ def test_plots_are_written(frame, tmp_path):
     for p in paths:
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_notebook_rendering_of_token_answers(frame):
+    rep = report([score(frame, oracle_tokens(frame), vocab=VOCAB, name="oracle"),
+                  score(frame, noisy(frame), vocab=VOCAB, name="noisy")])
+    html = rep._repr_html_()
+    assert html.count("<table") == 2 and ">lenient</th>" not in html  # ids: one score
+    assert "Lenient scoring is strict scoring for token answers." in html
+    assert ">71.4% [35.9, 91.8] 5/7</td>" in html  # the noisy model's overall, as in the Markdown
+    assert 'title="stale 14.3% (1)"' in html  # one of its 7 answers is stale
