@@ -83,7 +83,7 @@ def model_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A local Ray cluster with 2 CPUs (``ray.init(num_cpus=2)``), shut down after the session."""
-    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'memgen[ray]'")
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'memgen-bench[ray]'")
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, logging_level="WARNING")
     yield ray
     ray.shutdown()

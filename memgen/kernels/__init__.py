@@ -67,7 +67,7 @@ def use_triton(op: str, x: Tensor) -> bool:
     if m == "auto":
         return x.is_cuda and _kernels(op) is not None  # a CPU run never imports triton
     if _kernels(op) is None:
-        raise UsageError("MEMGEN_TRITON=1 needs triton installed (pip install 'memgen[models]')")
+        raise UsageError("MEMGEN_TRITON=1 needs triton installed (pip install 'memgen-bench[models]')")
     if not x.is_cuda and not interpreted():
         raise UsageError("MEMGEN_TRITON=1 on CPU tensors needs Triton's interpreter: set TRITON_INTERPRET=1 "
                          "before the run starts (or use MEMGEN_TRITON=auto)")

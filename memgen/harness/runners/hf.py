@@ -1,6 +1,6 @@
 """A local Hugging Face transformers model as a runner: greedy, batched generation.
 
-Needs torch and transformers (``pip install 'memgen[lmeval]'``).  The model is loaded from a
+Needs torch and transformers (``pip install 'memgen-bench[lmeval]'``).  The model is loaded from a
 local folder only (``local_files_only``): nothing is downloaded.
 """
 
@@ -39,7 +39,7 @@ class HFRunner:
             import torch
             import transformers
         except ImportError:
-            raise UsageError("memgen run --hf needs torch and transformers: pip install 'memgen[lmeval]'") from None
+            raise UsageError("memgen run --hf needs torch and transformers: pip install 'memgen-bench[lmeval]'") from None
         path = Path(path).expanduser()
         if not path.is_dir():
             raise UsageError(f"--hf {path}: no such folder (give a local transformers model folder)")
