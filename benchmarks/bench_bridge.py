@@ -139,6 +139,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--only", default="2048,heldout,8192,32768,timing")
     ap.add_argument("--cache", type=Path, help="state cache [default: memgen's]")
+    ap.add_argument("--heads", default=",".join(f"{m}-{h}" for m, h in HEADS),
+                    help="shipped heads to run (results of others already in bench.json are kept)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from memgen.bridge.encoder import load_encoder
@@ -152,15 +154,25 @@ def main() -> None:
     if path.exists():
         results = json.loads(path.read_text())
     sets = make_sets(args.out, [n for n in names if n in SETS])
-    heads = {f"{m}-{h}": load_head(shipped_head(m, h))[0] for m, h in HEADS if shipped_head(m, h).exists()}
+    wanted = {h.strip() for h in args.heads.split(",")}
+    heads = {f"{m}-{h}": load_head(shipped_head(m, h))[0] for m, h in HEADS if f"{m}-{h}" in wanted}
     for name, roots in sets.items():
-        results[name] = run_set(roots, encoder, heads, args.cache)
-        print(f"\n### {name} ({results[name]['seconds']} s)\n\n{table(results[name], list(heads))}")
+        got = run_set(roots, encoder, heads, args.cache)
+        kept = results.get(name, {"cells": {}, "errors": {}, "seconds": {}})
+        for part in ("cells", "errors"):
+            kept[part].update(got[part])
+        kept["seconds"] = {**(kept["seconds"] if isinstance(kept["seconds"], dict) else {}),
+                           ",".join(heads): got["seconds"]}
+        results[name] = kept
+        labels = [f"{m}-{h}" for m, h in HEADS if f"{m}-{h}" in kept["cells"]]
+        print(f"\n### {name} ({got['seconds']} s for {', '.join(heads)})\n\n{table(kept, labels)}")
         print("errors:", json.dumps(results[name]["errors"]))
         path.write_text(json.dumps(results, indent=1))
     if "timing" in names:
-        results["timing"] = timing(args.out, encoder)
-        print("\n### timing\n", json.dumps(results["timing"]))
+        got = timing(args.out, encoder)
+        print("\n### timing\n", json.dumps(got))
+        # another run may have written other sets meanwhile
+        results = {**(json.loads(path.read_text()) if path.exists() else {}), "timing": got}
         path.write_text(json.dumps(results, indent=1))
 
 

@@ -124,7 +124,8 @@ def eval_command(dataset: Path, models: tuple[str, ...], config: str | None, out
               help="Write <model>.jsonl predictions and summary.json here.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Write the report (table cells, times, RSS, checks) as JSON here.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a target (time, memory, hybrid all right) is missed.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when a target (time, memory, hybrid all right, memslot_ref >= 99%) is missed.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def stress_command(length: int, episodes: int, seed: int, models: tuple[str, ...], dataset: Path | None,
                    out: Path | None, json_path: Path | None, strict: bool, quiet: bool) -> None:

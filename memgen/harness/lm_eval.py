@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from memgen import __version__
-from memgen.format.codes import ABSENT_TEXT, PROBES
+from memgen.format.codes import PROBES
 from memgen.format.errors import DataError, UsageError
 from memgen.harness.output import MARKER, _check_name, _staging, _swap_in, _write_jsonl
 from memgen.harness.text_dataset import TextEpisode, iter_episodes, open_text_dataset
@@ -56,19 +56,13 @@ def single_question_prompt(ep: TextEpisode, n: int) -> str:
     return f"{ep.prompt[:cut]}{_TAIL}\n\n{ask} on one line, as \"{n}: <answer>\".\n"
 
 
-def is_correct(reply: str | None, gold: str) -> bool:
-    """Whether one answer matches the gold text under the scorer's normalisation (an absent
-    gold is matched by any "unknown"-like answer), as ``memgen score`` counts ``correct``."""
-    from memgen.scorers.normalise import is_absent, normalise
+def is_correct(reply: str | None, gold: str, domain: str | None = None) -> bool:
+    """Whether one answer is ``correct`` for the gold text exactly as ``memgen score``'s strict
+    scoring counts it (the domain's type words dropped; an absent gold is matched by any
+    "unknown"-like answer)."""
+    from memgen.scorers.answers import strict_correct
 
-    if reply is None:
-        return False
-    got = normalise(reply)
-    if not got:
-        return False
-    if got == normalise(gold):
-        return True
-    return gold == ABSENT_TEXT and is_absent(got)
+    return strict_correct(reply, gold, domain)
 
 
 def block_answers(reply: str | None, n_questions: int) -> list[str | None]:
@@ -135,7 +129,7 @@ def lm_eval_process_results(doc: Mapping, results: list, probes: Sequence[str] =
         reply = reply[0] if reply else ""
     golds = doc_answers(doc)
     got = block_answers(reply if isinstance(reply, str) else "", len(golds))
-    right = [is_correct(a, g) for a, g in zip(got, golds, strict=True)]
+    right = [is_correct(a, g, doc.get("domain")) for a, g in zip(got, golds, strict=True)]
     out = {"query_accuracy": [sum(right), len(right)]}
     per_probe = doc_probes(doc)
     for p in probes:
@@ -268,7 +262,7 @@ def _task_yaml(task: str, source: dict, until: Sequence[str], max_gen_toks: int,
 def _episode_doc(ep: TextEpisode) -> dict:
     return {"id": ep.id, "config": ep.config, "family": ep.family, "target_length": ep.target_length,
             "n_questions": len(ep.answers), "prompt": ep.prompt, "target": ep.target, "answers": list(ep.answers),
-            "probes": list(ep.probes)}
+            "probes": list(ep.probes), "domain": ep.domain}
 
 
 def default_max_gen_toks(max_questions: int) -> int:

@@ -31,6 +31,9 @@ class TextEpisode:
     asks: tuple[str, ...]
     questions: tuple[str, ...]
     inline: tuple[bool, ...]
+    #: the template domain the episode was rendered in (its type words, e.g. "flight", are
+    #: dropped from answers by the strict scorer)
+    domain: str | None = None
 
     @property
     def target(self) -> str:
@@ -69,7 +72,7 @@ def iter_episodes(ds: Dataset, config: str) -> Iterator[TextEpisode]:
     """The episodes of ``config`` in dataset order, one shard in memory at a time."""
     cfg = ds.config(config)
     for table in ds.iter_tables(config):
-        cols = table.select(["id", "family", "target_length", "prompt", "questions", "queries"]).to_pydict()
+        cols = table.select(["id", "family", "target_length", "prompt", "questions", "queries", "domain"]).to_pydict()
         for i in range(table.num_rows):
             qs = cols["queries"][i]
             yield TextEpisode(
@@ -77,4 +80,5 @@ def iter_episodes(ds: Dataset, config: str) -> Iterator[TextEpisode]:
                 target_length=int(cols["target_length"][i]), prompt=cols["prompt"][i],
                 answers=tuple(q["answer_text"] for q in qs), qids=tuple(int(q["qid"]) for q in qs),
                 probes=tuple(q["probe"] for q in qs), asks=tuple(q["ask"] for q in qs),
-                questions=tuple(cols["questions"][i]), inline=tuple(q["start"] >= 0 for q in qs))
+                questions=tuple(cols["questions"][i]), inline=tuple(q["start"] >= 0 for q in qs),
+                domain=cols["domain"][i])

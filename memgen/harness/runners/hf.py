@@ -39,7 +39,8 @@ class HFRunner:
             import torch
             import transformers
         except ImportError:
-            raise UsageError("memgen run --hf needs torch and transformers: pip install 'memgen-bench[lmeval]'") from None
+            raise UsageError("memgen run --hf needs torch and transformers: "
+                             "pip install 'memgen-bench[lmeval]'") from None
         path = Path(path).expanduser()
         if not path.is_dir():
             raise UsageError(f"--hf {path}: no such folder (give a local transformers model folder)")
