@@ -97,10 +97,10 @@ def table(result: dict, labels: list[str]) -> str:
         pct = {lab: 100 * c / q if q else 0.0 for lab, (c, q) in zip(labels, got, strict=True)}
         gaps = [f"{pct[f'text-{h}'] - pct[f'oracle-{h}']:+.1f}" for h in ("replay", "transformer")
                 if f"text-{h}" in pct and f"oracle-{h}" in pct]
-        return f"| {name} | " + " | ".join(f"{c}/{q}" for c, q in got) + " | " + " | ".join(gaps) + " |"
+        return "| " + " | ".join([name, *(f"{c}/{q}" for c, q in got), *gaps]) + " |"
 
     gap_heads = [h for h in ("replay", "transformer") if f"text-{h}" in labels and f"oracle-{h}" in labels]
-    head = "| | " + " | ".join(labels) + " | " + " | ".join(f"gap {h} (pts)" for h in gap_heads) + " |"
+    head = "| " + " | ".join(["", *labels, *(f"gap {h} (pts)" for h in gap_heads)]) + " |"
     sep = "|---" * (1 + len(labels) + len(gap_heads)) + "|"
     lines = [head, sep] + [row(f"family {f}", fam=f) for f in fams] + [row(f"probe {p}", probe=p) for p in probes]
     lines.append(row("all"))

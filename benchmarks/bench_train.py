@@ -267,6 +267,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.checkpoint and len(args.model or (LEARNED if args.table else ["memslot_ref"])) > 1:
+        ap.error("--checkpoint names one model's checkpoint: give one --model with it")
     if args.table:
         return table(args)
     if args.throughput:

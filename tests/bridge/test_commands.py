@@ -74,7 +74,7 @@ def test_encode_fills_the_cache_once(tiny_bert, dataset, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["eval", "--dataset", "{ds}", "--head-file", "{tmp}/none.pt", "--out", "{tmp}/o"], "needs the file"),
-    (["eval", "--dataset", "{tmp}/nothing", "--mode", "oracle", "--out", "{tmp}/o"], "not a memgen dataset"),
+    (["eval", "--dataset", "{tmp}/nothing", "--mode", "oracle", "--out", "{tmp}/o"], "no such dataset folder"),
     (["train", "--out", "{tmp}/h.txt"], "ends in .pt"),
     (["train", "--steps", "0", "--out", "{tmp}/h.pt"], "at least 1"),
     (["encode", "--dataset", "{ds}", "--encoder", "{tmp}", "--layers", "1"], "missing"),

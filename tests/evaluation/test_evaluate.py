@@ -150,6 +150,7 @@ def test_a_stream_that_breaks_the_layout_is_a_data_error_naming_the_shard(model_
 
     from memgen.format.vocab import WRITE, Vocab
     from memgen.io.atomic import sha256_file
+    from memgen.io.card import render_card
     from memgen.io.shards import read_shard, write_shard
 
     copy = tmp_path / "ds"
@@ -167,6 +168,7 @@ def test_a_stream_that_breaks_the_layout_is_a_data_error_naming_the_shard(model_
     entry["sha256"], entry["bytes"] = write_shard(copy / entry["path"], table)
     assert entry["sha256"] == sha256_file(copy / entry["path"])
     (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "README.md").write_text(render_card(manifest))  # the card records the manifest's checksum
     with pytest.raises(DataError, match=r"write-chunk-2048/.*marker 2 at position"):
         evaluate(copy, ["hybrid"], config="write-chunk-2048")
 

@@ -182,13 +182,18 @@ class Domain:
     head: jinja2.Template
     tail: jinja2.Template
 
-    def render(self, category: str, rng: np.random.Generator, **variables) -> str:
+    def render(self, category: str, rng: np.random.Generator, others: Others | None = None, **variables) -> str:
         """One phrasing of ``category``, drawn from ``rng`` with its grammar fields: among those
-        that use ``old`` only when ``variables`` has one."""
+        that use ``old`` only when ``variables`` has one.  ``other`` and ``other2``, where the
+        phrasing names them and ``variables`` does not, come from ``others``."""
         temps = self.phrasings[category]
         if variables.get("old") is None:
             temps = [t for t in temps if "old" not in t.uses] or temps
         t = temps[int(rng.integers(len(temps)))]
+        if others is not None:
+            for var in ("other", "other2"):
+                if var in t.uses and var not in variables:
+                    variables[var] = others.value()
         for f in t.fields:
             opts = self.phrases[f]
             pick = opts[int(rng.integers(len(opts)))]
@@ -202,21 +207,28 @@ class Domain:
         episode's key or value): ``(text, explicit)`` in reading order, ``explicit`` for those that
         stand as paragraphs of their own, as real explicit events do.  Keys with a value may be
         overwritten or deleted; others are written or named in a distractor (never presupposed)."""
+        later = rng.random(n) < 0.35
+        first_cat = np.searchsorted(np.cumsum(_DECOY_FIRST_P), rng.random(n) * _DECOY_FIRST_P.sum())
+        later_cat = np.searchsorted(np.cumsum(_DECOY_LATER_P), rng.random(n) * _DECOY_LATER_P.sum())
+        pick = rng.random(n)
         held: dict[str, str] = {}
+        keys: list[str] = []  # the keys of ``held``, to pick from in O(1)
         out = []
-        for _ in range(n):
-            if held and rng.random() < 0.35:
-                key = list(held)[int(rng.integers(len(held)))]
-                cat = _DECOY_LATER[int(rng.choice(len(_DECOY_LATER), p=_DECOY_LATER_P))]
+        for i in range(n):
+            if keys and later[i]:
+                key = keys[int(pick[i] * len(keys))]
+                cat = _DECOY_LATER[min(int(later_cat[i]), len(_DECOY_LATER) - 1)]
             else:
                 key = others.key()
-                cat = _DECOY_FIRST[int(rng.choice(len(_DECOY_FIRST), p=_DECOY_FIRST_P))]
+                cat = _DECOY_FIRST[min(int(first_cat[i]), len(_DECOY_FIRST) - 1)]
             value = "" if cat == "delete" else others.value()
-            text = self.render(cat, rng, key=key, value=value, old=held.get(key), other=others.value(),
-                               other2=others.value(), lookalike="")
+            text = self.render(cat, rng, others, key=key, value=value, old=held.get(key), lookalike="")
             if cat == "delete":
                 held.pop(key, None)
+                keys.remove(key)
             elif cat in WRITE_CATEGORIES:
+                if key not in held:
+                    keys.append(key)
                 held[key] = value
             out.append((text, cat != "silent_write"))
         return out

@@ -239,7 +239,7 @@ def render_text(episode: Episode, *, target_length: int, tokenizer: LengthCounte
 
     ksurf, vsurf = _surfaces(dom, episode)
     looks = _lookalikes(dom, episode)
-    others = Others(dom.keys, dom.values, rng, [*ksurf.values(), *vsurf.values(), *looks.values()])
+    others = Others(dom.keys, dom.values, rng, [*ksurf.values(), *looks.values()], vsurf.values())
     ev_text = _event_texts(dom, episode, ksurf, vsurf, looks, others, rng)
     q_text = _question_texts(dom, episode, ksurf, rng)
     answer_texts = tuple(vsurf[q.answer] if q.answer >= 0 else ABSENT_TEXT for q in queries)
@@ -350,7 +350,8 @@ def _lay_out(dom: Domain, counter: LengthCounter, rng: np.random.Generator, fixe
     E = len(fixed.ev_text)
     gcounts = dom.filler.counts(counter)
     n_sent = int(budget / max(gcounts.mean, 1.0) * 1.1) + 16 if budget > 0 else 0
-    texts, mid, init = dom.filler.sample(rng, n_sent, gcounts, others.avoid)
+    allowed = others.allowed(dom.filler)
+    texts, mid, init = dom.filler.sample(rng, n_sent, gcounts, allowed)
     kinds = _with_decoys(dom, counter, rng, others, texts, mid, init)
     short_texts, short_mid, short_init = dom.short.sample(rng, 64, dom.short.counts(counter))
     weights = _gap_weights(rng, E, depth, spacing, alpha)
@@ -369,7 +370,7 @@ def _lay_out(dom: Domain, counter: LengthCounter, rng: np.random.Generator, fixe
             for i in fixed.after.get(j, []):
                 units.add(QUESTION, fixed.inline_text[i], fixed.q_counts[i], fixed.q_counts[i], i)
     pool = _Pool(texts[int(bounds[-1]):], mid[int(bounds[-1]):], init[int(bounds[-1]):],
-                 lambda: dom.filler.sample(rng, 64, gcounts, others.avoid))
+                 lambda: dom.filler.sample(rng, 64, gcounts, allowed))
     return units, pool, (short_texts, np.asarray(short_mid), np.asarray(short_init))
 
 
@@ -381,10 +382,11 @@ def _with_decoys(dom: Domain, counter: LengthCounter, rng: np.random.Generator, 
     kinds = np.full(len(texts), FILLER, dtype=np.int8)
     if at.size:
         decoys = dom.decoys(rng, int(at.size), others)
-        strings = [t for t, _ in decoys]
-        counts = counter.count_many([" " + t for t in strings] + strings)
+        # a paragraph of its own needs only its count at a paragraph start, a sentence in running
+        # text its count after a space (its count at a paragraph start is taken when needed)
+        counts = counter.count_many([t if explicit else " " + t for t, explicit in decoys])
         for n, (i, (text, explicit)) in enumerate(zip(at.tolist(), decoys, strict=True)):
-            texts[i], mid[i], init[i] = text, counts[n], counts[n + at.size]
+            texts[i], mid[i], init[i] = text, counts[n], counts[n] if explicit else -1
             kinds[i] = DECOY if explicit else FILLER
     return kinds
 
@@ -507,8 +509,7 @@ def _event_texts(dom: Domain, ep: Episode, ksurf: dict[int, str], vsurf: dict[in
         if look in keys:
             raise DataError(f"episode {ep.id}: lookalike {look!r} equals a key of the episode")
         old = vsurf[held[e.key]] if cat == "overwrite" and e.key in held else None
-        out.append(dom.render(cat, rng, key=ksurf[e.key], value=value, lookalike=look, old=old,
-                              other=others.value(), other2=others.value()))
+        out.append(dom.render(cat, rng, others, key=ksurf[e.key], value=value, lookalike=look, old=old))
         if cat == "delete":
             held.pop(e.key, None)
         elif e.op in ("write", "overwrite", "silent_write"):

@@ -9,8 +9,9 @@ Three fields are *entities* (:data:`ENTITY_FIELDS`): ``{other_key}``, ``{other_v
 ``{other_value2}`` (never the same as ``{other_value}`` in one sentence) take
 surfaces of the domain's own keys and values (ids at the top of its spaces, which episodes do
 not use), so that filler names hosts, samples, travellers and codes of the very shapes the
-events use: hard negatives.  :meth:`Grammar.sample` redraws any sentence that would contain one
-of the episode's own surfaces.
+events use: hard negatives.  :meth:`Grammar.sample` draws them only among the options that do
+not clash with the episode's own surfaces (:meth:`Others.allowed`); the grammar's own words
+cannot spell a surface (checked when a domain loads).
 
 Token counts are never measured sentence by sentence.  Every literal piece and every field
 option is counted once per tokenizer (with the space that precedes it in running text), and a
@@ -178,26 +179,13 @@ class Grammar:
             field_cap_init={s: get("cap_init", s) for s in self.cap_fields},
             lit_const=const, lit_init_delta=init_delta, mean=mean)
 
-    def sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts, avoid: re.Pattern | None = None
-               ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts,
+               allowed: dict[str, np.ndarray] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``n`` sentences drawn from ``rng``, with their token counts in running text (after a
-        space) and at the start of a paragraph (after a line break): (texts, mid, init).  A
-        sentence in which ``avoid`` finds a match is drawn again."""
-        texts, mid, init = self._sample(rng, n, counts)
-        bad = [i for i, t in enumerate(texts) if avoid is not None and avoid.search(t)]
-        for _ in range(16):
-            if not bad:
-                break
-            again, m, s = self._sample(rng, len(bad), counts)
-            for j, i in enumerate(bad):
-                texts[i], mid[i], init[i] = again[j], m[j], s[j]
-            bad = [i for i in bad if avoid.search(texts[i])]
-        if bad:
-            raise UsageError(f"filler keeps naming a surface of the episode ({avoid.pattern[:60]}...)")
-        return texts, mid, init
-
-    def _sample(self, rng: np.random.Generator, n: int, counts: GrammarCounts
-                ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        space) and at the start of a paragraph (after a line break): (texts, mid, init).
+        ``allowed`` restricts a field to some of its options (indices): the entity fields to the
+        surfaces that do not clash with an episode's own (:meth:`Others.allowed`)."""
+        allowed = allowed or {}
         T = len(self.templates)
         which = rng.choice(T, size=n, p=self.weights)
         texts = np.empty(n, dtype=object)
@@ -212,14 +200,16 @@ class Grammar:
             cols = []
             est = np.full(m, counts.lit_const[ti], dtype=np.int64)
             est_init = est + counts.lit_init_delta[ti]
-            drawn = []
+            drawn = []  # positions into each field's choices
             for j, s in enumerate(t.fields):
-                n_opts = len(self.fields[s])
+                choices = allowed.get(s)
+                n_opts = len(self.fields[s]) if choices is None else len(choices)
                 if t.same_as[j] >= 0 and n_opts > 1:  # never the same person (or act) twice in a sentence
-                    idx = (drawn[t.same_as[j]] + 1 + rng.integers(0, n_opts - 1, size=m)) % n_opts
+                    pos = (drawn[t.same_as[j]] + 1 + rng.integers(0, n_opts - 1, size=m)) % n_opts
                 else:
-                    idx = rng.integers(0, n_opts, size=m)
-                drawn.append(idx)
+                    pos = rng.integers(0, n_opts, size=m)
+                drawn.append(pos)
+                idx = pos if choices is None else choices[pos]
                 if j == 0 and t.first_is_field:
                     cols.append(self.cap_fields[s][idx])
                     est += counts.field_cap_mid[s][idx]
@@ -238,33 +228,44 @@ class Grammar:
 
 class Others:
     """Keys and values of other entities, for hard negatives: surfaces of ids the episode does not
-    use, each handed out once, none equal to, inside or containing (ignoring case) any surface
-    in ``taken`` (the episode's keys, look-alikes and values).  Drawn from ``rng`` in batches."""
+    use, each handed out once, none equal to, inside or containing (ignoring case) a surface of
+    the episode (``taken_keys``: its keys and look-alikes; ``taken_values``: its values).  Drawn
+    from ``rng`` in batches."""
 
-    _BATCH = 64
+    _BATCH = 512
 
-    def __init__(self, keys: Space, values: Space, rng: np.random.Generator, taken):
+    def __init__(self, keys: Space, values: Space, rng: np.random.Generator, taken_keys=(), taken_values=()):
         self._spaces = {"key": keys, "value": values}
         self._rng = rng
-        self._taken = [t.lower() for t in taken]
-        #: finds any of ``taken`` in a text (ignoring case); None when there is none
-        self.avoid = re.compile("|".join(re.escape(t) for t in sorted(self._taken, key=len, reverse=True)),
-                                re.IGNORECASE) if self._taken else None
+        self._taken = {"key": {t.lower() for t in taken_keys}, "value": {t.lower() for t in taken_values}}
+        self._joined = "\n".join(sorted(self._taken["key"] | self._taken["value"]))
+        self._lengths = {w: sorted({len(t) for t in ts}) for w, ts in self._taken.items()}
         self._seen: set[str] = set()
         self._pool: dict[str, list[str]] = {"key": [], "value": []}
 
-    def _clear(self, s: str) -> bool:
+    def clashes(self, s: str, which: str) -> bool:
+        """True if ``s`` (a ``which`` surface) lies inside any surface of the episode, or holds one
+        of its ``which`` surfaces (surfaces of one space have one format, so a key never holds a
+        value)."""
         low = s.lower()
-        return low not in self._seen and not any(t in low or low in t for t in self._taken)
+        taken = self._taken[which]
+        return low in self._joined or any(low[i:i + n] in taken for n in self._lengths[which] if n < len(low)
+                                          for i in range(len(low) - n + 1))
+
+    def allowed(self, grammar: Grammar) -> dict[str, np.ndarray]:
+        """For each entity field of ``grammar``, the indices of its options that do not clash."""
+        which = {"other_key": "key", "other_value": "value", "other_value2": "value"}
+        return {f: np.flatnonzero([not self.clashes(o, which[f]) for o in grammar.fields[f].tolist()])
+                for f in ENTITY_FIELDS if f in grammar.fields}
 
     def _next(self, which: str) -> str:
         pool = self._pool[which]
         while not pool:
             space = self._spaces[which]
             ids = self._rng.integers(0, space.capacity, size=self._BATCH)
-            pool.extend(reversed([s for s in space.surfaces(ids) if self._clear(s)]))
+            pool.extend(reversed([s for s in space.surfaces(ids) if not self.clashes(s, which)]))
         s = pool.pop()
-        if not self._clear(s):  # the same surface drawn twice in one batch
+        if s.lower() in self._seen:  # drawn before
             return self._next(which)
         self._seen.add(s.lower())
         return s

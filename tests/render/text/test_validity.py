@@ -93,7 +93,7 @@ def test_the_cli_refuses_such_a_domain_with_one_line(tmp_path, monkeypatch):
 def test_facts_are_never_hedged_and_first_statements_never_presuppose(domain):
     dom = load_domain(domain)
     rng = np.random.default_rng(0)
-    others = Others(dom.keys, dom.values, rng, [])
+    others = Others(dom.keys, dom.values, rng)
     for cat in ("write", "overwrite", "silent_write", "delete", "lookalike"):
         for _ in range(60):
             text = dom.render(cat, rng, key="KEY", value="VAL", lookalike="LOOK", old="OLD", other=others.value(),
