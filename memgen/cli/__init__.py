@@ -12,10 +12,10 @@ import click
 
 from memgen import __version__
 from memgen.cli import audit, ecosystem, generate, models, score, train
+from memgen.cli.bridge import bridge_group
 from memgen.cli.common import _fail, outside_error
 from memgen.cli.discover import info_command, list_command
 from memgen.cli.select import select_command
-from memgen.cli.bridge import bridge_group
 from memgen.format.errors import MemgenError
 
 

@@ -162,7 +162,8 @@ def fields_left_at_default(req: Request) -> list[str]:
     default = Request(families=("write",))
     parts = [("", req, default, [f for f in fields(Request) if f.name not in ("families", "knobs", "render")]),
              ("knobs.", req.knobs, default.knobs, fields(Knobs)),
-             ("render.", req.render, default.render, [f for f in fields(RenderOptions) if f.name not in ("vocab", "passage_size")]),
+             ("render.", req.render, default.render,
+              [f for f in fields(RenderOptions) if f.name not in ("vocab", "passage_size")]),
              ("vocab.", req.render.vocab, default.render.vocab, fields(Vocab))]
     return [prefix + f.name for prefix, a, b, fs in parts for f in fs if getattr(a, f.name) == getattr(b, f.name)]
 

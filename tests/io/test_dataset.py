@@ -151,7 +151,8 @@ def test_folder_with_another_dataset_is_refused(small_dataset, tmp_path):
 
 def test_manifest_records_versions_vocab_and_checksums(small_dataset):
     m = json.loads((small_dataset / "manifest.json").read_text())
-    assert {"memgen_version", "generator_version", "schema_version", "shard_writer", "config", "vocab", "configs"} <= set(m)
+    assert {"memgen_version", "generator_version", "schema_version", "shard_writer", "config", "vocab",
+            "configs"} <= set(m)
     assert m["vocab"]["value_offset"] > m["vocab"]["key_offset"] > m["vocab"]["ask_version_offset"]
     assert set(m["vocab"]["distractor_markers"]) == {"negated", "hypothetical", "unconfirmed", "rejected",
                                                       "lookalike"}
