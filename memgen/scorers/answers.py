@@ -18,6 +18,7 @@ from memgen.scorers.normalise import (
     find_sequences,
     is_absent,
     normalise,
+    other_value_shaped,
     outermost,
     says_absent,
     strict_form,
@@ -332,8 +333,9 @@ def text_codes(frame: QueryFrame, queries: np.ndarray, texts: pa.Array | Sequenc
         q = int(queries[j])
         episode = index.episode_values(int(frame.row[q]))
         gold = int(frame.answer[q])
-        values = {m[2] for m in outermost([m for m in searched[d, a] if m[2] in episode or m[2] == gold])}
-        if len(values) == 1:
+        kept = outermost([m for m in searched[d, a] if m[2] in episode or m[2] == gold])
+        values = {m[2] for m in kept}
+        if len(values) == 1 and not other_value_shaped(tokens_of[a], kept):
             lenient[j] = values.pop()
         elif not values and says_absent(tokens_of[a]):
             lenient[j] = PRED_ABSENT

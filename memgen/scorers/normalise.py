@@ -163,6 +163,22 @@ def find_sequences(tokens: Sequence[str], table: dict[tuple[str, ...], int],
     return found
 
 
+def other_value_shaped(tokens: Sequence[str], spans: Iterable[tuple[int, int, int]]) -> bool:
+    """True iff a token outside ``spans`` (the value matches kept) holds a digit, apart from a
+    leading question number ("1: ..."): another value-shaped string (a code, a number), which
+    may be a value the text mentioned that is not among the episode's events (the filler's
+    hard negatives), so the answer names more than one value."""
+    covered = set()
+    for start, end, _ in spans:
+        covered.update(range(start, end))
+    for i, tok in enumerate(tokens):
+        if i in covered or (i == 0 and tok.isdigit() and len(tok) <= 3):
+            continue
+        if any(c.isdigit() for c in tok):
+            return True
+    return False
+
+
 def outermost(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """``matches`` without those that lie inside a longer one: "blue" is not found inside
     "blue whale" when both are surfaces."""

@@ -76,8 +76,9 @@ def outcomes(frames, domain: str, qid: int, answer: str | None) -> tuple[str, st
     ("accounts", 0, "Her username is bravelemur43.", "hallucinated", "correct"),
     # the gold and another value of the episode: not credited
     ("travel", 0, "BA 3792 or OZ 2177", "hallucinated", "hallucinated"),
-    # a value of another episode is no value of this one
-    ("travel", 0, "BA 3792, not SK 5555", "hallucinated", "correct"),
+    # any other value-shaped string (another episode's value, a filler decoy's) is not credited
+    ("travel", 0, "BA 3792, not SK 5555", "hallucinated", "hallucinated"),
+    ("travel", 0, "BA 3792 or QF 8123", "hallucinated", "hallucinated"),
     # the one value a sentence holds is classified by the same precedence
     ("travel", 0, "The flight is OZ 2177", "hallucinated", "stale"),
     ("travel", 0, "It is booked on LH 4821.", "hallucinated", "distractor"),
