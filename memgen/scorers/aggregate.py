@@ -272,11 +272,15 @@ class Report:
         from rich.console import Console
         from rich.markdown import Markdown
 
+        from memgen.format.names import escaped
+
         console = console or Console()
+        # model names come from file names and --name: no control character reaches the terminal
+        text = "\n".join(escaped(line) for line in self.to_markdown().split("\n"))
         if console.is_terminal:
-            console.print(Markdown(self.to_markdown()))
+            console.print(Markdown(text))
         else:
-            console.file.write(self.to_markdown())
+            console.file.write(text)
 
 
 def provenance(results: Sequence[ScoreResult]) -> dict:

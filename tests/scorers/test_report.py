@@ -127,3 +127,19 @@ def test_notebook_rendering_of_token_answers(frame):
     assert "Lenient scoring is strict scoring for token answers." in html
     assert ">71.4% [35.9, 91.8] 5/7</td>" in html  # the noisy model's overall, as in the Markdown
     assert 'title="stale 14.3% (1)"' in html  # one of its 7 answers is stale
+
+
+def test_printed_tables_escape_control_characters_in_model_names(small_dataset, tmp_path):
+    """A predictions file named with a terminal escape prints as the escape's text."""
+    from click.testing import CliRunner
+
+    from memgen.cli import main
+    from memgen.evaluation.predict import evaluate, write_predictions
+
+    write_predictions(evaluate(small_dataset, ["oracle"], config="write-token-1024"), tmp_path / "preds")
+    hostile = tmp_path / "m\x1b[31mred.jsonl"
+    hostile.write_bytes((tmp_path / "preds" / "oracle.jsonl").read_bytes())
+    res = CliRunner().invoke(main, ["score", "--dataset", str(small_dataset), "--config", "write-token-1024",
+                                    "--predictions", str(hostile)])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output and "\\x1b" in res.output
