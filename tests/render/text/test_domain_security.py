@@ -57,6 +57,7 @@ def test_scoring_a_dataset_whose_domain_column_is_a_path_runs_no_template(tmp_pa
     import pyarrow as pa
 
     from memgen.io.atomic import sha256_file
+    from memgen.io.card import render_card
     from memgen.io.shards import read_shard, write_shard
     from memgen.pipeline.job import generate
     from memgen.pipeline.request import Request
@@ -70,12 +71,13 @@ def test_scoring_a_dataset_whose_domain_column_is_a_path_runs_no_template(tmp_pa
     manifest = json.loads((ds / "manifest.json").read_text())
     for entry in (e for c in manifest["configs"].values() for e in c["shards"]):
         path = ds / entry["path"]
-        table = read_shard(path)
+        table = read_shard(path, prompt=False)  # as stored: the prompt is rebuilt on read
         table = table.set_column(table.schema.get_field_index("domain"), "domain",
                                  pa.array([str(ds / "evil")] * table.num_rows, pa.string()))
         sha, size = write_shard(path, table)
         entry["sha256"], entry["bytes"] = sha256_file(path), size
     (ds / "manifest.json").write_text(json.dumps(manifest))
+    (ds / "README.md").write_text(render_card(manifest))  # re-signed: the card records the manifest's checksum
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"id": f"overwrite-text-1024-{i:07d}", "qid": 0, "prediction": "x"}) + "\n"
                              for i in range(2)))
