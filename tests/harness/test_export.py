@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from eco_helpers import cli, one_error_line, outcomes_of, queries, tiny_model_outcomes
+from lm_eval_helpers import task_yaml
 
 from memgen import scorers
 from memgen.cli import main
@@ -29,11 +29,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-class _TaskLoader(yaml.SafeLoader):
-    """Reads lm-eval task YAMLs, keeping ``!function`` references as strings."""
-
-
-_TaskLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
 
 
 def test_jsonl_has_one_row_per_query_with_its_own_prompt_and_answer(text_dataset, tmp_path):
@@ -99,7 +94,7 @@ def test_lm_eval_export_writes_one_task_and_docs_that_map_back_to_queries(text_d
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in out.iterdir())
     assert names == ["README.md", "data", "memgen.yaml", "memgen_export.json", "utils.py"]
-    task = yaml.load((out / "memgen.yaml").read_text(), Loader=_TaskLoader)
+    task = task_yaml(out / "memgen.yaml")
     assert task["task"] == "memgen" and task["tag"] == ["longcxt"]
     assert task["output_type"] == "generate_until"
     assert task["doc_to_text"] == "{{prompt}}" and task["doc_to_target"] == "{{target}}"

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from eco_helpers import cli
+from lm_eval_helpers import task_yaml
 
 from memgen import scorers
 from memgen.harness.runners import cut_at_stop
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.slow  # importing lm_eval alone takes seconds
 PREAMBLE = "Here are the answers:\n\n"
 
 
-class _TaskLoader(yaml.SafeLoader):
-    """Reads lm-eval task YAMLs, keeping ``!function`` references as strings."""
-
-
-_TaskLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
-
-
-def task_yaml(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=_TaskLoader)
 
 
 def _parity_request(fmt: str):
@@ -89,10 +80,10 @@ def _evaluate(task_dir: Path, golds_by_prompt: dict[str, tuple[str, list[str]]])
             return out
 
         def loglikelihood(self, requests, disable_tqdm=False):
-            raise NotImplementedError
+            raise AssertionError("memgen's task only generates; lm-eval asked for loglikelihoods")
 
         def loglikelihood_rolling(self, requests, disable_tqdm=False):
-            raise NotImplementedError
+            raise AssertionError("memgen's task only generates; lm-eval asked for rolling loglikelihoods")
 
     tm = TaskManager(include_path=str(task_dir), include_defaults=False)
     res = lm_eval.simple_evaluate(model=Replier(), tasks=["memgen"], task_manager=tm, log_samples=True,
