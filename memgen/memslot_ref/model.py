@@ -33,9 +33,31 @@ context, whether a slot of the key exists, the fallback's best match) mixes the 
 whole sequence: every write of the query's key (soft gates times the soft match) joins the
 key's slot, the counter is the cumulative sum of write gates, and "the last event is a write"
 is a product of (1 - gate) terms; gradients reach every gate.  Inference (``module.eval()``)
-uses the *recurrent* form: gates and match thresholded at 1/2, the slot table updated event by
-event, chunk by chunk, with the state carried.  With saturated gates the two agree (tested), as
-long as the keys written are at most ``slots``.
+uses the *recurrent* form: gates and match thresholded at 1/2, chunk by chunk, with the state
+carried.  With saturated gates the two agree (tested), as long as the keys written are at most
+``slots``.
+
+**The recurrent form through the kernels.**  Per chunk it first *addresses*, in a loop over each
+row's events and reads in stream order (a read before an event at its position): each event and
+each read gets the used slot nearest its key if that slot's match gate is open, a write of a new
+key the first free slot (or it is dropped when none is free).  Addressing reads the slot keys
+alone, which change only when a new key takes a slot, so it needs none of the table's values.
+Then the table is updated and read in *rounds*, all rows at once: ``kernels.slot_write`` applies
+a round's commands (write / discard, gates 0 or 1, each row's commands in order, padded with
+slot -1), then ``kernels.slot_read`` answers the round's reads.  A read goes in the round of its
+slot's last command before it, and a later command on that slot in a later round than the read,
+so every read sees its slot as it stood at the read's position (commands on different slots
+commute); with the queries at the end of the stream that is one round.  No slot is protected
+(``slot_write``'s ``protected`` is all False): nothing in the hybrid calls for it yet.
+
+A read is one head of ``slot_read`` over the slots (their keys and values shared by the heads),
+its mask the one slot it was addressed to, its logits the learned match sharpness times the
+cosine: the softmax gives that slot weight 1, so the read equals the hard nearest-slot read bit
+for bit (the hard-gate form of a softmax over the open slots; in every held-out set checked,
+the addressed slot was the only open one anyway).  What it reads is each slot's answers: its
+entries, its latest and its previous value, "unknown" where the slot holds no value or the
+entry is not in the table (a key written more than ``max_version`` times has its latest value
+counted but not kept, so latest reads "unknown"); the ask k picks the version entry.
 """
 
 from __future__ import annotations
@@ -207,7 +229,10 @@ class MemslotMemory(nn.Module):
 
     @torch.no_grad()
     def recurrent(self, f: Features, state: SlotState, read: Tensor) -> tuple[Tensor, SlotState]:
-        """The slot table updated event by event with hard gates; reads at the read positions."""
+        """The slot table with hard gates, updated and read through :mod:`memgen.kernels`: addressing
+        (:meth:`_address`) gives every command and read its slot and its round; then, round by
+        round, ``slot_write`` applies the round's commands and ``slot_read`` answers its reads
+        (:meth:`_read`), each read seeing its slot as it stood at the read's position."""
         B, T, d = f.value.shape
         H = self.cfg.vocab.max_version
         wl, dl = self.gates(f)
@@ -227,45 +252,17 @@ class MemslotMemory(nn.Module):
         ask_k = _take(f.ask_k, qpos)  # (B, Q)
         r_modes = f.absent.expand(B, Q, 3, d).clone()  # (B, Q, 3, d)
         slot_seen = torch.zeros(B, Q, device=f.value.device)
-        theta = float(self.theta)
-        for b in range(B):
-            ev = (write[b] | discard[b]).nonzero().squeeze(1).tolist()
-            qs = qpos[b, qmask[b]].tolist()
-            # reads before events at the same position: a query sees the state before its slot
-            items = sorted([(t, 0, j) for j, t in enumerate(qs)] + [(t, 1, -1) for t in ev])
-            for t, kind, j in items:
-                kt = kq[b, j] if kind == 0 else f.key[b, t]
-                s, hit = -1, False
-                if bool(used[b].any()):
-                    sims = (keys[b] @ kt).masked_fill(~used[b], -2.0)
-                    s = int(sims.argmax())
-                    hit = float(sims[s]) > theta
-                if kind == 0:  # read
-                    if hit:
-                        slot_seen[b, j] = 1.0
-                        n, kk = int(count[b, s]), int(ask_k[b, j])
-                        if bool(valid[b, s]):
-                            r_modes[b, j, 0] = values[b, s, n - 1]
-                            if 1 <= kk <= min(n, values.shape[2]):
-                                r_modes[b, j, 1] = values[b, s, kk - 1]
-                            if n >= 2:
-                                r_modes[b, j, 2] = values[b, s, n - 2]
-                    continue
-                if bool(discard[b, t]) and hit:
-                    valid[b, s] = False
-                if bool(write[b, t]):
-                    if not hit:
-                        free = (~used[b]).nonzero()
-                        if free.numel() == 0:
-                            dropped[b] += 1
-                            continue
-                        s = int(free[0])
-                        used[b, s], keys[b, s] = True, kt
-                    n = int(count[b, s])
-                    if n < values.shape[2]:
-                        values[b, s, n] = f.value[b, t]
-                    count[b, s] = n + 1
-                    valid[b, s] = True
+        rounds = self._address(f, write, discard, qpos, qmask, kq, keys, used, dropped)
+        protected = torch.zeros_like(valid)  # the hybrid protects no slot
+        for r in range(max(map(len, rounds), default=0)):
+            cmd = _padded([row[r][0] if r < len(row) else [] for row in rounds], (-1, 0, 0, 0), f.value.device)
+            if cmd.shape[1]:  # (B, N, 4): slot, position, write, discard
+                values, count, valid = kernels.slot_write(values, count, valid, protected, cmd[..., 0],
+                                                          _take(f.value, cmd[..., 1]), cmd[..., 2].float(),
+                                                          cmd[..., 3].float())
+            rd = _padded([row[r][1] if r < len(row) else [] for row in rounds], (-1, -1), f.value.device)
+            if rd.shape[1] and S1:  # (B, R, 2): read index j, its slot (-1: no slot open)
+                self._read(f, kq, ask_k, keys, values, count, valid, rd, r_modes, slot_seen)
         bias = self.value_bias(f.context).squeeze(-1)  # (B, T)
         cache = state.cache.append(f.key, f.value, bias, align=self.knobs.block)
         out = torch.zeros(B, T, d, device=f.value.device)
@@ -280,3 +277,113 @@ class MemslotMemory(nn.Module):
             out[rows[qmask], qpos[qmask]] = out_q[qmask]
             self.trace.update(gate=g, blocks=blocks)
         return out, SlotState(keys, values, count, valid, used, cache, dropped)
+
+    def _address(self, f: Features, write: Tensor, discard: Tensor, qpos: Tensor, qmask: Tensor, kq: Tensor,
+                 keys: Tensor, used: Tensor, dropped: Tensor) -> list[list[tuple[list, list]]]:
+        """Give each row's events (hard write / discard gates) and reads, in order (a read before an
+        event at its position), their slot: the used slot nearest the key, if its match gate is open
+        (cosine > theta); else, for a write, the first free slot (a new key: ``keys`` and ``used``
+        are updated in place); else the write is dropped (``dropped`` += 1).  It depends on the keys
+        alone, which change only when a new key takes a slot, so it runs before the table is touched.
+
+        Returns per row its rounds, each (commands, reads): the commands as (slot, position, write,
+        discard), in stream order, and the reads as (read index, slot or -1), to run after them.  A
+        read goes in the round of its slot's last command before it (round 0 for none, or no open
+        slot); a command in the round of its slot's last command, or the one after its slot's last
+        read if that is later.  Commands on different slots commute, so each read sees its slot's
+        commands before it and none after."""
+        theta = float(self.theta)
+        free = ~used  # (B, S), kept with the keys; used is set from it per row
+        rounds = []
+        for b in range(write.shape[0]):
+            ev = (write[b] | discard[b]).nonzero().squeeze(1).tolist()
+            w_ev, d_ev, k_ev = write[b, ev].tolist(), discard[b, ev].tolist(), f.key[b, ev].unbind(0)
+            k_rd = kq[b].unbind(0)
+            kb, fb = keys[b], free[b]  # views
+            vacant = fb.nonzero().squeeze(1).tolist()  # the free slots, in order: a new key takes the first
+            taken, n_used = 0, fb.numel() - len(vacant)
+            # reads before events at the same position: a query sees the state before its slot
+            items = sorted([(t, 0, j) for j, t in enumerate(qpos[b, qmask[b]].tolist())]
+                           + [(t, 1, i) for i, t in enumerate(ev)])
+            row: list[tuple[list, list]] = [([], [])]
+            cmd_round: dict[int, int] = {}  # slot -> round of its last command so far
+            read_round: dict[int, int] = {}  # slot -> round of its last read so far
+            for t, kind, j in items:
+                kt = k_rd[j] if kind == 0 else k_ev[j]
+                s, hit = -1, False
+                if n_used:
+                    best, at = (kb @ kt).masked_fill(fb, -2.0).max(0)  # the nearest used slot (the first of equals)
+                    s, hit = int(at), float(best) > theta
+                if kind == 0:  # read: after its slot's commands so far (round 0 if no slot is open)
+                    r = cmd_round.get(s, 0) if hit else 0
+                    if hit:
+                        read_round[s] = max(read_round.get(s, 0), r)
+                    row[r][1].append((j, s if hit else -1))
+                    continue
+                wr, dis = w_ev[j], d_ev[j] and hit
+                if wr and not hit:
+                    if taken == len(vacant):
+                        dropped[b] += 1
+                        continue
+                    s, taken, n_used = vacant[taken], taken + 1, n_used + 1
+                    fb[s], kb[s] = False, kt
+                if wr or dis:  # after its slot's commands and reads so far
+                    r = max(cmd_round.get(s, 0), read_round[s] + 1 if s in read_round else 0)
+                    cmd_round[s] = r
+                    row.extend(([], []) for _ in range(r + 1 - len(row)))
+                    row[r][0].append((s, t, int(wr), int(dis)))
+            used[b] = ~fb
+            rounds.append(row)
+        return rounds
+
+    @staticmethod
+    def _answers(values: Tensor, count: Tensor, valid: Tensor, absent: Tensor) -> Tensor:
+        """What each slot answers, (B, S, E + 2, d): its E entries (entry e is version e + 1), then
+        its latest (entry count - 1) and its previous value (entry count - 2), each the "unknown"
+        embedding where the slot holds no value now or the entry is not in the table."""
+        B, S, E, d = values.shape
+        e = torch.arange(E, device=values.device)
+        hist = torch.where((valid[..., None] & (e < count[..., None]))[..., None], values, absent)  # (B, S, E, d)
+
+        def entry(i: Tensor, ok: Tensor) -> Tensor:  # entry i (B, S) of each slot, where ok
+            got = values.gather(2, i.clamp(0, E - 1)[..., None, None].expand(B, S, 1, d))
+            return torch.where(ok[..., None, None], got, absent)
+
+        latest = entry(count - 1, valid & (count <= E))  # a valid slot has count >= 1
+        previous = entry(count - 2, valid & (count >= 2) & (count <= E + 1))
+        return torch.cat([hist, latest, previous], 2)
+
+    def _read(self, f: Features, kq: Tensor, ask_k: Tensor, keys: Tensor, values: Tensor, count: Tensor,
+              valid: Tensor, rd: Tensor, r_modes: Tensor, slot_seen: Tensor) -> None:
+        """One round of reads through ``slot_read``, into ``r_modes`` (B, Q, 3, d) and ``slot_seen``
+        (B, Q) in place.  ``rd`` (B, R, 2): per read its index j (-1: padding) and its slot (-1: no
+        match gate open).  Each read is a head with its own mask: the slot it was addressed to, so
+        the softmax (of the learned match sharpness times the cosine) reads that slot alone, with
+        weight 1, exactly (the hard-gate form of a read over the open slots).  The value read is
+        the slot's answers (:meth:`_answers`); the ask k picks the version entry from them."""
+        B, S, E, d = values.shape
+        R, j, s = rd.shape[1], rd[..., 0], rd[..., 1]
+        jq = j.clamp(min=0)
+        open_ = torch.zeros(B, S, R, dtype=torch.bool, device=values.device)  # (B, S, R): per read its slot
+        bi, ri = (s >= 0).nonzero(as_tuple=True)
+        open_[bi, s[bi, ri], ri] = True
+        dk = keys.shape[-1]
+        v = self._answers(values, count, valid, f.absent).view(B, S, 1, (E + 2) * d)
+        o, lse = kernels.slot_read(_take(kq, jq)[:, None], keys[:, :, None].expand(B, S, R, dk),
+                                   v.expand(B, S, R, (E + 2) * d), open_, float(self.log_tau.exp()))
+        o, hit = o[:, 0].view(B, R, E + 2, d), torch.isfinite(lse[:, 0])  # (B, R, E + 2, d), (B, R)
+        k = _take(ask_k, jq)  # (B, R)
+        ver = o.gather(2, (k - 1).clamp(0, E - 1)[..., None, None].expand(B, R, 1, d))[:, :, 0]
+        ver = torch.where(((k >= 1) & (k <= E))[..., None], ver, f.absent)
+        modes = torch.stack([o[:, :, E], ver, o[:, :, E + 1]], 2)  # latest, version k, previous
+        modes = torch.where(hit[..., None, None], modes, f.absent)  # no slot open: "unknown"
+        bi, ri = (j >= 0).nonzero(as_tuple=True)
+        r_modes[bi, j[bi, ri]] = modes[bi, ri]
+        slot_seen[bi, j[bi, ri]] = hit[bi, ri].float()
+
+
+def _padded(rows: list[list[tuple[int, ...]]], fill: tuple[int, ...], device) -> Tensor:
+    """Per row a list of equal-length int tuples -> (B, N, len(fill)) long, padded with ``fill``."""
+    n = max(map(len, rows), default=0)
+    flat = [list(r) + [fill] * (n - len(r)) for r in rows]
+    return torch.tensor(flat, dtype=torch.long, device=device).view(len(rows), n, len(fill))

@@ -73,3 +73,40 @@ def test_half_precision_kernel_on_a_gpu_at_4096_slots(dtype, tol, monkeypatch):
     o, lse = kernels.slot_read(q, k, v, valid)
     for name, r, x in zip(("o", "lse", "dq", "dk", "dv"), ref, (o, lse, *grads((o, lse), (q, k, v))), strict=True):
         assert_close(name, r, x.float(), tol)
+
+
+def test_a_value_wider_than_a_tile_is_split_over_programs(monkeypatch):
+    """DV above the kernel's tile of value features (the learned hybrid reads a slot's whole
+    history): the tiles together give the reference's output and gradients."""
+    from memgen.kernels.slot_read import triton as kernel
+
+    q, k, v, valid = _inputs(2, 3, 9, 2, 8, 2 * kernel.DV_TILE + 44, per_head=True, seed=7)  # 3 tiles, the last short
+    ref, ker = _both(q, k, v, valid, monkeypatch, scale=0.5)
+    for name, r, o in zip(("o", "lse", "dq", "dk", "dv"), ref, ker, strict=True):
+        assert_close(name, r, o)
+
+
+def test_keys_and_values_shared_by_the_heads_each_head_its_own_mask(monkeypatch):
+    """One read per head (memslot_ref: a head per query, its match gate the head's mask) over keys
+    and values shared by the heads as stride-0 views: the reference reads them without copies,
+    and both give what the same read over materialised copies gives."""
+    g = torch.Generator().manual_seed(11)
+    B, S, H, D, DV = 2, 10, 5, 8, 24
+    q = torch.randn(B, 1, H, D, generator=g).to(DEVICE).requires_grad_()
+    k0, v0 = (torch.randn(B, S, 1, n, generator=g).to(DEVICE).requires_grad_() for n in (D, DV))
+    valid = (torch.rand(B, S, H, generator=g) > 0.6).to(DEVICE)
+    valid[0, :, 1] = False  # a head with no slot open
+    res = []
+    for m, copies in (("0", True), ("0", False), ("1", False)):
+        monkeypatch.setenv("MEMGEN_TRITON", m)
+        k, v = k0.expand(B, S, H, D), v0.expand(B, S, H, DV)
+        if copies:
+            k, v = k.contiguous(), v.contiguous()
+        else:
+            assert k.stride(2) == 0 and v.stride(2) == 0
+        o, lse = kernels.slot_read(q, k, v, valid, 0.7)
+        res.append((o, lse, *grads((o, lse), (q, k0, v0))))
+    for other in res[1:]:
+        for name, r, o in zip(("o", "lse", "dq", "dk", "dv"), res[0], other, strict=True):
+            assert_close(name, r, o)
+    assert torch.isneginf(res[2][1][0, :, 1]).all() and torch.equal(res[2][0][0, :, 1], torch.zeros(1, DV))

@@ -349,3 +349,37 @@ def test_cli_refuses_a_corrupted_checkpoint_with_one_line(tmp_path, trained):
     r = CliRunner().invoke(main, ["train", "--family", "write", "--length", "32", "--steps", "1", "--minutes", "0",
                                   "--out", str(tmp_path / "x.pt")])
     assert r.exit_code == 2 and "too short" in r.output
+
+
+def test_memslot_recurrent_slot_table_in_rounds_equals_one_token_at_a_time(monkeypatch):
+    """Interleaved queries: in one chunk the slot table runs in rounds (slot_write, then slot_read;
+    a read waits for its own slot's earlier commands only, a later command on its slot waits for
+    it); one token per chunk runs every event and read on its own.  The shipped checkpoint answers
+    the same both ways."""
+    import functools
+
+    from memgen.evaluation.learned import MemslotRef, shipped_checkpoint
+    from memgen.generators import knobs
+    from memgen.memslot_ref.model import MemslotMemory
+
+    if not shipped_checkpoint("memslot_ref").is_file():
+        pytest.skip("no shipped memslot_ref checkpoint in this checkout")
+    monkeypatch.setattr(knobs, "Knobs", functools.partial(knobs.Knobs, query_position="interleaved"))
+    families = ("overwrite", "discard", "mixed")
+    d = concat([token_data(episode_table(f, 256, 0, 2, 0, "heldout", VOCAB)) for f in families])
+    net, _ = MemslotRef().load()
+    rounds, real = [], MemslotMemory._address
+
+    def counted(self, *a):
+        r = real(self, *a)
+        rounds.append(max(map(len, r), default=0))
+        return r
+
+    monkeypatch.setattr(MemslotMemory, "_address", counted)
+    with torch.no_grad():
+        whole = query_logits(net, d, chunk=d.ids.shape[1])
+        assert rounds[0] > 1  # some read came before a later command on its slot
+        step = query_logits(net, d, chunk=1)
+    assert torch.allclose(whole, step, atol=1e-4)
+    assert torch.equal(whole.argmax(-1), step.argmax(-1))
+    assert (whole.argmax(-1).numpy() == d.q_class).mean() >= 0.75

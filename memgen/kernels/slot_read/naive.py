@@ -24,10 +24,17 @@ def slot_read(q: Tensor, k: Tensor, v: Tensor, valid: Tensor, scale: float | Non
     """Queries q (B, T, H, D) read S slots: keys k (B, S, H, D), values v (B, S, H, Dv), softmax of
     ``scale * q.k`` (default 1/sqrt(D)) over the slots where ``valid`` (B, S), or per head (B, S, H).
 
+    Keys and values shared by the heads (a stride-0 view over H, both) are read as such.
+
     Returns o (B, T, H, Dv) and lse (B, T, H), the log-sum-exp of the valid scores.  A query whose
     row has no valid slot reads zeros and has lse -inf (so a read can be merged with another softmax
     read exactly, and an empty table reads nothing)."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    s = torch.einsum("bthd,bshd->bths", q, k) * scale  # (B, T, H, S)
     mask = valid[:, None, None, :] if valid.dim() == 2 else valid.permute(0, 2, 1)[:, None]  # (B, 1, H|1, S)
+    if k.shape[2] > 1 and k.stride(2) == 0 and v.stride(2) == 0:
+        # keys and values shared by the heads (stride-0 views, e.g. one read per head with its own
+        # mask): read them once, never expanded into H copies
+        s = torch.einsum("bthd,bsd->bths", q, k[:, :, 0]) * scale  # (B, T, H, S)
+        return masked_softmax_read(s, mask, v[:, :, 0], "bths,bsd->bthd")
+    s = torch.einsum("bthd,bshd->bths", q, k) * scale  # (B, T, H, S)
     return masked_softmax_read(s, mask, v, "bths,bshd->bthd")

@@ -30,10 +30,10 @@ def _scores(q, k_ptrs, s_mask, valid_ptrs, v_mask, scale, PREC: tl.constexpr):
 def _fwd(q_ptr, k_ptr, v_ptr, valid_ptr, o_ptr, lse_ptr, T, S, H, D, DV, scale,
          sqb, sqt, sqh, skb, sks, skh, svb, svs, svh, smb, sms, smh, sob, sot, soh, slb, slt, slh,
          BT: tl.constexpr, BS: tl.constexpr, BD: tl.constexpr, BDV: tl.constexpr, PREC: tl.constexpr):
-    pid_t, pid_bh = tl.program_id(0), tl.program_id(1)
+    pid_t, pid_bh, pid_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     b, h = pid_bh // H, pid_bh % H
     t = pid_t * BT + tl.arange(0, BT)
-    d, dv = tl.arange(0, BD), tl.arange(0, BDV)
+    d, dv = tl.arange(0, BD), pid_v * BDV + tl.arange(0, BDV)  # this program's tile of value features
     q = tl.load(q_ptr + b * sqb + h * sqh + t[:, None] * sqt + d[None, :],
                 mask=(t[:, None] < T) & (d[None, :] < D), other=0.0)  # (BT, BD)
     m_i = tl.full([BT], float("-inf"), tl.float32)
@@ -57,7 +57,8 @@ def _fwd(q_ptr, k_ptr, v_ptr, valid_ptr, o_ptr, lse_ptr, T, S, H, D, DV, scale,
     lse = tl.where(seen, m_i + tl.log(tl.where(seen, l_i, 1.0)), float("-inf"))
     tl.store(o_ptr + b * sob + h * soh + t[:, None] * sot + dv[None, :], o.to(o_ptr.dtype.element_ty),
              mask=(t[:, None] < T) & (dv[None, :] < DV))
-    tl.store(lse_ptr + b * slb + h * slh + t * slt, lse, mask=t < T)
+    if pid_v == 0:  # every tile of value features has the same lse
+        tl.store(lse_ptr + b * slb + h * slh + t * slt, lse, mask=t < T)
 
 
 @triton.jit
@@ -65,6 +66,19 @@ def _probs(sc, lse):
     """p = exp(s - lse), 0 where s or the whole row is invalid."""
     fin = lse > float("-inf")
     return tl.where(fin[:, None], tl.exp(sc - tl.where(fin, lse, 0.0)[:, None]), 0.0)
+
+
+@triton.jit
+def _dp(do_rows, t_mask, v_rows, s_mask, DV, BT: tl.constexpr, BS: tl.constexpr, BDV: tl.constexpr,
+        PREC: tl.constexpr):
+    """dp = do . v over every value feature, BDV of them at a time: (BT, BS)."""
+    dp = tl.zeros([BT, BS], tl.float32)
+    for v0 in range(0, DV, BDV):
+        dv = v0 + tl.arange(0, BDV)
+        do = tl.load(do_rows + dv[None, :], mask=t_mask & (dv[None, :] < DV), other=0.0)  # (BT, BDV)
+        v = tl.load(v_rows + dv[None, :], mask=s_mask & (dv[None, :] < DV), other=0.0)  # (BS, BDV)
+        dp += tl.dot(do, tl.trans(v), input_precision=PREC)
+    return dp
 
 
 @triton.jit
@@ -76,11 +90,9 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dq_ptr, T, 
     pid_t, pid_bh = tl.program_id(0), tl.program_id(1)
     b, h = pid_bh // H, pid_bh % H
     t = pid_t * BT + tl.arange(0, BT)
-    d, dv = tl.arange(0, BD), tl.arange(0, BDV)
+    d = tl.arange(0, BD)
     tq = (t[:, None] < T) & (d[None, :] < D)
     q = tl.load(q_ptr + b * sqb + h * sqh + t[:, None] * sqt + d[None, :], mask=tq, other=0.0)
-    do = tl.load(do_ptr + b * T * H * DV + h * DV + t[:, None] * H * DV + dv[None, :],
-                 mask=(t[:, None] < T) & (dv[None, :] < DV), other=0.0)  # (BT, BDV)
     lse = tl.load(lse_ptr + b * T * H + h + t * H, mask=t < T, other=float("-inf"))
     dl = tl.load(dl_ptr + b * T * H + h + t * H, mask=t < T, other=0.0)
     dq = tl.zeros([BT, BD], tl.float32)
@@ -90,9 +102,8 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dq_ptr, T, 
         sc = _scores(q, k_ptr + b * skb + h * skh + s[:, None] * sks + d[None, :], sm,
                      valid_ptr + b * smb + h * smh + s * sms, s < S, scale, PREC)
         p = _probs(sc, lse)
-        v = tl.load(v_ptr + b * svb + h * svh + s[:, None] * svs + dv[None, :],
-                    mask=(s[:, None] < S) & (dv[None, :] < DV), other=0.0)
-        dp = tl.dot(do, tl.trans(v), input_precision=PREC)  # (BT, BS)
+        dp = _dp(do_ptr + b * T * H * DV + h * DV + t[:, None] * H * DV, t[:, None] < T,
+                 v_ptr + b * svb + h * svh + s[:, None] * svs, s[:, None] < S, DV, BT, BS, BDV, PREC)  # (BT, BS)
         ds = p * (dp - dl[:, None])
         k = tl.load(k_ptr + b * skb + h * skh + s[:, None] * sks + d[None, :], mask=sm, other=0.0)
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
@@ -103,15 +114,15 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dq_ptr, T, 
 def _bwd_dkdv(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dk_ptr, dv_ptr, T, S, H, D, DV, scale,
               sqb, sqt, sqh, skb, sks, skh, svb, svs, svh, smb, sms, smh,
               BT: tl.constexpr, BS: tl.constexpr, BD: tl.constexpr, BDV: tl.constexpr, PREC: tl.constexpr):
-    """dk, dv of one tile of slots (contiguous (B, S, H, .) outputs), over every query tile."""
-    pid_s, pid_bh = tl.program_id(0), tl.program_id(1)
+    """dk, dv of one tile of slots (contiguous (B, S, H, .) outputs), over every query tile; dv of
+    this program's tile of value features (every tile computes the same dk, tile 0 stores it)."""
+    pid_s, pid_bh, pid_v = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     b, h = pid_bh // H, pid_bh % H
     s = pid_s * BS + tl.arange(0, BS)
-    d, dv = tl.arange(0, BD), tl.arange(0, BDV)
+    d, dv = tl.arange(0, BD), pid_v * BDV + tl.arange(0, BDV)
     sm = (s[:, None] < S) & (d[None, :] < D)
     svm = (s[:, None] < S) & (dv[None, :] < DV)
     k = tl.load(k_ptr + b * skb + h * skh + s[:, None] * sks + d[None, :], mask=sm, other=0.0)  # (BS, BD)
-    v = tl.load(v_ptr + b * svb + h * svh + s[:, None] * svs + dv[None, :], mask=svm, other=0.0)  # (BS, BDV)
     ok = tl.load(valid_ptr + b * smb + h * smh + s * sms, mask=s < S, other=0) != 0
     dk = tl.zeros([BS, BD], tl.float32)
     dvv = tl.zeros([BS, BDV], tl.float32)
@@ -127,10 +138,12 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, valid_ptr, do_ptr, lse_ptr, dl_ptr, dk_ptr, d
         sc = tl.where(ok[None, :], sc, float("-inf"))
         p = _probs(sc, lse)  # (BT, BS)
         dvv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PREC)
-        dp = tl.dot(do, tl.trans(v), input_precision=PREC)
+        dp = _dp(do_ptr + b * T * H * DV + h * DV + t[:, None] * H * DV, t[:, None] < T,
+                 v_ptr + b * svb + h * svh + s[:, None] * svs, s[:, None] < S, DV, BT, BS, BDV, PREC)
         ds = p * (dp - dl[:, None])
         dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PREC)
-    tl.store(dk_ptr + b * S * H * D + h * D + s[:, None] * H * D + d[None, :], dk * scale, mask=sm)
+    if pid_v == 0:
+        tl.store(dk_ptr + b * S * H * D + h * D + s[:, None] * H * D + d[None, :], dk * scale, mask=sm)
     tl.store(dv_ptr + b * S * H * DV + h * DV + s[:, None] * H * DV + dv[None, :], dvv, mask=svm)
 
 
@@ -142,8 +155,12 @@ def _mask_strides(valid: Tensor) -> tuple[Tensor, int, int, int]:
     return m, m.stride(0), m.stride(1), m.stride(2)
 
 
+#: value features per program: a wider value (e.g. a slot's whole history) is split over programs
+DV_TILE = 128
+
+
 def _blocks(T: int, S: int, D: int, DV: int) -> dict:
-    return dict(BT=min(64, _pow2(T)), BS=min(64, _pow2(S)), BD=_pow2(D), BDV=_pow2(DV))
+    return dict(BT=min(64, _pow2(T)), BS=min(64, _pow2(S)), BD=_pow2(D), BDV=min(DV_TILE, _pow2(DV)))
 
 
 class SlotRead(torch.autograd.Function):
@@ -156,7 +173,7 @@ class SlotRead(torch.autograd.Function):
         o = torch.empty(B, T, H, DV, device=q.device, dtype=q.dtype)
         lse = torch.empty(B, T, H, device=q.device, dtype=torch.float32)
         bl = _blocks(T, S, D, DV)
-        grid = (triton.cdiv(T, bl["BT"]), B * H)
+        grid = (triton.cdiv(T, bl["BT"]), B * H, triton.cdiv(DV, bl["BDV"]))
         _fwd[grid](q, k, v, m, o, lse, T, S, H, D, DV, scale, *q.stride()[:3], *k.stride()[:3], *v.stride()[:3],
                    smb, sms, smh, *o.stride()[:3], *lse.stride(), **bl, PREC=precision(q.dtype))
         ctx.save_for_backward(q, k, v, m, o, lse)
@@ -179,7 +196,8 @@ class SlotRead(torch.autograd.Function):
         args = (T, S, H, D, DV, ctx.scale, *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *ctx.mask_strides)
         prec = precision(q.dtype)
         _bwd_dq[(triton.cdiv(T, bl["BT"]), B * H)](q, k, v, m, do, lse, dl, dq, *args, **bl, PREC=prec)
-        _bwd_dkdv[(triton.cdiv(S, bl["BS"]), B * H)](q, k, v, m, do, lse, dl, dk, dv, *args, **bl, PREC=prec)
+        _bwd_dkdv[(triton.cdiv(S, bl["BS"]), B * H, triton.cdiv(DV, bl["BDV"]))](q, k, v, m, do, lse, dl, dk, dv,
+                                                                                *args, **bl, PREC=prec)
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None
 
 

@@ -36,17 +36,17 @@ def slot_write(values: Tensor, count: Tensor, valid: Tensor, protected: Tensor, 
     B, S, E, Dv = values.shape
     values, count, valid = values.clone(), count.clone(), valid.clone()
     rows = torch.arange(B, device=values.device)
-    for n in range(slot.shape[1]):
-        s = slot[:, n].clamp(min=0)  # (B,)
-        live = (slot[:, n] >= 0) & ~protected[rows, s]  # (B,)
-        valid[rows, s] = valid[rows, s] & ~(live & (discard[:, n] > 0.5))
+    at = slot.clamp(min=0)  # (B, N)
+    live = (slot >= 0) & ~protected.gather(1, at)  # (B, N): protection does not change
+    keep, commit = ~(live & (discard > 0.5)), live & (write > 0.5)  # (B, N)
+    for s, lv, kp, cm, w, xn in zip(at.unbind(1), live.unbind(1), keep.unbind(1), commit.unbind(1),
+                                    write.unbind(1), x.unbind(1), strict=True):  # command n: (B,) each, xn (B, Dv)
         e = count[rows, s]  # (B,)
         if E:
             ec = e.clamp(max=E - 1)
-            w = (write[:, n] * (live & (e < E)))[:, None]  # (B, 1): no move without room
-            entry = values[rows, s, ec]  # (B, Dv)
-            values = values.index_put((rows, s, ec), entry + w * (x[:, n] - entry))
-        commit = live & (write[:, n] > 0.5)
-        count[rows, s] = e + commit.long()
-        valid[rows, s] = valid[rows, s] | commit
+            g = (w * (lv & (e < E)))[:, None]  # (B, 1): no move without room
+            entry = values[rows, s, ec]  # (B, Dv), a copy
+            values.index_put_((rows, s, ec), entry + g * (xn - entry))  # in place on the clone: O(B Dv)
+        count[rows, s] = e + cm
+        valid[rows, s] = (valid[rows, s] & kp) | cm  # discard first, then an open write commits
     return SlotTable(values, count, valid)
