@@ -8,8 +8,9 @@ modes, on held-out text datasets (seed 1; the heads' training seed is memgen.bri
 Sets (each a dataset folder under --out, made as ``memgen generate`` makes it):
   2048     the six families at 2,048 tokens, 9 episodes x 5 questions per training domain: 180 per family
   heldout  the six families at 2,048 tokens in lab_notebook, a domain no head was trained on
-  8192     distractor and version at 8,192 tokens (more keys, more similar names)
-  32768    distractor and version at 32,768 tokens
+  8192     distractor and version at 8,192 tokens (more keys, more similar names), 4 episodes x 5 questions
+           per training domain: 80 per family
+  32768    distractor and version at 32,768 tokens, 2 episodes x 5 questions per training domain: 40 per family
   timing   encode + train + evaluate 200 / 100 episodes at 2,048 tokens, oracle replay head, fresh cache
 Prints one Markdown table per set (correct / queries per family and probe, per head, and the
 text - oracle gap) and writes bench.json under --out.  One torch thread throughout.
@@ -29,9 +30,8 @@ TRAIN_DOMAINS = ("accounts", "inventory", "server_config", "travel")
 SETS = {
     "2048": dict(families=FAMILIES, length=2048, episodes=9, queries=5, domains=TRAIN_DOMAINS),
     "heldout": dict(families=FAMILIES, length=2048, episodes=6, queries=5, domains=("lab_notebook",)),
-    "8192": dict(families=("distractor", "version"), length=8192, episodes=2, queries=5, domains=TRAIN_DOMAINS),
-    "32768": dict(families=("distractor", "version"), length=32768, episodes=1, queries=5,
-                  domains=("travel", "inventory")),
+    "8192": dict(families=("distractor", "version"), length=8192, episodes=4, queries=5, domains=TRAIN_DOMAINS),
+    "32768": dict(families=("distractor", "version"), length=32768, episodes=2, queries=5, domains=TRAIN_DOMAINS),
 }
 HEADS = (("oracle", "replay"), ("text", "replay"), ("oracle", "transformer"), ("text", "transformer"))
 

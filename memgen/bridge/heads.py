@@ -22,6 +22,9 @@ Two ways to turn those matches into an answer (the *head*):
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +36,8 @@ from memgen.bridge.episodes import ASKS, EVENT_TYPES, K_MAX
 MODES = ("oracle", "text")
 HEADS = ("replay", "transformer")
 EPS = 1e-6
+#: how common a word piece is: in the episode's events, in its questions, in all the questions read with it
+DF_CHANNELS = 3
 
 
 @dataclass
@@ -54,9 +59,10 @@ class Block:
     gold: torch.Tensor | None = None  # (Q,) event index, E for unknown
     ev_name: torch.Tensor | None = None  # (E, Le) 1 on name word pieces, -1 where not known
     q_name: torch.Tensor | None = None  # (Q, Lq)
-    ev_df: torch.Tensor | None = None  # (E, Le, 2) how common each word piece is in the episode's events, questions
-    q_df: torch.Tensor | None = None  # (Q, Lq, 2)
-    match_features: torch.Tensor | None = None  # (Q, E, 4) TextMatcher.features, stored once its tagger is trained
+    ev_df: torch.Tensor | None = None  # (E, Le, DF_CHANNELS) how common each word piece is (make_block)
+    q_df: torch.Tensor | None = None  # (Q, Lq, DF_CHANNELS)
+    words: torch.Tensor | None = None  # (Q, E, WORD_FEATURES) word_features of the questions and events (text mode)
+    match_features: torch.Tensor | None = None  # (Q, E, F) TextMatcher.features, stored once its tagger is trained
 
     @property
     def ev_mask(self) -> torch.Tensor:
@@ -65,6 +71,61 @@ class Block:
     @property
     def q_mask(self) -> torch.Tensor:
         return self.q_ids >= 0
+
+
+_WORD = re.compile(r"[^\s]+")
+_EDGE = "\"'.,;:?!()[]{}\u2018\u2019\u201c\u201d"
+WORD_FEATURES = 5
+
+
+def sentence_words(text: str) -> list[str]:
+    """A sentence's words, lower-cased, with the punctuation at their edges and a possessive 's
+    removed (``"BN-806,"`` -> ``"bn-806"``, ``"Lachance's"`` -> ``"lachance"``)."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = w.strip(_EDGE)
+        if w.endswith(("'s", "\u2019s")):
+            w = w[:-2]
+        if w:
+            out.append(w)
+    return out
+
+
+def word_features(questions: Sequence[str], events: Sequence[str],
+                  common: Mapping[str, float] | None = None) -> torch.Tensor:
+    """(Q, E, WORD_FEATURES): how much of each question's rare wording each event holds, whole
+    word for whole word, with no tagger: each question word weighted by its rarity among the
+    episode's events (BM25's idf; a word in no event, or in most, weighs nothing) times one minus
+    ``common[word]``, how common it is among all the questions read with these (0 to 1: a
+    domain's question wording, "value" or "current", recurs there; a name does not).  Per pair: the
+    share of the weight present in the event, the share of adjacent word pairs present in order,
+    the weight of the heaviest word missing (over the question's heaviest), and the first two
+    relative to the best event of the episode for the question.  A code (``BN-806``), an account
+    name or a host stays one word here, where word pieces split it into fragments that values share."""
+    ev_words = [sentence_words(e) for e in events]
+    ev_sets = [set(w) for w in ev_words]
+    ev_pairs = [set(zip(w, w[1:], strict=False)) for w in ev_words]
+    held = Counter(w for ws in ev_sets for w in ws)
+    E = len(events)
+    out = torch.zeros(len(questions), E, WORD_FEATURES)
+    for q, text in enumerate(questions):
+        words = sentence_words(text)
+        common = common or {}
+        idf = [max(0.0, math.log((E + 1) / (held[w] + 0.5))) * (1 - common.get(w, 0.0)) if held[w] else 0.0
+               for w in words]
+        total, top = sum(idf), max(idf, default=0.0)
+        pairs = [((a, b), min(x, y)) for a, b, x, y in zip(words, words[1:], idf, idf[1:], strict=False)]
+        pair_total = sum(w for _, w in pairs)
+        if not total:
+            continue
+        for e in range(E):
+            have = [x for w, x in zip(words, idf, strict=True) if w in ev_sets[e]]
+            out[q, e, 0] = sum(have) / total
+            out[q, e, 1] = sum(x for p, x in pairs if p in ev_pairs[e]) / pair_total if pair_total else 0.0
+            out[q, e, 2] = max((x for w, x in zip(words, idf, strict=True) if w not in ev_sets[e]), default=0.0) / top
+    if E:
+        out[..., 3:5] = out[..., 0:2] - out[..., 0:2].amax(1, keepdim=True)
+    return out
 
 
 class AttnPool(nn.Module):
@@ -84,19 +145,31 @@ class TextMatcher(nn.Module):
 
     The tagger marks name word pieces (trained on the name labels alone); the similarity of two
     pieces is the cosine of their frozen states plus, with ``exact``, 1 for the same word piece
-    (the exact-identity channel).  MaxSim both ways over the name spans, as a mean and as the
-    worst-matched piece, feeds a small MLP."""
+    (the exact-identity channel).  Features of each (question, event) pair, :data:`FEATURES` of
+    them, feed a small MLP:
+
+    * MaxSim both ways over the name spans, as a mean and as the worst-matched piece (4);
+    * with ``exact``, how much of the question's name the event holds word piece for word piece,
+      with no event-side tagging (a name in a long sentence is found as surely as in a short
+      one): the share of its pieces and of its adjacent piece pairs present in the event, and the
+      worst-covered piece (3); the same two shares with no tagging at all, each question piece
+      weighted by its rarity among the episode's events, as BM25 weighs terms (2), which is what
+      carries over to a domain whose names the tagger never saw; each of the five also relative
+      to the best event of the episode for that question (5), so that "the best match there is"
+      reads the same for a short name and a long one;
+    * the cosine MaxSim of the question's name over every piece of the event, mean and worst (2)."""
 
     GAP = 2.0  # how far a piece outside the name spans is pushed down
+    FEATURES = 16 + WORD_FEATURES
 
     def __init__(self, dim: int, exact: bool = True, hidden: int = 32):
         super().__init__()
         self.tag = nn.Linear(dim, 1)
         # how common a piece is in its episode says "name" in any domain: names recur in a few
         # sentences, the phrasing's words in most
-        self.tag_df = nn.Sequential(nn.Linear(2, 16), nn.GELU(), nn.Linear(16, 1))
+        self.tag_df = nn.Sequential(nn.Linear(DF_CHANNELS, 16), nn.GELU(), nn.Linear(16, 1))
         self.use_exact = exact
-        self.out = nn.Sequential(nn.Linear(4, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        self.out = nn.Sequential(nn.Linear(self.FEATURES, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def names(self, b: Block, drop_states: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Name logits of the questions' (Q, Lq) and the events' (E, Le) word pieces.  In
@@ -112,21 +185,45 @@ class TextMatcher(nn.Module):
 
     @torch.no_grad()
     def features(self, b: Block) -> torch.Tensor:
-        """(Q, E, 4) MaxSim features over the tagger's name spans (constants: the states are frozen)."""
+        """(Q, E, FEATURES) match features over the tagger's name spans (constants: the states are frozen)."""
         nq, ne = self.names(b)
         wq, we = torch.sigmoid(nq) * b.q_mask, torch.sigmoid(ne) * b.ev_mask  # soft name spans
-        s = torch.einsum("qld,emd->qelm", F.normalize(b.q_tok, dim=-1), F.normalize(b.ev_tok, dim=-1))
-        if self.use_exact:
-            s = s + (b.q_ids[:, None, :, None] == b.ev_ids[None, :, None, :]).float()  # (Q, E, Lq, Le)
-        g = self.GAP
+        cos = torch.einsum("qld,emd->qelm", F.normalize(b.q_tok, dim=-1), F.normalize(b.ev_tok, dim=-1))
+        same = (b.q_ids[:, None, :, None] == b.ev_ids[None, :, None, :]) & b.ev_mask[None, :, None, :]  # (Q, E, Lq, Le)
+        s = cos + same.float() if self.use_exact else cos
+        g, qm, em = self.GAP, b.q_mask[:, None], b.ev_mask[None]
         fwd = (s - g * (1 - we)[None, :, None, :]).masked_fill(~b.ev_mask[None, :, None, :], -1e4).amax(-1)
         bwd = (s - g * (1 - wq)[:, None, :, None]).masked_fill(~b.q_mask[:, None, :, None], -1e4).amax(-2)
-        return torch.stack([
-            (fwd * wq[:, None]).sum(-1) / wq.sum(-1).clamp(min=EPS)[:, None],  # (Q, E) mean over the question's name
-            (bwd * we[None]).sum(-1) / we.sum(-1).clamp(min=EPS)[None],  # (Q, E) mean over the event's name
-            (fwd + g * (1 - wq)[:, None] + 1e4 * ~b.q_mask[:, None]).amin(-1),  # worst-matched name piece
-            (bwd + g * (1 - we)[None] + 1e4 * ~b.ev_mask[None]).amin(-1),
-        ], -1)
+        wsum = wq.sum(-1).clamp(min=EPS)[:, None]  # (Q, 1)
+
+        def mean_q(x: torch.Tensor) -> torch.Tensor:  # (Q, E, Lq) -> (Q, E), over the question's name
+            return (x * wq[:, None]).sum(-1) / wsum
+
+        def worst_q(x: torch.Tensor) -> torch.Tensor:  # the worst-matched piece of the question's name
+            return (x + g * (1 - wq)[:, None] + 1e4 * ~qm).amin(-1)
+
+        feats = [mean_q(fwd), (bwd * we[None]).sum(-1) / we.sum(-1).clamp(min=EPS)[None], worst_q(fwd),
+                 (bwd + g * (1 - we)[None] + 1e4 * ~em).amin(-1)]
+        if self.use_exact:
+            has = same.any(-1).float()  # (Q, E, Lq): the piece occurs in the event
+            # (Q, E, Lq - 1): the piece and, right after it, its successor
+            pairs = (same[:, :, :-1, :-1] & same[:, :, 1:, 1:]).any(-1).float()
+            w2 = wq[:, :-1] * wq[:, 1:]
+            # the same with no tagger at all: each question piece weighted by how rare it is among
+            # the episode's events (a piece in no event, or in most, says nothing), as BM25 does
+            held = has.sum(1, keepdim=True)  # (Q, 1, Lq) events holding the piece
+            idf = (torch.log((has.shape[1] + 1) / (held + 0.5)) * (held > 0) * qm).clamp(min=0)  # (Q, 1, Lq)
+            i2 = torch.minimum(idf[..., :-1], idf[..., 1:])
+            exact = [mean_q(has), (pairs * w2[:, None]).sum(-1) / w2.sum(-1).clamp(min=EPS)[:, None], worst_q(has),
+                     (has * idf).sum(-1) / idf.sum(-1).clamp(min=EPS), (pairs * i2).sum(-1) / i2.sum(-1).clamp(min=EPS)]
+            feats += exact + [x - x.amax(1, keepdim=True) if x.shape[1] else x for x in exact]
+        else:
+            feats += [torch.zeros_like(feats[0])] * 10
+        anywhere = cos.masked_fill(~b.ev_mask[None, :, None, :], -1e4).amax(-1)  # (Q, E, Lq)
+        feats += [mean_q(anywhere), worst_q(anywhere)]
+        if b.words is None:
+            raise ValueError("text mode needs the block's word features (make_block computes them)")
+        return torch.cat([torch.stack(feats, -1), b.words if self.use_exact else torch.zeros_like(b.words)], -1)
 
     def forward(self, b: Block) -> torch.Tensor:
         """(Q, E) match logits; ``b.match_features`` if a trainer stored them, else computed."""
@@ -260,6 +357,11 @@ def loss(model: BridgeModel, b: Block, aux: bool = True) -> tuple[torch.Tensor, 
         if (b.k >= 0).any():
             terms["k"] = F.cross_entropy(out["k"], b.k, ignore_index=-100)
         if "match" in out:
-            same = (b.q_key[:, None] == b.ev_key[None, :]).float()
-            terms["match"] = F.binary_cross_entropy_with_logits(out["match"][b.valid], same[b.valid])
+            same = (b.q_key[:, None] == b.ev_key[None, :]).float()[b.valid]
+            logit = out["match"][b.valid]
+            # focal (gamma 2): the pairs still matched wrongly weigh most, so the rare hard
+            # negatives (a name one digit or one word away) are not drowned by the easy ones
+            p_wrong = torch.sigmoid(torch.where(same > 0, -logit, logit)).detach()
+            bce = F.binary_cross_entropy_with_logits(logit, same, reduction="none")
+            terms["match"] = 4 * (p_wrong ** 2 * bce).mean()
     return sum(terms.values()), {k: float(v.detach()) for k, v in terms.items()}

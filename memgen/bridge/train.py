@@ -10,6 +10,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from memgen.bridge.cache import States, encode_cached
 from memgen.bridge.encoder import Encoder
 from memgen.bridge.episodes import K_MAX, BridgeEpisode
-from memgen.bridge.heads import HEADS, MODES, Block, BridgeModel, loss, name_loss
+from memgen.bridge.heads import HEADS, MODES, Block, BridgeModel, loss, name_loss, word_features
 from memgen.format.errors import DataError, UsageError
 from memgen.io.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 
@@ -38,12 +39,48 @@ class Encoded:
     states: States
     rows: list[tuple[list[int], list[int]]]
     spans: list[list[tuple[int, int]]] | None = None  # per sentence, its word pieces' character spans
+    #: the tagger's extra training questions (``encode_episodes(surrogates=K)``): per episode, per
+    #: copy, its questions with each asked name replaced by a surrogate name, as rows of ``renamed``
+    renamed: States | None = None
+    renamed_rows: list[list[list[int]]] | None = None  # [episode][copy] -> rows of ``renamed``
+    renamed_texts: list[str] | None = None  # per row of ``renamed``, its text
+    renamed_names: list[str] | None = None  # per row of ``renamed``, the name it holds ("" if none)
+    renamed_spans: list[list[tuple[int, int]]] | None = None
+    _question_share: torch.Tensor | None = None
+    _word_share: dict[str, float] | None = None
+
+    def word_share(self) -> dict[str, float]:
+        """Per whole word (:func:`~memgen.bridge.heads.word_features`'s), the share of all the
+        questions here that hold it, on a log scale (as :meth:`question_share` for word pieces)."""
+        if self._word_share is None:
+            from memgen.bridge.heads import sentence_words
+
+            count: Counter = Counter(w for ep in self.episodes for q in ep.questions for w in set(sentence_words(q)))
+            n = math.log1p(max(sum(len(ep.questions) for ep in self.episodes), 1))
+            self._word_share = {w: math.log1p(c) / n for w, c in count.items()}
+        return self._word_share
+
+    def question_share(self) -> torch.Tensor:
+        """Per word piece id, the share of all the questions here (every episode's) that hold it,
+        on a log scale: the wording of a domain's questions recurs across its episodes, a name
+        in the few questions that ask it, whatever the domain (no labels are read)."""
+        if self._question_share is None:
+            rows = [r for _, qr in self.rows for r in qr]
+            off = self.states.offsets
+            size = int(self.states.ids.max()) + 1 if self.states.ids.numel() else 1
+            count = torch.zeros(size)
+            for r in rows:
+                count[self.states.ids[int(off[r]):int(off[r + 1])].long().unique()] += 1
+            self._question_share = torch.log1p(count) / math.log1p(max(len(rows), 1))
+        return self._question_share
 
 
 def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=None, *, progress: bool = False,
-                    spans: bool = False) -> Encoded:
+                    spans: bool = False, surrogates: int = 0, seed: int = 0) -> Encoded:
     """Encode every event sentence and question of ``episodes`` once (one cache entry);
-    with ``spans``, also the word pieces' character spans (for the name labels)."""
+    with ``spans``, also the word pieces' character spans (for the name labels); with
+    ``surrogates`` K, also K copies of every episode's questions with the asked names replaced
+    by surrogate names (:func:`surrogate_name`), for the name tagger."""
     texts: list[str] = []
     rows = []
     for ep in episodes:
@@ -53,7 +90,89 @@ def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=N
         texts.extend(ep.questions)
         rows.append((list(range(lo, mid)), list(range(mid, len(texts)))))
     states = encode_cached(encoder, texts, cache, progress=progress)
-    return Encoded(list(episodes), states, rows, encoder.tokenize(texts)[2] if spans else None)
+    enc = Encoded(list(episodes), states, rows, encoder.tokenize(texts)[2] if spans else None)
+    if surrogates:
+        words = _vocabulary_words(encoder)
+        rng = random.Random(seed)
+        renamed, names, per_ep = [], [], []
+        for ep in episodes:
+            per_ep.append([])
+            for _ in range(surrogates):
+                got = renamed_questions(ep, rng, words)
+                per_ep[-1].append(list(range(len(renamed), len(renamed) + len(got))))
+                renamed.extend(t for t, _ in got)
+                names.extend(n for _, n in got)
+        enc.renamed = encode_cached(encoder, renamed, cache, progress=progress)
+        enc.renamed_rows, enc.renamed_texts, enc.renamed_names = per_ep, renamed, names
+        enc.renamed_spans = encoder.tokenize(renamed)[2]
+    return enc
+
+
+#: how surrogate names are built: parts of these shapes, one or two of them
+_SYLLABLES = ("ka", "ro", "vin", "tel", "mar", "zo", "qui", "len", "dra", "po", "sha", "bel", "nor", "ux", "fi",
+              "gan", "tor", "lis", "ve", "mu", "sen", "ath", "ob", "rik", "dul", "pe", "yan", "cor", "ith", "wo")
+
+
+def _vocabulary_words(encoder: Encoder) -> list[str]:
+    """Whole lower-case words of the encoder's vocabulary (common words, for surrogate phrases)."""
+    vocab = encoder.tokenizer.get_vocab()
+    return sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) >= 4)
+
+
+def surrogate_name(rng: random.Random, words: Sequence[str]) -> str:
+    """A random name of a random shape: one or two parts, each a made-up capitalised name, a
+    person's name with an initial, a code of letters and digits (either order, any separator),
+    an identifier of made-up words joined by ``_`` or ``-`` with an optional number, or common
+    words.  None is any domain's name shape in particular: the tagger trained on them learns that
+    a name is what the question asks about, whatever it looks like."""
+    def pseudo() -> str:
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+    def part() -> str:
+        shape = rng.randrange(5)
+        if shape == 0:
+            return " ".join(pseudo().capitalize() for _ in range(rng.randint(1, 2)))
+        if shape == 1:
+            return f"{pseudo().capitalize()} {chr(rng.randint(65, 90))}. {pseudo().capitalize()}"
+        if shape == 2:
+            letters = "".join(chr(rng.randint(65, 90)) for _ in range(rng.randint(1, 4)))
+            digits = str(rng.randint(10, 99999))
+            sep = rng.choice(("-", " ", "", "/", "."))
+            return letters + sep + digits if rng.random() < 0.7 else digits + sep + letters
+        if shape == 3:
+            name = rng.choice("_-").join(pseudo() for _ in range(rng.randint(2, 3)))
+            return name + (f"-{rng.randint(0, 99):02d}" if rng.random() < 0.5 else "")
+        if not words:  # an encoder whose vocabulary has no whole words (a test's tiny one)
+            return pseudo()
+        return " ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+
+    return " ".join(part() for _ in range(rng.choice((1, 1, 2))))
+
+
+def renamed_questions(ep: BridgeEpisode, rng: random.Random, words: Sequence[str]) -> list[tuple[str, str]]:
+    """``ep``'s questions with each asked key's name replaced by one surrogate name (the same for
+    every question of that key), as (text, surrogate); ("", "") stands for a question whose name
+    does not appear in it verbatim, so its rows line up with the episode's questions."""
+    _, q_names = _surfaces(ep)
+    fresh: dict[int, str] = {}
+    out = []
+    for text, name, key in zip(ep.questions, q_names, ep.query_key, strict=True):
+        at = text.lower().find(name.lower())
+        if at < 0:
+            out.append(("", ""))
+            continue
+        new = fresh.setdefault(key, surrogate_name(rng, words))
+        out.append((_swap_words(text[:at], rng, words) + new + _swap_words(text[at + len(name):], rng, words), new))
+    return out
+
+
+def _swap_words(text: str, rng: random.Random, words: Sequence[str], share: float = 0.25) -> str:
+    """``text`` with about ``share`` of its words of four letters or more replaced by random common
+    words: a question's wording the tagger has not seen must not read as a name either."""
+    if not words:
+        return text
+    return " ".join(rng.choice(words) if len(w) >= 4 and w.isalpha() and rng.random() < share else w
+                    for w in text.split(" "))
 
 
 def _name_labels(texts: Sequence[str], names: Sequence[str], spans: list[list[tuple[int, int]]],
@@ -77,15 +196,17 @@ def _surfaces(ep: BridgeEpisode) -> tuple[list[str], list[str]]:
     return ev, [key_surface(ep.domain, k) for k in ep.query_key]
 
 
-def _piece_counts(ev_ids: torch.Tensor, q_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per word piece, the share of the episode's events and of its questions that hold it,
-    on a log scale: (E, Le, 2) and (Q, Lq, 2)."""
+def _piece_counts(ev_ids: torch.Tensor, q_ids: torch.Tensor, corpus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per word piece, the share of the episode's events and of its questions that hold it, and
+    its ``corpus`` share (:meth:`Encoded.question_share`), on a log scale: (E, Le, 3) and (Q, Lq, 3)."""
     size = int(max(ev_ids.max(), q_ids.max(), 0)) + 2
     shares = []
     for ids in (ev_ids, q_ids):
         hold = torch.zeros(ids.shape[0], size).scatter_(1, ids.clamp(min=-1) + 1, 1.0)[:, 1:]  # (R, V): pad dropped
         shares.append(torch.log1p(hold.sum(0)) / math.log1p(ids.shape[0]))  # (V,)
-    table = torch.stack(shares, -1)  # (V, 2)
+    seen = corpus[:size - 1]  # ids 0 .. size - 2, as the shares above
+    shares.append(torch.cat([seen, torch.zeros(size - 1 - seen.shape[0])]))
+    table = torch.stack(shares, -1)  # (V, 3)
     return table[ev_ids.clamp(min=0)], table[q_ids.clamp(min=0)]
 
 
@@ -98,7 +219,8 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
     valid = (starts[:, None] < 0) | (ends[None, :] <= starts[:, None])  # (Q, E)
     b = Block(enc.states.pooled[er].float(), ev_tok, ev_ids, enc.states.pooled[qr].float(), q_tok, q_ids,
               torch.tensor(ep.named_keys), torch.tensor(ep.query_key), valid)
-    b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids)
+    b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids, enc.question_share())
+    b.words = word_features(ep.questions, ep.events, enc.word_share())
     if labels:
         E = len(ep.events)
         b.ev_type, b.ask = torch.tensor(ep.event_type), torch.tensor(ep.asks)
@@ -109,6 +231,37 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
             b.ev_name = _name_labels(ep.events, ev_names, [enc.spans[r] for r in er], ev_ids.shape[1])
             b.q_name = _name_labels(ep.questions, q_names, [enc.spans[r] for r in qr], q_ids.shape[1])
     return b
+
+
+def renamed_blocks(enc: Encoded, i: int, b: Block) -> list[Block]:
+    """The name tagger's extra blocks of episode ``i`` (whose labelled block is ``b``): its events
+    as they are (their name labels unknown) and, per copy, its renamed questions.  A surrogate's
+    word pieces occur in no event, so they take the piece counts of the name they replace (its
+    mean over the name's pieces): the counts say "a name" as they do for a real one."""
+    if enc.renamed is None or enc.renamed_rows is None or b.q_name is None:
+        return []
+    out = []
+    for rows in enc.renamed_rows[i]:
+        keep = [j for j, r in enumerate(rows) if enc.renamed_names[r]]
+        if not keep:
+            continue
+        rows = [rows[j] for j in keep]
+        q_tok, q_ids, _ = enc.renamed.token_block(rows)
+        q_name = _name_labels([enc.renamed_texts[r] for r in rows], [enc.renamed_names[r] for r in rows],
+                              [enc.renamed_spans[r] for r in rows], q_ids.shape[1])
+        _, q_df = _piece_counts(b.ev_ids, q_ids, enc.question_share())
+        # pieces not from the episode take the counts of what they replace: a surrogate name the
+        # mean of the name's pieces, a swapped-in word the mean of the wording's
+        old_name, old_rest = ((b.q_name[keep] == v).float()[..., None] for v in (1, 0))  # (Q', Lq, 1)
+        name_df = (b.q_df[keep] * old_name).sum(1) / old_name.sum(1).clamp(min=1)  # (Q', 3)
+        rest_df = (b.q_df[keep] * old_rest).sum(1) / old_rest.sum(1).clamp(min=1)
+        new = ~(q_ids[:, :, None] == b.q_ids[keep][:, None, :]).any(-1)  # (Q', Lq) not in the original question
+        q_df = torch.where((q_name == 1)[..., None], name_df[:, None], q_df)
+        q_df = torch.where(((q_name == 0) & new)[..., None], rest_df[:, None], q_df)
+        out.append(Block(b.ev_vec, b.ev_tok, b.ev_ids, enc.renamed.pooled[rows].float(), q_tok, q_ids,
+                         b.ev_key, b.q_key[keep], b.valid[keep], ev_name=torch.full_like(b.ev_ids, -1.0),
+                         q_name=q_name, ev_df=b.ev_df, q_df=q_df))
+    return out
 
 
 def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: int = 8, lr: float = 3e-3,
@@ -130,10 +283,11 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
     t0, last = time.perf_counter(), {}
     if model.matcher is not None:  # text mode: first the name tagger, then its spans' features stay fixed
         tag_steps = max(1, steps // 3)
-        tag_opt = torch.optim.Adam(model.matcher.tag.parameters(), lr=1e-2)
+        tag_opt = torch.optim.Adam([*model.matcher.tag.parameters(), *model.matcher.tag_df.parameters()], lr=1e-2)
+        tag_blocks = blocks + [r for i, b in enumerate(blocks) for r in renamed_blocks(enc, i, b)]
         for step in range(tag_steps):
             tag_opt.zero_grad()
-            picked = rng.sample(blocks, min(batch, len(blocks)))
+            picked = rng.sample(tag_blocks, min(batch, len(tag_blocks)))
             value = sum(name_loss(model.matcher, b) for b in picked) / len(picked)
             value.backward()
             tag_opt.step()

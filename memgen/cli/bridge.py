@@ -86,6 +86,9 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the episode order.")
 @click.option("--no-aux", is_flag=True, help="Train on the pointer loss alone (no auxiliary labels).")
 @click.option("--no-exact", is_flag=True, help="Text mode: no exact word-piece identity channel.")
+@click.option("--surrogates", type=int, default=2, show_default=True,
+              help="Text mode: copies of every training question with the asked name replaced by a random "
+                   "surrogate name (and some words by random ones), for the name tagger; 0 for none.")
 @_ENCODER
 @_LAYERS
 @_PRECISION
@@ -95,7 +98,8 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
               help="Head file to write (HEAD.pt, with HEAD.json beside it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int,
-                  batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, encoder_path: Path | None,
+                  batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, surrogates: int,
+                  encoder_path: Path | None,
                   layers: int | None, precision: str, cache: Path | None, threads: int, out_path: Path,
                   quiet: bool) -> None:
     """Train a pointer head on episodes generated on the fly; write HEAD.pt and HEAD.json.
@@ -113,6 +117,9 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
         raise UsageError(f"--out {out_path}: a head file ends in .pt")
     if min(episodes, steps, batch) < 1:
         raise UsageError("--episodes, --steps and --batch must be at least 1")
+    if not 0 <= surrogates <= 16:
+        raise UsageError("--surrogates must be 0 to 16")
+    surrogates = surrogates if mode == "text" else 0
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
     from memgen.bridge.train import FAMILIES
@@ -124,7 +131,8 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
                          f"choose from {', '.join(FAMILIES)}")
     fams = tuple(f for f in FAMILIES if f in asked)  # one order, so the same sentences hit the same cache entry
     eps = training_set(episodes, length, families=fams)
-    encoded = encode_episodes(enc, eps, cache, progress=not quiet, spans=mode == "text")
+    encoded = encode_episodes(enc, eps, cache, progress=not quiet, spans=mode == "text", surrogates=surrogates,
+                              seed=seed)
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training {mode}-{head}", total=steps, visible=not quiet)
         model, info = train_head(encoded, mode, head, steps=steps, batch=batch, lr=lr, aux=not no_aux,
@@ -134,11 +142,13 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
     command = (f"memgen bridge train --mode {mode} --head {head} --episodes {episodes} --family {','.join(fams)} "
                f"--length {length} "
                f"--steps {steps} --batch {batch} --lr {lr:g} --seed {seed}" + (" --no-aux" if no_aux else "")
-               + (" --no-exact" if no_exact else "") + (f" --layers {layers}" if layers else "")
+               + (" --no-exact" if no_exact else "") + (f" --surrogates {surrogates}" if mode == "text" else "")
+               + (f" --layers {layers}" if layers else "")
                + f" --precision {precision} --out {out_path.name}")
     meta = {"command": command, "mode": mode, "head": head, "encoder": enc.fingerprint,
             "training": {"episodes": len(eps), "per_family_domain": episodes, "families": list(fams), "length": length,
-                         "held_out_domain": HELD_OUT_DOMAIN, "seed": "memgen.bridge.episodes.TRAIN_SEED"},
+                         "held_out_domain": HELD_OUT_DOMAIN, "seed": "memgen.bridge.episodes.TRAIN_SEED",
+                         "surrogate_copies": surrogates},
             **info}
     save_head(model, out_path, meta)
     out.print(f"wrote {out_path} ({info['params']:,} parameters, {len(eps)} episodes, {info['seconds']} s)")

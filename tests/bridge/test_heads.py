@@ -2,7 +2,16 @@ import pytest
 import torch
 
 from memgen.bridge.episodes import ASKS, K_MAX, training_episodes
-from memgen.bridge.heads import Block, BridgeModel, soft_replay
+from memgen.bridge.heads import (
+    DF_CHANNELS,
+    WORD_FEATURES,
+    Block,
+    BridgeModel,
+    TextMatcher,
+    loss,
+    soft_replay,
+    word_features,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +65,115 @@ def test_every_head_gives_a_distribution_over_events_and_unknown(mode, head):
     ids[:, -1] = qids[:, -1] = -1
     b = Block(torch.randn(E, D), torch.randn(E, L, D), ids, torch.randn(Q, D), torch.randn(Q, L, D), qids,
               torch.arange(E) % 3, torch.tensor([0, 1, 2]), torch.ones(Q, E, dtype=torch.bool),
-              ev_df=torch.rand(E, L, 2), q_df=torch.rand(Q, L, 2))
+              ev_df=torch.rand(E, L, DF_CHANNELS), q_df=torch.rand(Q, L, DF_CHANNELS),
+              words=torch.rand(Q, E, WORD_FEATURES))
     logp, aux = BridgeModel(mode, head, D)(b)
     assert logp.shape == (Q, E + 1)
     torch.testing.assert_close(logp.exp().sum(-1), torch.ones(Q))
     assert aux["ask"].shape == (Q, len(ASKS)) and aux["k"].shape == (Q, K_MAX)
+
+
+def test_word_features_find_the_whole_name_and_miss_a_near_one():
+    events = ["Keep in mind: max_connections on auth-valley-20 is 212738.",
+              "Please record 142246 for max_connections on auth-valley-29.",
+              "The value of max_connections on auth-valley-20 is not 544841.",
+              "Entry for the log: heap_size_mb on queue-central-41 is set to 629009."]
+    w = word_features(["What is max_connections on auth-valley-20 now?"], events)[0]  # (E, 5)
+    assert w.shape == (4, WORD_FEATURES)
+    assert w[0, 0] == 1.0 and w[0, 2] == 0.0  # every word of the question that any event holds
+    assert w[1, 0] < 0.6 and w[1, 2] == 1.0  # the heaviest word (the host) is missing
+    assert w[0, 1] > w[1, 1] > w[3, 1] and w[3, 0] <= w[1, 0]  # adjacent pairs: "on auth-valley-20"
+    torch.testing.assert_close(w[:, 3], w[:, 0] - w[:, 0].max())  # relative to the best event
+    assert not word_features(["Anything?"], []).numel()  # no events: nothing to match, no error
+
+
+def test_word_features_ignore_edge_punctuation_and_case_but_not_inner_marks():
+    w = word_features(["Where is Olga Engel's Antwerp trip?"],
+                      ["OLGA ENGEL's Antwerp trip, by train.", "Olga Engel-Smith's Antwerp trip."])[0]
+    assert w[0, 0] == 1.0 and w[1, 0] < 1.0
+
+
+def test_text_mode_needs_word_features():
+    torch.manual_seed(0)
+    E, Q, L, D = 3, 2, 4, 8
+    ids = torch.randint(0, 20, (E, L))
+    b = Block(torch.randn(E, D), torch.randn(E, L, D), ids, torch.randn(Q, D), torch.randn(Q, L, D), ids[:Q],
+              torch.arange(E), torch.arange(Q), torch.ones(Q, E, dtype=torch.bool),
+              ev_df=torch.rand(E, L, DF_CHANNELS), q_df=torch.rand(Q, L, DF_CHANNELS))
+    with pytest.raises(ValueError, match="word features"):
+        TextMatcher(D)(b)
+
+
+def test_match_loss_weighs_a_confident_wrong_match_most():
+    """The focal match term: a negative matched at logit +6 costs more than a hundred at -6."""
+    torch.manual_seed(0)
+    E, Q, L, D = 101, 1, 4, 8
+    ids = torch.randint(0, 20, (E, L))
+    b = Block(torch.randn(E, D), torch.randn(E, L, D), ids, torch.randn(Q, D), torch.randn(Q, L, D), ids[:Q],
+              torch.arange(E) + 1, torch.zeros(Q, dtype=torch.long), torch.ones(Q, E, dtype=torch.bool),
+              ev_df=torch.rand(E, L, DF_CHANNELS), q_df=torch.rand(Q, L, DF_CHANNELS),
+              words=torch.zeros(Q, E, WORD_FEATURES),
+              ev_type=torch.zeros(E, dtype=torch.long), ask=torch.zeros(Q, dtype=torch.long),
+              k=torch.full((Q,), -100), gold=torch.full((Q,), E))
+    model = BridgeModel("text", "replay", D)
+
+    def match_term(logits):
+        model.matcher.forward = lambda _b: logits
+        return loss(model, b)[1]["match"]
+
+    easy = match_term(torch.full((Q, E), -6.0))
+    one_wrong = match_term(torch.cat([torch.full((Q, E - 1), -6.0), torch.full((Q, 1), 6.0)], 1))
+    assert one_wrong > 100 * easy
+
+
+def test_renamed_questions_replace_the_asked_name_the_same_way_for_one_key(episodes):
+    import random
+
+    from memgen.bridge.train import renamed_questions
+    from memgen.render.text.domain import key_surface
+
+    rng = random.Random(0)
+    words = ["silver", "harbor", "lamp", "quiet"]
+    checked = 0
+    for ep in episodes[:6]:
+        got = renamed_questions(ep, rng, words)
+        assert len(got) == len(ep.questions)
+        by_key: dict[int, set[str]] = {}
+        for (text, name), key, old in zip(got, ep.query_key, ep.questions, strict=True):
+            if not name:
+                assert text == ""
+                continue
+            surface = key_surface(ep.domain, key)
+            assert name in text and surface.lower() not in text.lower() and surface.lower() in old.lower()
+            by_key.setdefault(key, set()).add(name)
+            checked += 1
+        assert all(len(names) == 1 for names in by_key.values())
+    assert checked > 20
+
+
+def test_question_share_counts_each_question_once_over_all_episodes():
+    import math
+
+    from memgen.bridge.cache import States
+    from memgen.bridge.train import Encoded
+
+    ids = torch.tensor([5, 6, 5, 7, 7, 7, 8], dtype=torch.int32)  # event [5, 6]; questions [5, 7], [7, 7, 8]
+    states = States(torch.zeros(3, 4), torch.zeros(7, 4), ids, torch.tensor([0, 2, 4, 7]))
+    share = Encoded([], states, [([0], [1, 2])]).question_share()
+    want = {5: math.log(2) / math.log(3), 6: 0.0, 7: 1.0, 8: math.log(2) / math.log(3)}
+    assert {i: round(float(share[i]), 6) for i in want} == {i: round(v, 6) for i, v in want.items()}
+
+
+def test_word_features_discount_the_wording_common_to_the_questions():
+    events = ["Record: backlog_size on proxy-south-34 is set to 561886.",
+              "The value of backlog_size on proxy-south-34 is not 112123.",
+              "Record: backlog_size on proxy-north-12 is set to 200.",
+              "Record: heap_size_mb on cache-coast-73 is set to 300."]
+    q = ["What is the current value of backlog_size on proxy-south-34?"]
+    plain = word_features(q, events)[0]
+    assert plain[0, 0] < plain[1, 0]  # "value" is rare among the events: it favours the distractor
+    common = {"what": 0.95, "is": 0.95, "the": 0.95, "current": 0.9, "value": 0.9, "of": 0.95, "on": 0.9}
+    told = word_features(q, events, common)[0]
+    assert told[0, 0] > 0.8 and told[0, 2] < 0.2  # what the event misses ("value") weighs little now
+    assert told[0, 0] - told[1, 0] > plain[0, 0] - plain[1, 0] + 0.5
+    assert told[2, 0] < 0.5 and told[3, 0] < 0.1  # another host, another key
