@@ -10,7 +10,7 @@ Sets (each a dataset folder under --out, made as ``memgen generate`` makes it):
   heldout  the six families at 2,048 tokens in lab_notebook, a domain no head was trained on
   8192     distractor and version at 8,192 tokens (more keys, more similar names), 4 episodes x 5 questions
            per training domain: 80 per family
-  32768    distractor and version at 32,768 tokens, 2 episodes x 5 questions per training domain: 40 per family
+  32768    distractor and version at 32,768 tokens, the same counts: 80 per family
   timing   encode + train + evaluate 200 / 100 episodes at 2,048 tokens, oracle replay head, fresh cache
 Prints one Markdown table per set (correct / queries per family and probe, per head, and the
 text - oracle gap) and writes bench.json under --out.  One torch thread throughout.
@@ -31,7 +31,7 @@ SETS = {
     "2048": dict(families=FAMILIES, length=2048, episodes=9, queries=5, domains=TRAIN_DOMAINS),
     "heldout": dict(families=FAMILIES, length=2048, episodes=6, queries=5, domains=("lab_notebook",)),
     "8192": dict(families=("distractor", "version"), length=8192, episodes=4, queries=5, domains=TRAIN_DOMAINS),
-    "32768": dict(families=("distractor", "version"), length=32768, episodes=2, queries=5, domains=TRAIN_DOMAINS),
+    "32768": dict(families=("distractor", "version"), length=32768, episodes=4, queries=5, domains=TRAIN_DOMAINS),
 }
 HEADS = (("oracle", "replay"), ("text", "replay"), ("oracle", "transformer"), ("text", "transformer"))
 
@@ -45,7 +45,8 @@ def make_sets(out: Path, names: list[str]) -> dict[str, list[Path]]:
         s = SETS[name]
         made[name] = []
         for d in s["domains"]:
-            root = out / f"ds-{name}-{d}"
+            # the folder names the set's counts, so a set whose counts change is made again, not reused
+            root = out / f"ds-{name}-{d}-{s['episodes']}x{s['queries']}"
             if not (root / "manifest.json").exists():
                 generate(make_request(s["families"], renderings="text", lengths=s["length"], episodes=s["episodes"],
                                       queries=s["queries"], seed=1, domain=d), root)

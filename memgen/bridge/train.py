@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -46,33 +46,38 @@ class Encoded:
     renamed_texts: list[str] | None = None  # per row of ``renamed``, its text
     renamed_names: list[str] | None = None  # per row of ``renamed``, the name it holds ("" if none)
     renamed_spans: list[list[tuple[int, int]]] | None = None
-    _question_share: torch.Tensor | None = None
-    _word_share: dict[str, float] | None = None
+    _question_share: dict[str, torch.Tensor] = field(default_factory=dict)
+    _word_share: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def word_share(self) -> dict[str, float]:
-        """Per whole word (:func:`~memgen.bridge.heads.word_features`'s), the share of all the
-        questions here that hold it, on a log scale (as :meth:`question_share` for word pieces)."""
-        if self._word_share is None:
+    def _episodes_of(self, domain: str) -> list[int]:
+        return [i for i, ep in enumerate(self.episodes) if ep.domain == domain]
+
+    def word_share(self, domain: str) -> dict[str, float]:
+        """Per whole word (:func:`~memgen.bridge.heads.word_features`'s), the share of the
+        questions here in ``domain`` that hold it, on a log scale (as :meth:`question_share`)."""
+        if domain not in self._word_share:
             from memgen.bridge.heads import sentence_words
 
-            count: Counter = Counter(w for ep in self.episodes for q in ep.questions for w in set(sentence_words(q)))
-            n = math.log1p(max(sum(len(ep.questions) for ep in self.episodes), 1))
-            self._word_share = {w: math.log1p(c) / n for w, c in count.items()}
-        return self._word_share
+            eps = [self.episodes[i] for i in self._episodes_of(domain)]
+            count: Counter = Counter(w for ep in eps for q in ep.questions for w in set(sentence_words(q)))
+            n = math.log1p(max(sum(len(ep.questions) for ep in eps), 1))
+            self._word_share[domain] = {w: math.log1p(c) / n for w, c in count.items()}
+        return self._word_share[domain]
 
-    def question_share(self) -> torch.Tensor:
-        """Per word piece id, the share of all the questions here (every episode's) that hold it,
-        on a log scale: the wording of a domain's questions recurs across its episodes, a name
-        in the few questions that ask it, whatever the domain (no labels are read)."""
-        if self._question_share is None:
-            rows = [r for _, qr in self.rows for r in qr]
+    def question_share(self, domain: str) -> torch.Tensor:
+        """Per word piece id, the share of the questions here in ``domain`` (every episode's) that
+        hold it, on a log scale: the wording of a domain's questions recurs across its episodes, a
+        name in the few questions that ask it, whatever the domain (no labels are read).  Per
+        domain, so that a training set of several domains counts as an evaluation config of one."""
+        if domain not in self._question_share:
+            rows = [r for i in self._episodes_of(domain) for r in self.rows[i][1]]
             off = self.states.offsets
             size = int(self.states.ids.max()) + 1 if self.states.ids.numel() else 1
             count = torch.zeros(size)
             for r in rows:
                 count[self.states.ids[int(off[r]):int(off[r + 1])].long().unique()] += 1
-            self._question_share = torch.log1p(count) / math.log1p(max(len(rows), 1))
-        return self._question_share
+            self._question_share[domain] = torch.log1p(count) / math.log1p(max(len(rows), 1))
+        return self._question_share[domain]
 
 
 def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=None, *, progress: bool = False,
@@ -219,8 +224,8 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
     valid = (starts[:, None] < 0) | (ends[None, :] <= starts[:, None])  # (Q, E)
     b = Block(enc.states.pooled[er].float(), ev_tok, ev_ids, enc.states.pooled[qr].float(), q_tok, q_ids,
               torch.tensor(ep.named_keys), torch.tensor(ep.query_key), valid)
-    b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids, enc.question_share())
-    b.words = word_features(ep.questions, ep.events, enc.word_share())
+    b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids, enc.question_share(ep.domain))
+    b.words = word_features(ep.questions, ep.events, enc.word_share(ep.domain))
     if labels:
         E = len(ep.events)
         b.ev_type, b.ask = torch.tensor(ep.event_type), torch.tensor(ep.asks)
@@ -249,7 +254,7 @@ def renamed_blocks(enc: Encoded, i: int, b: Block) -> list[Block]:
         q_tok, q_ids, _ = enc.renamed.token_block(rows)
         q_name = _name_labels([enc.renamed_texts[r] for r in rows], [enc.renamed_names[r] for r in rows],
                               [enc.renamed_spans[r] for r in rows], q_ids.shape[1])
-        _, q_df = _piece_counts(b.ev_ids, q_ids, enc.question_share())
+        _, q_df = _piece_counts(b.ev_ids, q_ids, enc.question_share(enc.episodes[i].domain))
         # pieces not from the episode take the counts of what they replace: a surrogate name the
         # mean of the name's pieces, a swapped-in word the mean of the wording's
         old_name, old_rest = ((b.q_name[keep] == v).float()[..., None] for v in (1, 0))  # (Q', Lq, 1)

@@ -151,7 +151,7 @@ def test_renamed_questions_replace_the_asked_name_the_same_way_for_one_key(episo
     assert checked > 20
 
 
-def test_question_share_counts_each_question_once_over_all_episodes():
+def test_question_share_counts_each_question_once_per_domain():
     import math
 
     from memgen.bridge.cache import States
@@ -159,9 +159,14 @@ def test_question_share_counts_each_question_once_over_all_episodes():
 
     ids = torch.tensor([5, 6, 5, 7, 7, 7, 8], dtype=torch.int32)  # event [5, 6]; questions [5, 7], [7, 7, 8]
     states = States(torch.zeros(3, 4), torch.zeros(7, 4), ids, torch.tensor([0, 2, 4, 7]))
-    share = Encoded([], states, [([0], [1, 2])]).question_share()
+    ep = type("Episode", (), {"domain": "travel", "questions": ("a b", "b b c")})()
+    enc = Encoded([ep], states, [([0], [1, 2])])
+    share = enc.question_share("travel")
+    assert not enc.question_share("accounts").any()  # no question of that domain here
     want = {5: math.log(2) / math.log(3), 6: 0.0, 7: 1.0, 8: math.log(2) / math.log(3)}
     assert {i: round(float(share[i]), 6) for i in want} == {i: round(v, 6) for i, v in want.items()}
+    words = enc.word_share("travel")
+    assert words["b"] == 1.0 and round(words["a"], 6) == round(math.log(2) / math.log(3), 6)
 
 
 def test_word_features_discount_the_wording_common_to_the_questions():
