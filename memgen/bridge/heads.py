@@ -76,6 +76,8 @@ class Block:
 _WORD = re.compile(r"[^\s]+")
 _EDGE = "\"'.,;:?!()[]{}\u2018\u2019\u201c\u201d"
 WORD_FEATURES = 5
+#: the matcher's features from word pieces (the rest are whole-word features)
+PIECE_FEATURES = 16
 
 
 def sentence_words(text: str) -> list[str]:
@@ -160,7 +162,7 @@ class TextMatcher(nn.Module):
     * the cosine MaxSim of the question's name over every piece of the event, mean and worst (2)."""
 
     GAP = 2.0  # how far a piece outside the name spans is pushed down
-    FEATURES = 16 + WORD_FEATURES
+    FEATURES = PIECE_FEATURES + WORD_FEATURES
 
     def __init__(self, dim: int, exact: bool = True, hidden: int = 32):
         super().__init__()

@@ -6,6 +6,7 @@ seeds and episodes, the parameters, the encoder fingerprint and the file's sha25
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -20,7 +21,7 @@ import torch
 from memgen.bridge.cache import States, encode_cached
 from memgen.bridge.encoder import Encoder
 from memgen.bridge.episodes import K_MAX, BridgeEpisode
-from memgen.bridge.heads import HEADS, MODES, Block, BridgeModel, loss, name_loss, word_features
+from memgen.bridge.heads import HEADS, MODES, PIECE_FEATURES, Block, BridgeModel, loss, name_loss, word_features
 from memgen.format.errors import DataError, UsageError
 from memgen.io.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 
@@ -270,10 +271,12 @@ def renamed_blocks(enc: Encoded, i: int, b: Block) -> list[Block]:
 
 
 def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: int = 8, lr: float = 3e-3,
-               aux: bool = True, exact: bool = True, seed: int = 0,
+               aux: bool = True, exact: bool = True, seed: int = 0, piece_dropout: float = 0.0,
                on_step: Callable[[int, float], None] | None = None) -> tuple[BridgeModel, dict]:
     """Train one head for ``steps`` steps of ``batch`` episodes (AdamW, cosine decay); returns
-    the model and a summary (losses, seconds)."""
+    the model and a summary (losses, seconds).  Text mode, ``piece_dropout`` p: in that share of
+    the training episodes the matcher's word-piece features are replaced by their episode mean,
+    so that it learns to decide from the whole-word features alone too."""
     if mode not in MODES or head not in HEADS:
         raise UsageError(f"mode {mode!r} / head {head!r}: choose a mode of {', '.join(MODES)} "
                          f"and a head of {', '.join(HEADS)}")
@@ -308,7 +311,12 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
         for _ in range(batch):
             if not order:
                 order = rng.sample(range(len(blocks)), len(blocks))
-            value, last = loss(model, blocks[order.pop()], aux)
+            b = blocks[order.pop()]
+            if piece_dropout and b.match_features is not None and rng.random() < piece_dropout:
+                f = b.match_features.clone()
+                f[..., :PIECE_FEATURES] = f[..., :PIECE_FEATURES].mean((0, 1), keepdim=True)
+                b = dataclasses.replace(b, match_features=f)
+            value, last = loss(model, b, aux)
             (value / batch).backward()
             total += float(value.detach()) / batch
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -318,6 +326,7 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
             on_step(step, total)
     model.eval()
     return model, {"steps": steps, "batch": batch, "lr": lr, "aux": aux, "exact": exact, "seed": seed,
+                   "piece_dropout": piece_dropout,
                    "seconds": round(time.perf_counter() - t0, 1), "last_terms": last,
                    "params": sum(p.numel() for p in model.parameters())}
 

@@ -86,6 +86,9 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the episode order.")
 @click.option("--no-aux", is_flag=True, help="Train on the pointer loss alone (no auxiliary labels).")
 @click.option("--no-exact", is_flag=True, help="Text mode: no exact word-piece identity channel.")
+@click.option("--piece-dropout", type=float, default=0.0, show_default=True,
+              help="Text mode: share of training episodes in which the matcher's word-piece features are "
+                   "replaced by their episode mean (it then decides from whole words alone).")
 @click.option("--surrogates", type=int, default=2, show_default=True,
               help="Text mode: copies of every training question with the asked name replaced by a random "
                    "surrogate name (and some words by random ones), for the name tagger; 0 for none.")
@@ -98,7 +101,8 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
               help="Head file to write (HEAD.pt, with HEAD.json beside it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int,
-                  batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, surrogates: int,
+                  batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, piece_dropout: float,
+                  surrogates: int,
                   encoder_path: Path | None,
                   layers: int | None, precision: str, cache: Path | None, threads: int, out_path: Path,
                   quiet: bool) -> None:
@@ -119,6 +123,8 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
         raise UsageError("--episodes, --steps and --batch must be at least 1")
     if not 0 <= surrogates <= 16:
         raise UsageError("--surrogates must be 0 to 16")
+    if not 0 <= piece_dropout < 1:
+        raise UsageError("--piece-dropout must be at least 0 and below 1")
     surrogates = surrogates if mode == "text" else 0
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
@@ -136,13 +142,14 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training {mode}-{head}", total=steps, visible=not quiet)
         model, info = train_head(encoded, mode, head, steps=steps, batch=batch, lr=lr, aux=not no_aux,
-                                 exact=not no_exact, seed=seed,
+                                 exact=not no_exact, seed=seed, piece_dropout=piece_dropout if mode == "text" else 0.0,
                                  on_step=lambda s, v: bar.update(task, completed=max(s + 1, 0),
                                                                  description=f"training {mode}-{head} loss {v:.3f}"))
     command = (f"memgen bridge train --mode {mode} --head {head} --episodes {episodes} --family {','.join(fams)} "
                f"--length {length} "
                f"--steps {steps} --batch {batch} --lr {lr:g} --seed {seed}" + (" --no-aux" if no_aux else "")
                + (" --no-exact" if no_exact else "") + (f" --surrogates {surrogates}" if mode == "text" else "")
+               + (f" --piece-dropout {piece_dropout:g}" if mode == "text" and piece_dropout else "")
                + (f" --layers {layers}" if layers else "")
                + f" --precision {precision} --out {out_path.name}")
     meta = {"command": command, "mode": mode, "head": head, "encoder": enc.fingerprint,

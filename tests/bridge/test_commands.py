@@ -77,6 +77,8 @@ def test_encode_fills_the_cache_once(tiny_bert, dataset, tmp_path, capsys):
     (["eval", "--dataset", "{tmp}/nothing", "--mode", "oracle", "--out", "{tmp}/o"], "no such dataset folder"),
     (["train", "--out", "{tmp}/h.txt"], "ends in .pt"),
     (["train", "--steps", "0", "--out", "{tmp}/h.pt"], "at least 1"),
+    (["train", "--mode", "text", "--piece-dropout", "1.5", "--out", "{tmp}/h.pt"], "--piece-dropout"),
+    (["train", "--mode", "text", "--surrogates", "-1", "--out", "{tmp}/h.pt"], "--surrogates"),
     (["encode", "--dataset", "{ds}", "--encoder", "{tmp}", "--layers", "1"], "missing"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(args, message, dataset, tmp_path, capfd):
@@ -107,3 +109,16 @@ def test_a_dataset_of_the_training_seed_is_refused(tmp_path):
     generate(make_request(("write",), renderings="text", lengths=1024, episodes=1, seed=TRAIN_SEED), root)
     with pytest.raises(UsageError, match="training seed"):
         dataset_episodes(root)
+
+
+@pytest.mark.slow
+def test_text_head_trains_with_renamed_questions_and_piece_dropout(tiny_bert, tmp_path):
+    path = tmp_path / "text-replay.pt"
+    with pytest.raises(SystemExit) as done:
+        main(["bridge", "train", "--mode", "text", "--encoder", str(tiny_bert), "--episodes", "1", "--family",
+              "overwrite", "--steps", "3", "--batch", "2", "--surrogates", "1", "--piece-dropout", "0.5",
+              "--cache", str(tmp_path / "cache"), "--out", str(path), "--quiet"])
+    assert done.value.code == 0
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert "--surrogates 1 --piece-dropout 0.5" in meta["command"]
+    assert meta["training"]["surrogate_copies"] == 1 and meta["piece_dropout"] == 0.5
