@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -104,29 +103,39 @@ def word_features(questions: Sequence[str], events: Sequence[str],
     the weight of the heaviest word missing (over the question's heaviest), and the first two
     relative to the best event of the episode for the question.  A code (``BN-806``), an account
     name or a host stays one word here, where word pieces split it into fragments that values share."""
-    ev_words = [sentence_words(e) for e in events]
-    ev_sets = [set(w) for w in ev_words]
-    ev_pairs = [set(zip(w, w[1:], strict=False)) for w in ev_words]
-    held = Counter(w for ws in ev_sets for w in ws)
-    E = len(events)
+    E, common = len(events), common or {}
     out = torch.zeros(len(questions), E, WORD_FEATURES)
-    for q, text in enumerate(questions):
-        words = sentence_words(text)
-        common = common or {}
-        idf = [max(0.0, math.log((E + 1) / (held[w] + 0.5))) * (1 - common.get(w, 0.0)) if held[w] else 0.0
-               for w in words]
-        total, top = sum(idf), max(idf, default=0.0)
-        pairs = [((a, b), min(x, y)) for a, b, x, y in zip(words, words[1:], idf, idf[1:], strict=False)]
-        pair_total = sum(w for _, w in pairs)
+    q_words = [sentence_words(q) for q in questions]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(w for ws in q_words for w in ws))}  # the questions' words
+    pair_vocab = {p: i for i, p in enumerate(dict.fromkeys(p for ws in q_words for p in zip(ws, ws[1:], strict=False)))}
+    if not E or not vocab:
+        return out
+    has = torch.zeros(E, len(vocab), dtype=torch.float64)  # (E, V): the event holds the word
+    has_pair = torch.zeros(E, max(len(pair_vocab), 1), dtype=torch.float64)  # (E, P): the adjacent pair, in order
+    for e, text in enumerate(events):
+        ws = sentence_words(text)
+        has[e, [vocab[w] for w in set(ws) if w in vocab]] = 1.0
+        has_pair[e, [pair_vocab[p] for p in set(zip(ws, ws[1:], strict=False)) if p in pair_vocab]] = 1.0
+    held = has.sum(0)  # (V,) events holding each word
+    discount = torch.tensor([1 - common.get(w, 0.0) for w in vocab], dtype=torch.float64)
+    weight = torch.where(held > 0, (torch.log((E + 1) / (held + 0.5))).clamp(min=0) * discount, 0.0)  # (V,)
+    for q, words in enumerate(q_words):
+        if not words:
+            continue
+        idx = torch.tensor([vocab[w] for w in words])
+        idf = weight[idx]  # (L,) per word of the question, repeats included
+        total = idf.sum()
         if not total:
             continue
-        for e in range(E):
-            have = [x for w, x in zip(words, idf, strict=True) if w in ev_sets[e]]
-            out[q, e, 0] = sum(have) / total
-            out[q, e, 1] = sum(x for p, x in pairs if p in ev_pairs[e]) / pair_total if pair_total else 0.0
-            out[q, e, 2] = max((x for w, x in zip(words, idf, strict=True) if w not in ev_sets[e]), default=0.0) / top
-    if E:
-        out[..., 3:5] = out[..., 0:2] - out[..., 0:2].amax(1, keepdim=True)
+        got = has[:, idx]  # (E, L)
+        out[q, :, 0] = (got @ idf / total).float()
+        out[q, :, 2] = ((1 - got) * idf).amax(1).float() / float(idf.max())
+        if len(words) > 1:
+            pw = torch.minimum(idf[:-1], idf[1:])  # (L - 1,) a pair weighs its lighter word
+            if pw.sum():
+                pidx = torch.tensor([pair_vocab[p] for p in zip(words, words[1:], strict=False)])
+                out[q, :, 1] = (has_pair[:, pidx] @ pw / pw.sum()).float()
+    out[..., 3:5] = out[..., 0:2] - out[..., 0:2].amax(1, keepdim=True)
     return out
 
 
