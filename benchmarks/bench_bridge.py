@@ -29,7 +29,7 @@ FAMILIES = ("write", "overwrite", "version", "distractor", "no_write_signal", "d
 TRAIN_DOMAINS = ("accounts", "inventory", "server_config", "travel")
 SETS = {
     "2048": dict(families=FAMILIES, length=2048, episodes=9, queries=5, domains=TRAIN_DOMAINS),
-    "heldout": dict(families=FAMILIES, length=2048, episodes=6, queries=5, domains=("lab_notebook",)),
+    "heldout": dict(families=FAMILIES, length=2048, episodes=18, queries=5, domains=("lab_notebook",)),
     "8192": dict(families=("distractor", "version"), length=8192, episodes=4, queries=5, domains=TRAIN_DOMAINS),
     "32768": dict(families=("distractor", "version"), length=32768, episodes=4, queries=5, domains=TRAIN_DOMAINS),
 }
@@ -122,7 +122,7 @@ def timing(out: Path, encoder) -> dict:
     train = training_episodes(("mixed", "version", "distractor", "discard"), [2048], 50, domains=("travel",))
     test = training_episodes(("mixed", "version", "distractor", "discard"), [2048], 25, domains=("travel",), seed=1)
     t_gen = time.perf_counter()
-    enc_train, enc_test = encode_episodes(encoder, train, cache, spans=True), encode_episodes(encoder, test, cache)
+    enc_train, enc_test = encode_episodes(encoder, train, cache), encode_episodes(encoder, test, cache)
     t_enc = time.perf_counter()
     model, _ = train_head(enc_train, "oracle", "replay", steps=200)
     t_train = time.perf_counter()

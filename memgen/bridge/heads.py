@@ -61,6 +61,9 @@ class Block:
     ev_df: torch.Tensor | None = None  # (E, Le, DF_CHANNELS) how common each word piece is (make_block)
     q_df: torch.Tensor | None = None  # (Q, Lq, DF_CHANNELS)
     words: torch.Tensor | None = None  # (Q, E, WORD_FEATURES) word_features of the questions and events (text mode)
+    q_word_pieces: torch.Tensor | None = None  # (Q, W, Lq) name_word_inputs (text mode): the pieces of each word
+    q_word_has: torch.Tensor | None = None  # (Q, E, W) the event holds the question's word
+    q_word_weight: torch.Tensor | None = None  # (Q, W) the word's rarity weight
     match_features: torch.Tensor | None = None  # (Q, E, F) TextMatcher.features, stored once its tagger is trained
 
     @property
@@ -75,21 +78,52 @@ class Block:
 _WORD = re.compile(r"[^\s]+")
 _EDGE = "\"'.,;:?!()[]{}\u2018\u2019\u201c\u201d"
 WORD_FEATURES = 5
-#: the matcher's features from word pieces (the rest are whole-word features)
+#: the matcher's features from word pieces (then 3 of the name whole word for whole word, then WORD_FEATURES)
 PIECE_FEATURES = 16
+NAME_WORD_FEATURES = 3
+
+
+def sentence_word_spans(text: str) -> list[tuple[str, int, int]]:
+    """A sentence's words, lower-cased, with the punctuation at their edges and a possessive 's
+    removed (``"BN-806,"`` -> ``"bn-806"``, ``"Lachance's"`` -> ``"lachance"``), each with its
+    character span of ``text``."""
+    out = []
+    for m in _WORD.finditer(text):
+        raw = m.group()
+        core = raw.strip(_EDGE)
+        if not core:
+            continue
+        start = m.start() + len(raw) - len(raw.lstrip(_EDGE))
+        end = start + len(core)
+        w = core.lower()
+        if w.endswith(("'s", "\u2019s")):
+            w, end = w[:-2], end - 2
+        if w:
+            out.append((w, start, end))
+    return out
 
 
 def sentence_words(text: str) -> list[str]:
-    """A sentence's words, lower-cased, with the punctuation at their edges and a possessive 's
-    removed (``"BN-806,"`` -> ``"bn-806"``, ``"Lachance's"`` -> ``"lachance"``)."""
-    out = []
-    for w in _WORD.findall(text.lower()):
-        w = w.strip(_EDGE)
-        if w.endswith(("'s", "\u2019s")):
-            w = w[:-2]
-        if w:
-            out.append(w)
-    return out
+    """A sentence's words as :func:`sentence_word_spans` gives them, without the spans."""
+    return [w for w, _, _ in sentence_word_spans(text)]
+
+
+def _question_words(questions: Sequence[str], events: Sequence[str], common: Mapping[str, float] | None):
+    """The questions' words, and per word of their vocabulary which events hold it (E, V) and its
+    weight (V,): its rarity among the events (BM25's idf; a word in no event, or in most, weighs
+    nothing) times one minus ``common[word]``, how common it is among all the questions read
+    with these (a domain's question wording recurs there; a name does not)."""
+    E, common = len(events), common or {}
+    q_words = [sentence_words(q) for q in questions]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(w for ws in q_words for w in ws))}
+    ev_words = [sentence_words(t) for t in events]
+    has = torch.zeros(E, len(vocab), dtype=torch.float64)  # (E, V): the event holds the word
+    for e, ws in enumerate(ev_words):
+        has[e, [vocab[w] for w in set(ws) if w in vocab]] = 1.0
+    held = has.sum(0)  # (V,) events holding each word
+    discount = torch.tensor([1 - common.get(w, 0.0) for w in vocab], dtype=torch.float64)
+    weight = torch.where(held > 0, (torch.log((E + 1) / (held + 0.5))).clamp(min=0) * discount, 0.0)  # (V,)
+    return q_words, vocab, ev_words, has, weight
 
 
 def word_features(questions: Sequence[str], events: Sequence[str],
@@ -103,22 +137,15 @@ def word_features(questions: Sequence[str], events: Sequence[str],
     the weight of the heaviest word missing (over the question's heaviest), and the first two
     relative to the best event of the episode for the question.  A code (``BN-806``), an account
     name or a host stays one word here, where word pieces split it into fragments that values share."""
-    E, common = len(events), common or {}
+    E = len(events)
     out = torch.zeros(len(questions), E, WORD_FEATURES)
-    q_words = [sentence_words(q) for q in questions]
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(w for ws in q_words for w in ws))}  # the questions' words
+    q_words, vocab, ev_words, has, weight = _question_words(questions, events, common)
     pair_vocab = {p: i for i, p in enumerate(dict.fromkeys(p for ws in q_words for p in zip(ws, ws[1:], strict=False)))}
     if not E or not vocab:
         return out
-    has = torch.zeros(E, len(vocab), dtype=torch.float64)  # (E, V): the event holds the word
     has_pair = torch.zeros(E, max(len(pair_vocab), 1), dtype=torch.float64)  # (E, P): the adjacent pair, in order
-    for e, text in enumerate(events):
-        ws = sentence_words(text)
-        has[e, [vocab[w] for w in set(ws) if w in vocab]] = 1.0
+    for e, ws in enumerate(ev_words):
         has_pair[e, [pair_vocab[p] for p in set(zip(ws, ws[1:], strict=False)) if p in pair_vocab]] = 1.0
-    held = has.sum(0)  # (V,) events holding each word
-    discount = torch.tensor([1 - common.get(w, 0.0) for w in vocab], dtype=torch.float64)
-    weight = torch.where(held > 0, (torch.log((E + 1) / (held + 0.5))).clamp(min=0) * discount, 0.0)  # (V,)
     for q, words in enumerate(q_words):
         if not words:
             continue
@@ -137,6 +164,30 @@ def word_features(questions: Sequence[str], events: Sequence[str],
                 out[q, :, 1] = (has_pair[:, pidx] @ pw / pw.sum()).float()
     out[..., 3:5] = out[..., 0:2] - out[..., 0:2].amax(1, keepdim=True)
     return out
+
+
+def name_word_inputs(questions: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], events: Sequence[str],
+                     common: Mapping[str, float] | None, L: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What :class:`TextMatcher` needs to match the question's name *whole word for whole word*:
+    per question, which of its ``L`` word pieces (their character ``spans``) make up each of its
+    words (Q, W, L), which events hold each word (Q, E, W), and each word's weight (Q, W): one
+    minus ``common[word]``, how common it is among all the questions read with these (no rarity
+    among the events here: a key that every event names is still a name).  The matcher weighs
+    each word by its tagger's name score too, so a name counts where the question's wording does
+    not, and ``auth-valley-29`` is not ``auth-valley-20`` however many word pieces they share."""
+    q_words, vocab, _, has, _ = _question_words(questions, events, common)
+    common = common or {}
+    W = max((len(ws) for ws in q_words), default=0) or 1
+    pieces = torch.zeros(len(questions), W, L)
+    held = torch.zeros(len(questions), len(events), W)
+    weights = torch.zeros(len(questions), W)
+    for q, (text, sp) in enumerate(zip(questions, spans, strict=True)):
+        for j, (w, a, b) in enumerate(sentence_word_spans(text)):
+            inside = [i for i, (x, y) in enumerate(sp[:L]) if x < b and y > a]
+            pieces[q, j, inside] = 1.0
+            held[q, :, j] = has[:, vocab[w]].float()
+            weights[q, j] = 1 - common.get(w, 0.0)
+    return pieces, held, weights
 
 
 class AttnPool(nn.Module):
@@ -168,10 +219,17 @@ class TextMatcher(nn.Module):
       carries over to a domain whose names the tagger never saw; each of the five also relative
       to the best event of the episode for that question (5), so that "the best match there is"
       reads the same for a short name and a long one;
-    * the cosine MaxSim of the question's name over every piece of the event, mean and worst (2)."""
+    * the cosine MaxSim of the question's name over every piece of the event, mean and worst (2);
+    * with ``exact``, the question's name *whole word for whole word* (:func:`name_word_inputs`):
+      each word weighted by its most name-like piece's tag, the share of that weight the event
+      holds, the heaviest word it misses, and the share relative to the best event (3);
+    * the whole-word features of :func:`word_features`, which read no tagger (5).
+
+    The question's tags are scaled so that its most name-like piece counts 1: in a domain never
+    seen the tagger is less sure, but still surest of the name."""
 
     GAP = 2.0  # how far a piece outside the name spans is pushed down
-    FEATURES = PIECE_FEATURES + WORD_FEATURES
+    FEATURES = PIECE_FEATURES + NAME_WORD_FEATURES + WORD_FEATURES
 
     def __init__(self, dim: int, exact: bool = True, hidden: int = 32):
         super().__init__()
@@ -199,6 +257,9 @@ class TextMatcher(nn.Module):
         """(Q, E, FEATURES) match features over the tagger's name spans (constants: the states are frozen)."""
         nq, ne = self.names(b)
         wq, we = torch.sigmoid(nq) * b.q_mask, torch.sigmoid(ne) * b.ev_mask  # soft name spans
+        wq = wq / wq.amax(-1, keepdim=True).clamp(min=EPS)  # the question's surest name piece counts 1
+        if b.words is None or b.q_word_pieces is None:
+            raise ValueError("text mode needs the block's word features (make_block computes them)")
         cos = torch.einsum("qld,emd->qelm", F.normalize(b.q_tok, dim=-1), F.normalize(b.ev_tok, dim=-1))
         same = (b.q_ids[:, None, :, None] == b.ev_ids[None, :, None, :]) & b.ev_mask[None, :, None, :]  # (Q, E, Lq, Le)
         s = cos + same.float() if self.use_exact else cos
@@ -232,8 +293,15 @@ class TextMatcher(nn.Module):
             feats += [torch.zeros_like(feats[0])] * 10
         anywhere = cos.masked_fill(~b.ev_mask[None, :, None, :], -1e4).amax(-1)  # (Q, E, Lq)
         feats += [mean_q(anywhere), worst_q(anywhere)]
-        if b.words is None:
-            raise ValueError("text mode needs the block's word features (make_block computes them)")
+        if self.use_exact:
+            # the name, whole word for whole word: each question word weighs its rarity times its
+            # most name-like piece's tag
+            tagw = (b.q_word_pieces * wq[:, None, :]).amax(-1) * b.q_word_weight  # (Q, W)
+            cov = torch.einsum("qew,qw->qe", b.q_word_has, tagw) / tagw.sum(-1, keepdim=True).clamp(min=EPS)
+            miss = ((1 - b.q_word_has) * tagw[:, None]).amax(-1) / tagw.amax(-1, keepdim=True).clamp(min=EPS)
+            feats += [cov, miss, cov - cov.amax(1, keepdim=True) if cov.shape[1] else cov]
+        else:
+            feats += [torch.zeros_like(feats[0])] * NAME_WORD_FEATURES
         return torch.cat([torch.stack(feats, -1), b.words if self.use_exact else torch.zeros_like(b.words)], -1)
 
     def forward(self, b: Block) -> torch.Tensor:

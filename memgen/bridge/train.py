@@ -21,7 +21,17 @@ import torch
 from memgen.bridge.cache import States, encode_cached
 from memgen.bridge.encoder import Encoder
 from memgen.bridge.episodes import K_MAX, BridgeEpisode
-from memgen.bridge.heads import HEADS, MODES, PIECE_FEATURES, Block, BridgeModel, loss, name_loss, word_features
+from memgen.bridge.heads import (
+    HEADS,
+    MODES,
+    PIECE_FEATURES,
+    Block,
+    BridgeModel,
+    loss,
+    name_loss,
+    name_word_inputs,
+    word_features,
+)
 from memgen.format.errors import DataError, UsageError
 from memgen.io.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 
@@ -82,9 +92,9 @@ class Encoded:
 
 
 def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=None, *, progress: bool = False,
-                    spans: bool = False, surrogates: int = 0, seed: int = 0) -> Encoded:
+                    surrogates: int = 0, seed: int = 0) -> Encoded:
     """Encode every event sentence and question of ``episodes`` once (one cache entry);
-    with ``spans``, also the word pieces' character spans (for the name labels); with
+    with the word pieces' character spans (for the name labels and the whole-word name match); with
     ``surrogates`` K, also K copies of every episode's questions with the asked names replaced
     by surrogate names (:func:`surrogate_name`), for the name tagger."""
     texts: list[str] = []
@@ -96,7 +106,7 @@ def encode_episodes(encoder: Encoder, episodes: Sequence[BridgeEpisode], cache=N
         texts.extend(ep.questions)
         rows.append((list(range(lo, mid)), list(range(mid, len(texts)))))
     states = encode_cached(encoder, texts, cache, progress=progress)
-    enc = Encoded(list(episodes), states, rows, encoder.tokenize(texts)[2] if spans else None)
+    enc = Encoded(list(episodes), states, rows, encoder.tokenize(texts)[2])
     if surrogates:
         words = _vocabulary_words(encoder)
         rng = random.Random(seed)
@@ -173,12 +183,21 @@ def renamed_questions(ep: BridgeEpisode, rng: random.Random, words: Sequence[str
 
 
 def _swap_words(text: str, rng: random.Random, words: Sequence[str], share: float = 0.25) -> str:
-    """``text`` with about ``share`` of its words of four letters or more replaced by random common
-    words: a question's wording the tagger has not seen must not read as a name either."""
+    """``text`` with about ``share`` of its words of four letters or more replaced, half by random
+    common words and half by made-up ones: a question's wording the tagger has not seen (a new
+    domain's "assay", "rerun") must not read as a name either, however oddly it splits into word
+    pieces.  Only the piece counts tell a name from wording then, and they carry over to any domain."""
     if not words:
         return text
-    return " ".join(rng.choice(words) if len(w) >= 4 and w.isalpha() and rng.random() < share else w
-                    for w in text.split(" "))
+    out = []
+    for w in text.split(" "):
+        if len(w) >= 4 and w.isalpha() and rng.random() < share:
+            made_up = rng.random() < 0.5
+            out.append("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))) if made_up
+                       else rng.choice(words))
+        else:
+            out.append(w)
+    return " ".join(out)
 
 
 def _name_labels(texts: Sequence[str], names: Sequence[str], spans: list[list[tuple[int, int]]],
@@ -227,6 +246,9 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
               torch.tensor(ep.named_keys), torch.tensor(ep.query_key), valid)
     b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids, enc.question_share(ep.domain))
     b.words = word_features(ep.questions, ep.events, enc.word_share(ep.domain))
+    if enc.spans is not None:
+        b.q_word_pieces, b.q_word_has, b.q_word_weight = name_word_inputs(
+            ep.questions, [enc.spans[r] for r in qr], ep.events, enc.word_share(ep.domain), q_ids.shape[1])
     if labels:
         E = len(ep.events)
         b.ev_type, b.ask = torch.tensor(ep.event_type), torch.tensor(ep.asks)
@@ -272,11 +294,15 @@ def renamed_blocks(enc: Encoded, i: int, b: Block) -> list[Block]:
 
 def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: int = 8, lr: float = 3e-3,
                aux: bool = True, exact: bool = True, seed: int = 0, piece_dropout: float = 0.0,
+               readers: BridgeModel | None = None,
                on_step: Callable[[int, float], None] | None = None) -> tuple[BridgeModel, dict]:
     """Train one head for ``steps`` steps of ``batch`` episodes (AdamW, cosine decay); returns
     the model and a summary (losses, seconds).  Text mode, ``piece_dropout`` p: in that share of
     the training episodes the matcher's word-piece features are replaced by their episode mean,
-    so that it learns to decide from the whole-word features alone too."""
+    so that it learns to decide from the whole-word features alone too.  Text mode,
+    ``readers``: a trained head of the same kind (an oracle one) whose head (event and question
+    readers, and the pointer) is copied and kept fixed, so that only the matcher learns and the
+    two modes differ in selection alone."""
     if mode not in MODES or head not in HEADS:
         raise UsageError(f"mode {mode!r} / head {head!r}: choose a mode of {', '.join(MODES)} "
                          f"and a head of {', '.join(HEADS)}")
@@ -285,7 +311,16 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = BridgeModel(mode, head, enc.states.pooled.shape[1], exact=exact)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    if readers is not None:
+        if mode != "text" or readers.head_name != head:
+            raise UsageError(f"readers: a trained {head} head for a text-mode {head} head (got a "
+                             f"{readers.mode}-{readers.head_name} head for a {mode}-{head} one)")
+        try:
+            model.head.load_state_dict(readers.head.state_dict())
+        except RuntimeError:
+            raise UsageError("readers: that head was made for another encoder (its sizes differ)") from None
+        model.head.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     blocks = [make_block(enc, i, labels=True) for i in range(len(enc.episodes))]
     t0, last = time.perf_counter(), {}
@@ -326,7 +361,7 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
             on_step(step, total)
     model.eval()
     return model, {"steps": steps, "batch": batch, "lr": lr, "aux": aux, "exact": exact, "seed": seed,
-                   "piece_dropout": piece_dropout,
+                   "piece_dropout": piece_dropout, "readers_fixed": readers is not None,
                    "seconds": round(time.perf_counter() - t0, 1), "last_terms": last,
                    "params": sum(p.numel() for p in model.parameters())}
 

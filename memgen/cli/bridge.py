@@ -92,6 +92,10 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--surrogates", type=int, default=2, show_default=True,
               help="Text mode: copies of every training question with the asked name replaced by a random "
                    "surrogate name (and some words by random ones), for the name tagger; 0 for none.")
+@click.option("--readers", "readers_path", type=click.Path(path_type=Path),
+              help="Text mode: a trained head file of the same head (an oracle one) whose readers are "
+                   "copied and kept fixed, so that only the matcher learns and the two modes differ "
+                   "in selection alone.")
 @_ENCODER
 @_LAYERS
 @_PRECISION
@@ -102,7 +106,7 @@ def encode_command(dataset: Path, configs: tuple[str, ...], encoder_path: Path |
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...], length: int, steps: int,
                   batch: int, lr: float, seed: int, no_aux: bool, no_exact: bool, piece_dropout: float,
-                  surrogates: int,
+                  surrogates: int, readers_path: Path | None,
                   encoder_path: Path | None,
                   layers: int | None, precision: str, cache: Path | None, threads: int, out_path: Path,
                   quiet: bool) -> None:
@@ -126,8 +130,21 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
     if not 0 <= piece_dropout < 1:
         raise UsageError("--piece-dropout must be at least 0 and below 1")
     surrogates = surrogates if mode == "text" else 0
+    readers = readers_meta = None
+    if readers_path is not None:
+        from memgen.bridge.train import load_head
+
+        if mode != "text":
+            raise UsageError("--readers is for a text-mode head (it copies an oracle head's readers)")
+        readers, side = load_head(readers_path)
+        if readers.head_name != head:
+            raise UsageError(f"--readers {readers_path}: a {readers.head_name} head; --head {head} needs a {head} one")
+        readers_meta = {"file": Path(readers_path).name, "sha256": side["sha256"], "command": side.get("command")}
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
+    if readers is not None and side.get("encoder") != enc.fingerprint:
+        raise UsageError(f"--readers {readers_path}: made with another encoder than this one "
+                         f"({str(side.get('encoder'))[:12]}... vs {enc.fingerprint[:12]}...)")
     from memgen.bridge.train import FAMILIES
     from memgen.pipeline.request import family_names
 
@@ -137,12 +154,13 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
                          f"choose from {', '.join(FAMILIES)}")
     fams = tuple(f for f in FAMILIES if f in asked)  # one order, so the same sentences hit the same cache entry
     eps = training_set(episodes, length, families=fams)
-    encoded = encode_episodes(enc, eps, cache, progress=not quiet, spans=mode == "text", surrogates=surrogates,
+    encoded = encode_episodes(enc, eps, cache, progress=not quiet, surrogates=surrogates,
                               seed=seed)
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training {mode}-{head}", total=steps, visible=not quiet)
         model, info = train_head(encoded, mode, head, steps=steps, batch=batch, lr=lr, aux=not no_aux,
                                  exact=not no_exact, seed=seed, piece_dropout=piece_dropout if mode == "text" else 0.0,
+                                 readers=readers,
                                  on_step=lambda s, v: bar.update(task, completed=max(s + 1, 0),
                                                                  description=f"training {mode}-{head} loss {v:.3f}"))
     command = (f"memgen bridge train --mode {mode} --head {head} --episodes {episodes} --family {','.join(fams)} "
@@ -150,12 +168,14 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
                f"--steps {steps} --batch {batch} --lr {lr:g} --seed {seed}" + (" --no-aux" if no_aux else "")
                + (" --no-exact" if no_exact else "") + (f" --surrogates {surrogates}" if mode == "text" else "")
                + (f" --piece-dropout {piece_dropout:g}" if mode == "text" and piece_dropout else "")
+               + (f" --readers {Path(readers_path).name}" if readers_path is not None else "")
                + (f" --layers {layers}" if layers else "")
                + f" --precision {precision} --out {out_path.name}")
     meta = {"command": command, "mode": mode, "head": head, "encoder": enc.fingerprint,
             "training": {"episodes": len(eps), "per_family_domain": episodes, "families": list(fams), "length": length,
                          "held_out_domain": HELD_OUT_DOMAIN, "seed": "memgen.bridge.episodes.TRAIN_SEED",
                          "surrogate_copies": surrogates},
+            "readers": readers_meta,
             **info}
     save_head(model, out_path, meta)
     out.print(f"wrote {out_path} ({info['params']:,} parameters, {len(eps)} episodes, {info['seconds']} s)")

@@ -79,6 +79,8 @@ def test_encode_fills_the_cache_once(tiny_bert, dataset, tmp_path, capsys):
     (["train", "--steps", "0", "--out", "{tmp}/h.pt"], "at least 1"),
     (["train", "--mode", "text", "--piece-dropout", "1.5", "--out", "{tmp}/h.pt"], "--piece-dropout"),
     (["train", "--mode", "text", "--surrogates", "-1", "--out", "{tmp}/h.pt"], "--surrogates"),
+    (["train", "--readers", "{tmp}/none.pt", "--out", "{tmp}/h.pt"], "--readers is for a text-mode head"),
+    (["train", "--mode", "text", "--readers", "{tmp}/none.pt", "--out", "{tmp}/h.pt"], "needs the file"),
     (["encode", "--dataset", "{ds}", "--encoder", "{tmp}", "--layers", "1"], "missing"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(args, message, dataset, tmp_path, capfd):
@@ -122,3 +124,35 @@ def test_text_head_trains_with_renamed_questions_and_piece_dropout(tiny_bert, tm
     meta = json.loads(path.with_suffix(".json").read_text())
     assert "--surrogates 1 --piece-dropout 0.5" in meta["command"]
     assert meta["training"]["surrogate_copies"] == 1 and meta["piece_dropout"] == 0.5
+
+
+@pytest.mark.slow
+def test_text_head_with_fixed_readers_learns_only_its_matcher(head, tiny_bert, tmp_path, capfd):
+    """--readers copies an oracle head's readers and keeps them: the text head's readers are the
+    oracle head's, bit for bit, and its sidecar names the file they came from."""
+    import torch
+
+    from memgen.bridge.train import load_head
+
+    path = tmp_path / "text-replay.pt"
+    base = ["bridge", "train", "--mode", "text", "--encoder", str(tiny_bert), "--episodes", "1", "--family",
+            "overwrite,version", "--steps", "3", "--batch", "2", "--surrogates", "1",
+            "--cache", str(tmp_path / "cache"), "--quiet"]
+    with pytest.raises(SystemExit) as done:
+        main([*base, "--readers", str(head), "--out", str(path)])
+    assert done.value.code == 0
+    text, meta = load_head(path)
+    oracle, oracle_meta = load_head(head)
+    assert meta["readers"]["sha256"] == oracle_meta["sha256"] and "--readers oracle-replay.pt" in meta["command"]
+    assert meta["readers_fixed"] is True
+    for name, value in oracle.head.state_dict().items():
+        assert torch.equal(text.head.state_dict()[name], value), name
+    torch.manual_seed(0)  # train_head's --seed 0: the weights it started from
+    start = type(text)("text", "replay", text.matcher.tag.in_features)
+    for part in ("tag", "tag_df", "out"):
+        before, after = getattr(start.matcher, part).state_dict(), getattr(text.matcher, part).state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before), part  # the matcher did train
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main([*base, "--head", "transformer", "--readers", str(head), "--out", str(tmp_path / "t.pt")])
+    assert done.value.code == 2 and "needs a transformer one" in capfd.readouterr().err

@@ -9,6 +9,8 @@ from memgen.bridge.heads import (
     BridgeModel,
     TextMatcher,
     loss,
+    name_word_inputs,
+    sentence_word_spans,
     soft_replay,
     word_features,
 )
@@ -66,7 +68,8 @@ def test_every_head_gives_a_distribution_over_events_and_unknown(mode, head):
     b = Block(torch.randn(E, D), torch.randn(E, L, D), ids, torch.randn(Q, D), torch.randn(Q, L, D), qids,
               torch.arange(E) % 3, torch.tensor([0, 1, 2]), torch.ones(Q, E, dtype=torch.bool),
               ev_df=torch.rand(E, L, DF_CHANNELS), q_df=torch.rand(Q, L, DF_CHANNELS),
-              words=torch.rand(Q, E, WORD_FEATURES))
+              words=torch.rand(Q, E, WORD_FEATURES), q_word_pieces=(torch.rand(Q, 4, L) < 0.3).float(),
+              q_word_has=(torch.rand(Q, E, 4) < 0.5).float(), q_word_weight=torch.rand(Q, 4))
     logp, aux = BridgeModel(mode, head, D)(b)
     assert logp.shape == (Q, E + 1)
     torch.testing.assert_close(logp.exp().sum(-1), torch.ones(Q))
@@ -91,6 +94,58 @@ def test_word_features_ignore_edge_punctuation_and_case_but_not_inner_marks():
     w = word_features(["Where is Olga Engel's Antwerp trip?"],
                       ["OLGA ENGEL's Antwerp trip, by train.", "Olga Engel-Smith's Antwerp trip."])[0]
     assert w[0, 0] == 1.0 and w[1, 0] < 1.0
+
+
+def test_sentence_word_spans_cut_each_word_out_of_the_text():
+    text = "OLGA ENGEL's Antwerp trip, by train (BN-806)."
+    spans = sentence_word_spans(text)
+    assert [w for w, _, _ in spans] == ["olga", "engel", "antwerp", "trip", "by", "train", "bn-806"]
+    assert all(text[a:b].lower() == w for w, a, b in spans)
+
+
+def _pieces(text):
+    """Character spans of a toy tokenizer's pieces: runs of letters, of digits, and single marks."""
+    import re
+
+    return [m.span() for m in re.finditer(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9]", text)]
+
+
+def test_name_words_tell_a_host_one_digit_away_whole_word_for_whole_word():
+    """A name one digit away shares most word pieces (auth, -, valley, -) but no whole word: the
+    matcher's name-word features (tags all equal here) find every name word in the key's event and
+    miss the heaviest in the near one's."""
+    q = "What is max_connections on auth-valley-20 now?"
+    events = ["Keep in mind: max_connections on auth-valley-20 is 212738.",
+              "Please record 142246 for max_connections on auth-valley-29.",
+              "Entry for the log: heap_size_mb on queue-central-41 is set to 629009."]
+    texts = [q, *events]
+    sp = [_pieces(t) for t in texts]
+    L = max(map(len, sp))
+    pieces, has, weight = name_word_inputs([q], [sp[0]], events, {"what": 1.0, "is": 0.9, "now": 1.0}, L)
+    words = [w for w, _, _ in sentence_word_spans(q)]
+    host = words.index("auth-valley-20")
+    assert pieces.shape == (1, len(words), L) and pieces[0, host].sum() == 5  # auth - valley - 20
+    assert has[0, :, host].tolist() == [1.0, 0.0, 0.0]
+    assert weight[0, words.index("is")] == pytest.approx(0.1) and weight[0, host] == 1.0
+    D = 8
+    ids = torch.full((len(texts), L), -1)
+    vocab: dict[str, int] = {}
+    for r, (t, s) in enumerate(zip(texts, sp, strict=True)):
+        ids[r, :len(s)] = torch.tensor([vocab.setdefault(t[a:b].lower(), len(vocab)) for a, b in s])
+    E = len(events)
+    b = Block(torch.randn(E, D), torch.randn(E, L, D), ids[1:], torch.randn(1, D), torch.randn(1, L, D), ids[:1],
+              torch.tensor([0, 1, 2]), torch.tensor([0]), torch.ones(1, E, dtype=torch.bool),
+              ev_df=torch.zeros(E, L, DF_CHANNELS), q_df=torch.zeros(1, L, DF_CHANNELS),
+              words=word_features([q], events), q_word_pieces=pieces, q_word_has=has, q_word_weight=weight)
+    m = TextMatcher(D)
+    for layer in (m.tag, m.tag_df[-1]):  # every piece tagged alike: the words weigh by their weight alone
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    f = m.features(b)[0]  # (E, FEATURES)
+    cov, miss, rel = (f[:, 16 + i] for i in range(3))
+    assert cov[0] == pytest.approx(1.0) and miss[0] == 0.0 and rel[0] == 0.0
+    assert cov[1] < 0.8 and miss[1] == 1.0 and rel[1] < -0.2  # the host, the heaviest word, is missing
+    assert cov[2] < cov[1]
 
 
 def test_text_mode_needs_word_features():
