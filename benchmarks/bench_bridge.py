@@ -4,10 +4,12 @@ modes, on held-out text datasets (seed 1; the heads' training seed is memgen.bri
     python benchmarks/bench_bridge.py --out /tmp/bridge-bench            # everything
     python benchmarks/bench_bridge.py --out /tmp/bridge-bench --only 2048,heldout
     python benchmarks/bench_bridge.py --out /tmp/bridge-bench --only timing
+    python benchmarks/bench_bridge.py --out /tmp/bridge-bench --only heldout --heads none --head-file own.pt
 
 Sets (each a dataset folder under --out, made as ``memgen generate`` makes it):
   2048     the six families at 2,048 tokens, 9 episodes x 5 questions per training domain: 180 per family
-  heldout  the six families at 2,048 tokens in lab_notebook, a domain no head was trained on
+  heldout  the six families at 2,048 tokens in lab_notebook, a domain no head was trained on,
+           18 episodes x 5 questions: 90 per family
   8192     distractor and version at 8,192 tokens (more keys, more similar names), 4 episodes x 5 questions
            per training domain: 80 per family
   32768    distractor and version at 32,768 tokens, the same counts: 80 per family
@@ -142,6 +144,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="state cache [default: memgen's]")
     ap.add_argument("--heads", default=",".join(f"{m}-{h}" for m, h in HEADS),
                     help="shipped heads to run (results of others already in bench.json are kept)")
+    ap.add_argument("--head-file", action="append", default=[], type=Path,
+                    help="a trained head file to run too (repeatable), labelled by its file name: e.g. a text "
+                         "head trained without --readers")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from memgen.bridge.encoder import load_encoder
@@ -157,6 +162,11 @@ def main() -> None:
     sets = make_sets(args.out, [n for n in names if n in SETS])
     wanted = {h.strip() for h in args.heads.split(",")}
     heads = {f"{m}-{h}": load_head(shipped_head(m, h))[0] for m, h in HEADS if f"{m}-{h}" in wanted}
+    shipped = set(heads) | {f"{m}-{h}" for m, h in HEADS}
+    for f in args.head_file:
+        if f.stem in shipped:
+            raise SystemExit(f"--head-file {f}: name it other than a shipped head ({f.stem})")
+        heads[f.stem] = load_head(f)[0]
     for name, roots in sets.items():
         got = run_set(roots, encoder, heads, args.cache)
         kept = results.get(name, {"cells": {}, "errors": {}, "seconds": {}})
@@ -166,6 +176,7 @@ def main() -> None:
                            ",".join(heads): got["seconds"]}
         results[name] = kept
         labels = [f"{m}-{h}" for m, h in HEADS if f"{m}-{h}" in kept["cells"]]
+        labels += sorted(lab for lab in kept["cells"] if lab not in labels)
         print(f"\n### {name} ({got['seconds']} s for {', '.join(heads)})\n\n{table(kept, labels)}")
         print("errors:", json.dumps(results[name]["errors"]))
         path.write_text(json.dumps(results, indent=1))
