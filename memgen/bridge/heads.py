@@ -63,7 +63,7 @@ class Block:
     words: torch.Tensor | None = None  # (Q, E, WORD_FEATURES) word_features of the questions and events (text mode)
     q_word_pieces: torch.Tensor | None = None  # (Q, W, Lq) name_word_inputs (text mode): the pieces of each word
     q_word_has: torch.Tensor | None = None  # (Q, E, W) the event holds the question's word
-    q_word_weight: torch.Tensor | None = None  # (Q, W) the word's rarity weight
+    q_word_weight: torch.Tensor | None = None  # (Q, W) one minus the word's share of the questions read with it
     match_features: torch.Tensor | None = None  # (Q, E, F) TextMatcher.features, stored once its tagger is trained
 
     @property
@@ -294,8 +294,8 @@ class TextMatcher(nn.Module):
         anywhere = cos.masked_fill(~b.ev_mask[None, :, None, :], -1e4).amax(-1)  # (Q, E, Lq)
         feats += [mean_q(anywhere), worst_q(anywhere)]
         if self.use_exact:
-            # the name, whole word for whole word: each question word weighs its rarity times its
-            # most name-like piece's tag
+            # the name, whole word for whole word: each question word weighs its most name-like
+            # piece's tag times one minus its share of the questions
             tagw = (b.q_word_pieces * wq[:, None, :]).amax(-1) * b.q_word_weight  # (Q, W)
             cov = torch.einsum("qew,qw->qe", b.q_word_has, tagw) / tagw.sum(-1, keepdim=True).clamp(min=EPS)
             miss = ((1 - b.q_word_has) * tagw[:, None]).amax(-1) / tagw.amax(-1, keepdim=True).clamp(min=EPS)
