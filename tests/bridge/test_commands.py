@@ -156,3 +156,7 @@ def test_text_head_with_fixed_readers_learns_only_its_matcher(head, tiny_bert, t
     with pytest.raises(SystemExit) as done:
         main([*base, "--head", "transformer", "--readers", str(head), "--out", str(tmp_path / "t.pt")])
     assert done.value.code == 2 and "needs a transformer one" in capfd.readouterr().err
+    with pytest.raises(SystemExit) as done:  # one layer of the encoder: other states than the readers read
+        main([*base, "--layers", "1", "--readers", str(head), "--out", str(tmp_path / "l.pt")])
+    assert done.value.code == 2 and "another encoder" in capfd.readouterr().err
+    assert not (tmp_path / "t.pt").exists() and not (tmp_path / "l.pt").exists()
