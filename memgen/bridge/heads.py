@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +109,18 @@ def sentence_words(text: str) -> list[str]:
     return [w for w, _, _ in sentence_word_spans(text)]
 
 
-def _question_words(questions: Sequence[str], events: Sequence[str], common: Mapping[str, float] | None):
+class QuestionWords(NamedTuple):
+    """:func:`question_words`: what :func:`word_features` and :func:`name_word_inputs` both read."""
+
+    q_words: list[list[str]]  # per question, its words
+    vocab: dict[str, int]  # the questions' words
+    ev_words: list[list[str]]  # per event, its words
+    has: torch.Tensor  # (E, V) float64: the event holds the word
+    weight: torch.Tensor  # (V,) float64
+
+
+def question_words(questions: Sequence[str], events: Sequence[str],
+                   common: Mapping[str, float] | None = None) -> QuestionWords:
     """The questions' words, and per word of their vocabulary which events hold it (E, V) and its
     weight (V,): its rarity among the events (BM25's idf; a word in no event, or in most, weighs
     nothing) times one minus ``common[word]``, how common it is among all the questions read
@@ -123,11 +135,11 @@ def _question_words(questions: Sequence[str], events: Sequence[str], common: Map
     held = has.sum(0)  # (V,) events holding each word
     discount = torch.tensor([1 - common.get(w, 0.0) for w in vocab], dtype=torch.float64)
     weight = torch.where(held > 0, (torch.log((E + 1) / (held + 0.5))).clamp(min=0) * discount, 0.0)  # (V,)
-    return q_words, vocab, ev_words, has, weight
+    return QuestionWords(q_words, vocab, ev_words, has, weight)
 
 
 def word_features(questions: Sequence[str], events: Sequence[str],
-                  common: Mapping[str, float] | None = None) -> torch.Tensor:
+                  common: Mapping[str, float] | None = None, table: QuestionWords | None = None) -> torch.Tensor:
     """(Q, E, WORD_FEATURES): how much of each question's rare wording each event holds, whole
     word for whole word, with no tagger: each question word weighted by its rarity among the
     episode's events (BM25's idf; a word in no event, or in most, weighs nothing) times one minus
@@ -136,10 +148,11 @@ def word_features(questions: Sequence[str], events: Sequence[str],
     share of the weight present in the event, the share of adjacent word pairs present in order,
     the weight of the heaviest word missing (over the question's heaviest), and the first two
     relative to the best event of the episode for the question.  A code (``BN-806``), an account
-    name or a host stays one word here, where word pieces split it into fragments that values share."""
+    name or a host stays one word here, where word pieces split it into fragments that values share.
+    ``table``: :func:`question_words` of the same arguments, if the caller has it already."""
     E = len(events)
     out = torch.zeros(len(questions), E, WORD_FEATURES)
-    q_words, vocab, ev_words, has, weight = _question_words(questions, events, common)
+    q_words, vocab, ev_words, has, weight = table if table is not None else question_words(questions, events, common)
     pair_vocab = {p: i for i, p in enumerate(dict.fromkeys(p for ws in q_words for p in zip(ws, ws[1:], strict=False)))}
     if not E or not vocab:
         return out
@@ -167,15 +180,17 @@ def word_features(questions: Sequence[str], events: Sequence[str],
 
 
 def name_word_inputs(questions: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], events: Sequence[str],
-                     common: Mapping[str, float] | None, L: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                     common: Mapping[str, float] | None, L: int,
+                     table: QuestionWords | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What :class:`TextMatcher` needs to match the question's name *whole word for whole word*:
     per question, which of its ``L`` word pieces (their character ``spans``) make up each of its
     words (Q, W, L), which events hold each word (Q, E, W), and each word's weight (Q, W): one
     minus ``common[word]``, how common it is among all the questions read with these (no rarity
     among the events here: a key that every event names is still a name).  The matcher weighs
     each word by its tagger's name score too, so a name counts where the question's wording does
-    not, and ``auth-valley-29`` is not ``auth-valley-20`` however many word pieces they share."""
-    q_words, vocab, _, has, _ = _question_words(questions, events, common)
+    not, and ``auth-valley-29`` is not ``auth-valley-20`` however many word pieces they share.
+    ``table``: :func:`question_words` of the same arguments, if the caller has it already."""
+    q_words, vocab, _, has, _ = table if table is not None else question_words(questions, events, common)
     common = common or {}
     W = max((len(ws) for ws in q_words), default=0) or 1
     pieces = torch.zeros(len(questions), W, L)

@@ -30,6 +30,7 @@ from memgen.bridge.heads import (
     loss,
     name_loss,
     name_word_inputs,
+    question_words,
     word_features,
 )
 from memgen.format.errors import DataError, UsageError
@@ -129,6 +130,11 @@ _SYLLABLES = ("ka", "ro", "vin", "tel", "mar", "zo", "qui", "len", "dra", "po", 
               "gan", "tor", "lis", "ve", "mu", "sen", "ath", "ob", "rik", "dul", "pe", "yan", "cor", "ith", "wo")
 
 
+def _made_up_word(rng: random.Random, most: int) -> str:
+    """A made-up lower-case word of 2 to ``most`` syllables."""
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, most)))
+
+
 def _vocabulary_words(encoder: Encoder) -> list[str]:
     """Whole lower-case words of the encoder's vocabulary (common words, for surrogate phrases)."""
     vocab = encoder.tokenizer.get_vocab()
@@ -142,7 +148,7 @@ def surrogate_name(rng: random.Random, words: Sequence[str]) -> str:
     words.  None is any domain's name shape in particular: the tagger trained on them learns that
     a name is what the question asks about, whatever it looks like."""
     def pseudo() -> str:
-        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+        return _made_up_word(rng, 3)
 
     def part() -> str:
         shape = rng.randrange(5)
@@ -192,9 +198,7 @@ def _swap_words(text: str, rng: random.Random, words: Sequence[str], share: floa
     out = []
     for w in text.split(" "):
         if len(w) >= 4 and w.isalpha() and rng.random() < share:
-            made_up = rng.random() < 0.5
-            out.append("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))) if made_up
-                       else rng.choice(words))
+            out.append(_made_up_word(rng, 4) if rng.random() < 0.5 else rng.choice(words))
         else:
             out.append(w)
     return " ".join(out)
@@ -245,10 +249,12 @@ def make_block(enc: Encoded, i: int, labels: bool = False) -> Block:
     b = Block(enc.states.pooled[er].float(), ev_tok, ev_ids, enc.states.pooled[qr].float(), q_tok, q_ids,
               torch.tensor(ep.named_keys), torch.tensor(ep.query_key), valid)
     b.ev_df, b.q_df = _piece_counts(ev_ids, q_ids, enc.question_share(ep.domain))
-    b.words = word_features(ep.questions, ep.events, enc.word_share(ep.domain))
+    common = enc.word_share(ep.domain)
+    table = question_words(ep.questions, ep.events, common)  # read by both: made once
+    b.words = word_features(ep.questions, ep.events, common, table=table)
     if enc.spans is not None:
         b.q_word_pieces, b.q_word_has, b.q_word_weight = name_word_inputs(
-            ep.questions, [enc.spans[r] for r in qr], ep.events, enc.word_share(ep.domain), q_ids.shape[1])
+            ep.questions, [enc.spans[r] for r in qr], ep.events, common, q_ids.shape[1], table=table)
     if labels:
         E = len(ep.events)
         b.ev_type, b.ask = torch.tensor(ep.event_type), torch.tensor(ep.asks)
@@ -292,6 +298,15 @@ def renamed_blocks(enc: Encoded, i: int, b: Block) -> list[Block]:
     return out
 
 
+def check_readers(mode: str, head: str, readers: BridgeModel | None = None) -> None:
+    """Refuse readers (:func:`train_head`'s) that a ``mode``-``head`` head cannot take: any, unless
+    text mode; ``readers`` of another head."""
+    if mode != "text":
+        raise UsageError("--readers is for a text-mode head (it copies an oracle head's readers)")
+    if readers is not None and readers.head_name != head:
+        raise UsageError(f"--readers: a {readers.head_name} head; --head {head} needs a {head} one")
+
+
 def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: int = 8, lr: float = 3e-3,
                aux: bool = True, exact: bool = True, seed: int = 0, piece_dropout: float = 0.0,
                readers: BridgeModel | None = None,
@@ -312,9 +327,7 @@ def train_head(enc: Encoded, mode: str, head: str, *, steps: int = 600, batch: i
     rng = random.Random(seed)
     model = BridgeModel(mode, head, enc.states.pooled.shape[1], exact=exact)
     if readers is not None:
-        if mode != "text" or readers.head_name != head:
-            raise UsageError(f"readers: a trained {head} head for a text-mode {head} head (got a "
-                             f"{readers.mode}-{readers.head_name} head for a {mode}-{head} one)")
+        check_readers(mode, head, readers)
         try:
             model.head.load_state_dict(readers.head.state_dict())
         except RuntimeError:

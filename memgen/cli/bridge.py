@@ -132,13 +132,11 @@ def train_command(mode: str, head: str, episodes: int, families: tuple[str, ...]
     surrogates = surrogates if mode == "text" else 0
     readers = readers_meta = None
     if readers_path is not None:
-        from memgen.bridge.train import load_head
+        from memgen.bridge.train import check_readers, load_head
 
-        if mode != "text":
-            raise UsageError("--readers is for a text-mode head (it copies an oracle head's readers)")
+        check_readers(mode, head)  # before reading the file
         readers, side = load_head(readers_path)
-        if readers.head_name != head:
-            raise UsageError(f"--readers {readers_path}: a {readers.head_name} head; --head {head} needs a {head} one")
+        check_readers(mode, head, readers)
         readers_meta = {"file": Path(readers_path).name, "sha256": side["sha256"], "command": side.get("command")}
     output_file(out_path)
     enc = _encoder(encoder_path, layers, precision, threads)
